@@ -1,0 +1,173 @@
+"""Self-describing artifacts: the engine sidecar JSON and ONNX metadata keys.
+
+An engine ``model.engine`` (TensorRT plan, or an optimised ONNX for the ONNX Runtime
+backend) always has ``model.engine.json`` beside it. The runtime reads the sidecar
+before the engine and refuses a mismatch (another TensorRT version or GPU, a file
+that is not the one the sidecar describes, a spec the caller did not expect).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgesr import __version__
+from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError
+from edgesr.spec import ModelSpec
+
+SIDECAR_FORMAT = 1
+ONNX_SPEC_KEY = "edgesr.spec"
+ONNX_VERSION_KEY = "edgesr.version"
+ONNX_PRECISION_KEY = "edgesr.precision"
+INPUT_NAME = "lr"
+OUTPUT_NAME = "sr"
+PRECISIONS = ("fp32", "fp16", "int8")
+BACKENDS = ("tensorrt", "onnxruntime")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ShapeProfile:
+    """Input spatial shape range (H, W) of an engine: TensorRT's one optimisation profile."""
+
+    min: tuple[int, int]
+    opt: tuple[int, int]
+    max: tuple[int, int]
+    max_batch: int = 1
+
+    def __post_init__(self) -> None:
+        for name, hw in (("min", self.min), ("opt", self.opt), ("max", self.max)):
+            if len(hw) != 2 or min(hw) < 1:
+                raise UsageError(f"--{name}-shape must be two positive numbers HxW, got {hw}")
+        if not (self.min[0] <= self.opt[0] <= self.max[0] and self.min[1] <= self.opt[1] <= self.max[1]):
+            raise UsageError(
+                f"shape profile must satisfy min <= opt <= max in H and W, got min {fmt_hw(self.min)}, "
+                f"opt {fmt_hw(self.opt)}, max {fmt_hw(self.max)}"
+            )
+
+    def accepts(self, h: int, w: int) -> bool:
+        return self.min[0] <= h <= self.max[0] and self.min[1] <= w <= self.max[1]
+
+    def describe(self) -> str:
+        return f"{fmt_hw(self.min)} to {fmt_hw(self.max)} (HxW)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max), "max_batch": self.max_batch}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ShapeProfile":
+        return cls(tuple(d["min"]), tuple(d["opt"]), tuple(d["max"]), int(d.get("max_batch", 1)))  # type: ignore[arg-type]
+
+
+def fmt_hw(hw: tuple[int, int]) -> str:
+    return f"{hw[0]}x{hw[1]}"
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """'360x640' -> (360, 640). Raises UsageError otherwise."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"expected a shape HxW such as 360x640, got {text!r}") from None
+    return h, w
+
+
+@dataclass
+class Sidecar:
+    backend: str
+    precision: str
+    spec: ModelSpec
+    profile: ShapeProfile
+    source_onnx_sha256: str
+    engine_sha256: str
+    backend_version: str
+    device: dict[str, Any] = field(default_factory=dict)
+    reference_onnx: str | None = None  # FP32 ONNX for stream checks, relative to the engine
+    gate: dict[str, Any] | None = None
+    build: dict[str, Any] = field(default_factory=dict)
+    edgesr_version: str = __version__
+    built_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    format: int = SIDECAR_FORMAT
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise IncompatibleArtifactError(f"unknown engine backend {self.backend!r}")
+        if self.precision not in PRECISIONS:
+            raise IncompatibleArtifactError(f"unknown engine precision {self.precision!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["spec"] = self.spec.to_dict()
+        d["profile"] = self.profile.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Sidecar":
+        if int(d.get("format", 0)) > SIDECAR_FORMAT:
+            raise IncompatibleArtifactError("engine sidecar is from a newer edgesr: upgrade edgesr")
+        try:
+            kw = dict(d)
+            kw["spec"] = ModelSpec.from_dict(d["spec"])
+            kw["profile"] = ShapeProfile.from_dict(d["profile"])
+            return cls(**kw)
+        except (KeyError, TypeError, ValueError, UsageError) as exc:
+            raise IncompatibleArtifactError(f"malformed engine sidecar: {exc}") from exc
+
+
+def sidecar_path(engine: str | os.PathLike[str]) -> Path:
+    p = Path(engine)
+    return p.with_name(p.name + ".json")
+
+
+def write_sidecar(engine: str | os.PathLike[str], sidecar: Sidecar) -> Path:
+    """Write ``<engine>.json`` atomically."""
+    path = sidecar_path(engine)
+    write_json(path, sidecar.to_dict())
+    return path
+
+
+def read_sidecar(engine: str | os.PathLike[str]) -> Sidecar:
+    path = sidecar_path(engine)
+    if not path.exists():
+        raise IncompatibleArtifactError(
+            f"{engine} has no sidecar {path.name}: engines must be built with `edgesr build-engine`"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IncompatibleArtifactError(f"cannot read engine sidecar {path}: {exc}") from None
+    return Sidecar.from_dict(data)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON atomically (temp file + rename): a crash never leaves half a file."""
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise BadInputError(f"cannot write {p}: {exc.strerror or exc}") from None
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")

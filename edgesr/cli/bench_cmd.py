@@ -1,0 +1,8 @@
+"""Placeholder: filled in by its stage."""
+
+from edgesr.errors import EdgeSRError
+
+
+def bench() -> None:
+    """Not implemented yet."""
+    raise EdgeSRError("not implemented yet")

@@ -1,0 +1,157 @@
+"""``ModelSpec``: what a model is, carried by every checkpoint, ONNX file and engine.
+
+Every consumer rebuilds the model (or checks an artifact) from the spec instead of
+guessing from file names. Presets are plain functions, listed once in ``PRESETS``.
+
+The input/output contract of every edgesr model, stated once here and used by every
+stage: NCHW float32 RGB with values in ``input_range`` (default [0, 1]) in, NCHW
+float32 RGB in ``output_range`` out; the output is clipped to that range exactly once,
+when it is turned back into an image (``edgesr.imageops.from_nchw``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from edgesr.errors import IncompatibleArtifactError, UsageError
+
+SPEC_FORMAT = 1
+SUPPORTED_SCALES = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The SRResNet family (Ledig et al., 2017): B residual blocks of C maps."""
+
+    preset: str
+    scale: int
+    blocks: int
+    channels: int
+    arch: str = "srresnet"
+    in_channels: int = 3
+    colour: str = "RGB"
+    layout: str = "NCHW"
+    input_range: tuple[float, float] = (0.0, 1.0)
+    output_range: tuple[float, float] = (0.0, 1.0)
+    format: int = SPEC_FORMAT
+
+    def __post_init__(self) -> None:
+        if self.arch != "srresnet":
+            raise IncompatibleArtifactError(f"unknown architecture {self.arch!r} (edgesr knows 'srresnet')")
+        if self.scale not in SUPPORTED_SCALES:
+            raise UsageError(f"scale {self.scale} is not supported (choose one of {', '.join(map(str, SUPPORTED_SCALES))})")
+        if self.blocks < 1 or self.channels < 1:
+            raise UsageError(f"blocks and channels must be positive (got {self.blocks}, {self.channels})")
+        if self.format > SPEC_FORMAT:
+            raise IncompatibleArtifactError(
+                f"model spec format {self.format} is newer than this edgesr understands ({SPEC_FORMAT}): upgrade edgesr"
+            )
+
+    # -- serialisation -------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_range"] = list(self.input_range)
+        d["output_range"] = list(self.output_range)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+        try:
+            kw = dict(data)
+            for key in ("input_range", "output_range"):
+                if key in kw:
+                    lo, hi = kw[key]
+                    kw[key] = (float(lo), float(hi))
+            known = set(cls.__dataclass_fields__)
+            unknown = set(kw) - known
+            if unknown:
+                raise IncompatibleArtifactError(f"model spec has unknown fields {sorted(unknown)}: upgrade edgesr")
+            return cls(**kw)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise IncompatibleArtifactError(f"malformed model spec: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelSpec":
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise IncompatibleArtifactError(f"malformed model spec JSON: {exc}") from exc
+
+    # -- derived facts -------------------------------------------------------
+    @property
+    def upsample_factors(self) -> tuple[int, ...]:
+        """Sub-pixel stages: log2(scale) x2 stages, or one x3 stage."""
+        if self.scale == 3:
+            return (3,)
+        return (2,) * int(math.log2(self.scale))
+
+    def describe(self) -> str:
+        return f"{self.preset} x{self.scale} (B{self.blocks}/C{self.channels})"
+
+    def num_params(self) -> int:
+        """Exact parameter count of the generator ``edgesr.train.arch`` builds from this spec."""
+        c, cin = self.channels, self.in_channels
+        conv = lambda k, i, o: k * k * i * o + o  # noqa: E731
+        n = conv(9, cin, c) + 1  # head conv + PReLU (one slope)
+        n += self.blocks * (2 * conv(3, c, c) + 2 * 2 * c + 1)  # two conv+BN, one PReLU
+        n += conv(3, c, c) + 2 * c  # body tail conv + BN
+        n += sum(conv(3, c, c * f * f) + 1 for f in self.upsample_factors)
+        n += conv(9, c, cin)
+        return n
+
+    def macs_per_output_pixel(self) -> float:
+        """Multiply-adds per HR output pixel (BatchNorm folded away, as deployed)."""
+        c, cin, s = self.channels, self.in_channels, self.scale
+        lr = 1.0 / (s * s)  # fraction of output pixels computed at LR resolution
+        macs = lr * 81 * cin * c
+        macs += lr * self.blocks * 2 * 9 * c * c
+        macs += lr * 9 * c * c
+        res = 1
+        for f in self.upsample_factors:
+            macs += (res * res) * lr * 9 * c * c * f * f
+            res *= f
+        macs += 81 * c * cin
+        return macs
+
+
+# -- presets: plain functions, one per model ----------------------------------
+def srresnet(scale: int = 4) -> ModelSpec:
+    """The paper's SRResNet: 16 blocks, 64 maps (1.55 M params at x4)."""
+    return ModelSpec(preset="srresnet", scale=scale, blocks=16, channels=64)
+
+
+def edge_m(scale: int = 4) -> ModelSpec:
+    """Edge, medium: 8 blocks, 64 maps (Jetson Orin / Xavier)."""
+    return ModelSpec(preset="edge_m", scale=scale, blocks=8, channels=64)
+
+
+def edge_s(scale: int = 4) -> ModelSpec:
+    """Edge, small: 8 blocks, 32 maps (the shipped model; Orin Nano)."""
+    return ModelSpec(preset="edge_s", scale=scale, blocks=8, channels=32)
+
+
+def edge_xs(scale: int = 4) -> ModelSpec:
+    """Edge, extra small: 4 blocks, 32 maps (Jetson Nano class)."""
+    return ModelSpec(preset="edge_xs", scale=scale, blocks=4, channels=32)
+
+
+PRESETS: dict[str, Callable[[int], ModelSpec]] = {
+    "srresnet": srresnet,
+    "edge_m": edge_m,
+    "edge_s": edge_s,
+    "edge_xs": edge_xs,
+}
+
+
+def preset(name: str, scale: int = 4) -> ModelSpec:
+    """Look up a preset by its CLI name."""
+    try:
+        return PRESETS[name](scale)
+    except KeyError:
+        raise UsageError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None

@@ -1,0 +1,101 @@
+"""ONNX Runtime runner: CPU, CUDA and TensorRT execution providers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesr.artifact import INPUT_NAME, ONNX_PRECISION_KEY, ONNX_SPEC_KEY, Sidecar, sha256_file
+from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError, require
+from edgesr.runtime.runner import Runner
+from edgesr.spec import ModelSpec
+
+PROVIDER_NAMES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+def resolve_providers(names: list[str] | None) -> list[str]:
+    """CLI names (cpu, cuda, tensorrt) -> ONNX Runtime provider names, checked."""
+    ort = require("onnxruntime", why="needed to run ONNX models")
+    available = ort.get_available_providers()
+    if not names:
+        return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    out = []
+    for n in names:
+        full = PROVIDER_NAMES.get(n.lower(), n)
+        if full not in available:
+            raise UsageError(
+                f"ONNX Runtime provider {n!r} is not available here (available: {', '.join(available)})"
+            )
+        out.append(full)
+    return out
+
+
+def spec_from_metadata(meta: dict[str, str], path: Path) -> ModelSpec:
+    text = meta.get(ONNX_SPEC_KEY)
+    if text is None:
+        raise IncompatibleArtifactError(
+            f"{path.name} carries no edgesr model spec in its metadata: export it with `edgesr export`"
+        )
+    return ModelSpec.from_json(text)
+
+
+class OnnxRuntimeRunner(Runner):
+    backend = "onnxruntime"
+
+    def __init__(
+        self,
+        path: Path,
+        sidecar: Sidecar | None = None,
+        providers: list[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        ort = require("onnxruntime", why="needed to run ONNX models")
+        self.path = Path(path)
+        if sidecar is not None and sidecar.engine_sha256 != sha256_file(self.path):
+            raise IncompatibleArtifactError(
+                f"{self.path.name} is not the file its sidecar describes (sha256 differs): rebuild it with "
+                "`edgesr build-engine`"
+            )
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        opts.log_severity_level = 3
+        self.providers = resolve_providers(providers)
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=self.providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise IncompatibleArtifactError(f"ONNX Runtime cannot load {self.path}: {msg}") from None
+        meta: dict[str, Any] = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.spec = sidecar.spec if sidecar is not None else spec_from_metadata(meta, self.path)
+        self.precision = sidecar.precision if sidecar is not None else meta.get(ONNX_PRECISION_KEY, "fp32")
+        self.profile = sidecar.profile if sidecar is not None else None
+        self.sidecar = sidecar
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise IncompatibleArtifactError(
+                f"{self.path.name} is not an edgesr SR model: expected one NCHW input, got "
+                f"{[(i.name, i.shape) for i in inputs]}"
+            )
+        self.input_name = inputs[0].name
+        if self.input_name != INPUT_NAME:
+            raise IncompatibleArtifactError(f"{self.path.name}: input is named {self.input_name!r}, not {INPUT_NAME!r}")
+        self.output_name = self.session.get_outputs()[0].name
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        try:
+            (y,) = self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(x)})
+        except Exception as exc:
+            raise BadInputError(f"ONNX Runtime failed on input {x.shape}: {str(exc).splitlines()[0]}") from None
+        return np.asarray(y, dtype=np.float32)
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
+
