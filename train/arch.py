@@ -1,0 +1,99 @@
+"""SRResNet generator and SRGAN discriminator (Ledig et al., 2017), small explicit modules.
+
+Generator: 9x9 conv + PReLU; B residual blocks (3x3 conv, BN, PReLU, 3x3 conv, BN, skip);
+3x3 conv + BN with the long skip; sub-pixel stages (conv C -> C*r*r, PixelShuffle(r),
+PReLU); 9x9 conv to 3 channels. Built from a ``ModelSpec`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgesr.spec import ModelSpec
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.act = nn.PReLU()
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
+
+
+class SubPixelUpsample(nn.Module):
+    """conv C -> C*r*r, PixelShuffle(r), PReLU (Shi et al., 2016)."""
+
+    def __init__(self, channels: int, factor: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels * factor * factor, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(factor)
+        self.act = nn.PReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.shuffle(self.conv(x)))
+
+
+class SRResNet(nn.Module):
+    """Input and output: NCHW float32 RGB in [0, 1] (``edgesr.spec`` contract). Not clipped."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        c = spec.channels
+        self.head = nn.Sequential(nn.Conv2d(spec.in_channels, c, 9, padding=4), nn.PReLU())
+        self.body = nn.Sequential(*[ResidualBlock(c) for _ in range(spec.blocks)])
+        self.body_tail = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c))
+        self.upsample = nn.Sequential(*[SubPixelUpsample(c, f) for f in spec.upsample_factors])
+        self.tail = nn.Conv2d(c, spec.in_channels, 9, padding=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.head(x)
+        feat = feat + self.body_tail(self.body(feat))
+        return self.tail(self.upsample(feat))
+
+
+class Discriminator(nn.Module):
+    """The paper's discriminator: 8 3x3 convs, 64 -> 512 maps, stride 2 every second conv,
+    BN after all but the first, LeakyReLU(0.2), Dense(1024), LeakyReLU, Dense(1).
+
+    Returns logits (use ``BCEWithLogitsLoss``; the sigmoid is inside the loss). The
+    dense layer is sized for ``crop`` x ``crop`` HR inputs (96 by default)."""
+
+    def __init__(self, crop: int = 96, in_channels: int = 3, base: int = 64) -> None:
+        super().__init__()
+        if crop % 16:
+            raise ValueError(f"the discriminator needs an HR crop divisible by 16, got {crop}")
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for i in range(8):
+            cout = base * 2 ** (i // 2)
+            stride = 1 if i % 2 == 0 else 2
+            layers.append(nn.Conv2d(cin, cout, 3, stride=stride, padding=1))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        side = crop // 16
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(cin * side * side, 1024),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(1024, 1),
+        )
+        self.crop = crop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.crop or x.shape[-2] != self.crop:
+            raise ValueError(f"discriminator built for {self.crop}x{self.crop} crops, got {tuple(x.shape[-2:])}")
+        return self.classifier(self.features(x))
+
+
+def build_generator(spec: ModelSpec) -> SRResNet:
+    return SRResNet(spec)
