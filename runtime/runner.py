@@ -57,13 +57,27 @@ class Runner(abc.ABC):
         self.check_input(x)
         return self._infer(x)
 
+    #: how many ``submit`` calls may be outstanding before ``result`` must be called (2 = double buffering)
+    max_in_flight: int = 1
+
+    def submit(self, x: np.ndarray) -> object:
+        """Start inference of ``x`` and return a ticket for ``result``. Backends that can keep frames in
+        flight (TensorRT: async copies + ``execute_async_v3``) return before the work is done; the default
+        computes here. Tickets must be redeemed in submission order, at most ``max_in_flight`` outstanding."""
+        return self.infer(x)
+
+    def result(self, ticket: object) -> np.ndarray:
+        """The output of a ``submit``, waiting for it if needed."""
+        assert isinstance(ticket, np.ndarray)
+        return ticket
+
     @abc.abstractmethod
     def _infer(self, x: np.ndarray) -> np.ndarray: ...
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         return self
 
     def __exit__(

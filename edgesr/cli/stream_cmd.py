@@ -1,8 +1,109 @@
-"""Placeholder: filled in by its stage."""
+"""``edgesr stream``: upscale a camera, stream, video file or image folder through an engine, live."""
 
-from edgesr.errors import EdgeSRError
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from edgesr.errors import UsageError
+
+SOURCE_HELP = (
+    "Source URI: /dev/video0, csi://0, rtsp://..., a video file, a folder of images, or a GStreamer "
+    "pipeline ending in appsink."
+)
 
 
-def stream() -> None:
-    """Not implemented yet."""
-    raise EdgeSRError("not implemented yet")
+def _tile(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    from edgesr.artifact import parse_hw
+
+    return (int(text), int(text)) if text.isdigit() else parse_hw(text)
+
+
+def stream(
+    engine: Path | None = typer.Option(
+        None, "--engine", "-e", help="Engine (with its .json sidecar) or edgesr ONNX. Default: the shipped model."
+    ),
+    camera: str | None = typer.Option(None, "--camera", help="Camera index or device, e.g. 0 or /dev/video0."),
+    video: Path | None = typer.Option(None, "--video", help="Video file (every frame, in order)."),
+    source: str | None = typer.Option(None, "--source", help=SOURCE_HELP),
+    output: str | None = typer.Option(
+        None, "--output", "-o", help="out.mp4 (H.264), a folder (PNGs), display, or none. Default: display if any."
+    ),
+    check_every: int = typer.Option(30, help="Compare every N-th frame with the FP32 reference (0: never)."),
+    min_psnr: float | None = typer.Option(None, help="Warn on every check below this PSNR (dB)."),
+    fail_below: float | None = typer.Option(
+        None, help="End the run (exit 3) when the mean check PSNR falls below this (dB)."
+    ),
+    reference: Path | None = typer.Option(None, help="FP32 ONNX for the checks. Default: the engine's sidecar."),
+    tile: str | None = typer.Option(None, help="Process frames in LR tiles of this size (256 or 256x384)."),
+    tile_overlap: int = typer.Option(16, help="Tile overlap in LR pixels."),
+    max_frames: int | None = typer.Option(None, help="Stop after this many input frames."),
+    report: Path | None = typer.Option(None, help="JSON report path. Default: beside the output file/folder."),
+    side_by_side: bool = typer.Option(False, "--side-by-side", help="Write bicubic | SR side by side (demos)."),
+    providers: str | None = typer.Option(
+        None, help="ONNX Runtime providers in order, e.g. tensorrt,cuda,cpu. Default: cuda,cpu as available."
+    ),
+    threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads (CPU provider)."),
+    scale: int | None = typer.Option(None, help="Refuse an engine of another scale."),
+    reconnect: float = typer.Option(10.0, help="Seconds to keep retrying a lost camera/stream before ending."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No live statistics."),
+) -> None:
+    """Upscale frames through an engine live, with PSNR checks against the FP32 model and a JSON report."""
+    from edgesr.runtime.check import CheckConfig
+    from edgesr.runtime.pipeline import PipelineConfig
+    from edgesr.runtime.sources import LiveOptions, camera_uri
+    from edgesr.runtime.stream import StreamSettings, run_stream
+    from edgesr.runtime.tiling import TileConfig
+
+    given = [(flag, v) for flag, v in (("--camera", camera), ("--video", video), ("--source", source)) if v is not None]
+    if len(given) != 1:
+        names = ", ".join(f for f, _ in given) if given else "none"
+        raise UsageError(f"give exactly one of --camera, --video, --source (got {names})")
+    flag, value = given[0]
+    uri = camera_uri(str(value)) if flag == "--camera" else str(value)
+    if flag == "--video" and Path(uri).is_dir():
+        raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
+    if output is None:
+        if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise UsageError("no --output given and no display here: pass --output out.mp4, --output DIR or none")
+        output = "display"
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
+    if engine is None:
+        from edgesr.pretrained import default_onnx
+
+        engine = default_onnx()
+    settings = StreamSettings(
+        engine=engine,
+        source=uri,
+        output=output,
+        report=report,
+        reference=reference,
+        check=CheckConfig(every=check_every, min_psnr=min_psnr, fail_below=fail_below),
+        tile=TileConfig(tile=_tile(tile), overlap=tile_overlap),
+        pipeline=PipelineConfig(max_frames=max_frames, side_by_side=side_by_side),
+        live=LiveOptions(reconnect_s=reconnect),
+        providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
+        threads=threads,
+        expect_scale=scale,
+        quiet=quiet,
+    )
+    result = run_stream(settings)
+    lat = result["latency_ms"]["infer"]
+    summary = (
+        f"{result['frames_out']} of {result['frames_in']} frames -> {result['output_description']} "
+        f"({result['fps']:.2f} fps, infer p50 {lat['p50']} ms; dropped {result['dropped']}, "
+        f"skipped {result['skipped']}); ended: {result['end_reason']}"
+    )
+    psnr = result["psnr"]
+    if psnr["checks"]:
+        summary += f"; PSNR vs FP32 mean {psnr['mean_db']} dB, worst {psnr['worst_db']} dB over {psnr['checks']} checks"
+    typer.echo(summary)
+    if "report_path" in result:
+        typer.echo(f"report: {result['report_path']}")
+    if str(result["end_reason"]).startswith("interrupted"):
+        raise typer.Exit(130)

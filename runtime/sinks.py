@@ -1,0 +1,236 @@
+"""Where upscaled frames go: a video file, a folder of PNGs, a window, or nowhere.
+
+``open_sink`` checks the destination BEFORE any frame is processed (an unwritable path is a one-line
+error up front). A video is encoded to ``<name>.partial<suffix>`` and renamed to its real name when it
+is finalised; the pipeline finalises it on every exit path (end of input, Ctrl-C, errors), so the file at
+the real name is always complete and playable. Only a hard kill (SIGKILL, power loss) leaves the
+``.partial`` file instead.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+import numpy as np
+
+from edgesr.errors import BadInputError, DeviceError, UsageError, require
+from edgesr.imageops import save_image
+from edgesr.runtime.audio import AudioPassthrough
+from edgesr.runtime.sources import Frame
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
+DEFAULT_RATE = Fraction(30)
+
+
+class Sink(abc.ABC):
+    description: str = ""
+
+    @abc.abstractmethod
+    def write(self, frame: Frame, image: np.ndarray) -> None:
+        """Write ``image`` (uint8 HxWx3 RGB), the output for ``frame``."""
+
+    def close(self, complete: bool = True) -> None:  # noqa: B027
+        """Finalise. ``complete``: the input was fully processed (a video then keeps all of its audio)."""
+
+    @property
+    def wants_stop(self) -> str | None:
+        """A reason to end the run that the sink knows of (a closed window), else None."""
+        return None
+
+
+class NullSink(Sink):
+    description = "none"
+
+    def write(self, frame: Frame, image: np.ndarray) -> None:
+        pass
+
+
+class PngFolderSink(Sink):
+    """``DIR/000000.png``... (or the source image's relative name for a folder source); atomic writes."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        check_writable_dir(self.folder, create=True)
+        self.description = f"PNGs in {self.folder}"
+
+    def write(self, frame: Frame, image: np.ndarray) -> None:
+        name = frame.name if frame.name is not None else f"{frame.index:06d}"
+        save_image(self.folder / f"{name}.png", image)
+
+
+class VideoSink(Sink):
+    """H.264 (libx264, yuv420p) through PyAV at the source's frame rate, with the source's audio track."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        rate: Fraction | None,
+        audio_from: Path | None = None,
+        crf: int = 18,
+        preset: str = "veryfast",
+    ) -> None:
+        self.av = require("av", why="needed to write video files")
+        self.path = Path(path)
+        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise UsageError(f"video output must end in {', '.join(VIDEO_SUFFIXES)}, got {self.path.name}")
+        if self.path.is_dir():
+            raise BadInputError(f"output {self.path} is a folder; give a file name such as {self.path / 'out.mp4'}")
+        check_writable_dir(self.path.parent, create=True)
+        self.partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        self.rate = rate or DEFAULT_RATE
+        try:
+            self.container = self.av.open(str(self.partial), "w")
+        except (self.av.error.FFmpegError, OSError) as exc:
+            raise BadInputError(f"cannot write {self.path}: {exc}") from None
+        self.stream = self.container.add_stream("libx264", rate=self.rate)
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": str(crf), "preset": preset}
+        self.audio: AudioPassthrough | None = None
+        self.warnings: list[str] = []
+        if audio_from is not None:
+            self.audio = AudioPassthrough.attach(audio_from, self.container, self.warnings)
+        self.size: tuple[int, int] | None = None
+        self.frames = 0
+        self._last_pts = -1
+        self._t0: float | None = None
+        self._last_time = 0.0
+        self.description = f"{self.path} (H.264, {float(self.rate):g} fps{', audio kept' if self.audio else ''})"
+
+    def write(self, frame: Frame, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
+        if self.size is None:
+            self.size = (h, w)
+            self.stream.height, self.stream.width = h + h % 2, w + w % 2  # yuv420p needs even sizes
+        elif (h, w) != self.size:
+            raise BadInputError(
+                f"frame {frame.index} is {w}x{h} but the video is {self.size[1]}x{self.size[0]}: "
+                "write mixed-size inputs to a folder of PNGs (--output DIR)"
+            )
+        if h % 2 or w % 2:
+            image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        vf = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        pts = self._pts(frame)
+        vf.pts, vf.time_base = pts, 1 / self.rate
+        for packet in self.stream.encode(vf):
+            self.container.mux(packet)
+        self.frames += 1
+        self._last_time = float(pts / self.rate)
+        if self.audio is not None:
+            self.audio.mux_until(self._last_time + 1.0)
+
+    def _pts(self, frame: Frame) -> int:
+        """Source timestamps (files: keeps sync with the audio) or frame count (live), strictly increasing."""
+        if frame.time is None:
+            pts = self._last_pts + 1
+        else:
+            pts = int(round(frame.time * self.rate))
+        pts = max(pts, self._last_pts + 1)
+        self._last_pts = pts
+        return pts
+
+    def close(self, complete: bool = True) -> None:
+        try:
+            if self.frames:
+                for packet in self.stream.encode(None):
+                    self.container.mux(packet)
+                if self.audio is not None:
+                    self.audio.mux_until(None if complete else self._last_time)
+        finally:
+            if self.audio is not None:
+                self.audio.close()
+            self.container.close()
+        if self.frames:
+            os.replace(self.partial, self.path)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+class DisplaySink(Sink):
+    """An OpenCV window (where a display exists). Closing it or pressing q/Esc ends the run."""
+
+    def __init__(self, title: str = "edgesr") -> None:
+        self.cv2 = require("cv2", extra="video", why="needed for --output display")
+        if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise DeviceError("no display here ($DISPLAY is not set): use --output out.mp4, --output DIR or none")
+        self.title = title
+        try:
+            self.cv2.namedWindow(title, self.cv2.WINDOW_NORMAL)
+        except self.cv2.error as exc:
+            raise DeviceError(
+                f"this OpenCV cannot open windows ({str(exc).strip().splitlines()[-1]}); install an OpenCV with GUI "
+                "support (not opencv-python-headless) or use --output out.mp4"
+            ) from None
+        self._closed: str | None = None
+        self.description = "display window"
+
+    def write(self, frame: Frame, image: np.ndarray) -> None:
+        self.cv2.imshow(self.title, self.cv2.cvtColor(image, self.cv2.COLOR_RGB2BGR))
+        key = self.cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), 27):
+            self._closed = "display closed (q pressed)"
+        elif self.cv2.getWindowProperty(self.title, self.cv2.WND_PROP_VISIBLE) < 1:
+            self._closed = "display window closed"
+
+    @property
+    def wants_stop(self) -> str | None:
+        return self._closed
+
+    def close(self, complete: bool = True) -> None:
+        self.cv2.destroyWindow(self.title)
+
+
+def check_output(output: str) -> None:
+    """Fail fast (before opening engines and cameras) if ``output`` cannot be written."""
+    kind = output_kind(output)
+    if kind in ("none", "display"):
+        return
+    path = Path(output).expanduser()
+    check_writable_dir(path if kind == "folder" else path.parent, create=False)
+
+
+def output_kind(output: str) -> str:
+    low = output.lower()
+    if low == "none":
+        return "none"
+    if low == "display":
+        return "display"
+    return "video" if Path(low).suffix in VIDEO_SUFFIXES else "folder"
+
+
+def open_sink(output: str, rate: Fraction | None = None, audio_from: Path | None = None) -> Sink:
+    kind = output_kind(output)
+    if kind == "none":
+        return NullSink()
+    if kind == "display":
+        return DisplaySink()
+    path = Path(output).expanduser()
+    if kind == "video":
+        return VideoSink(path, rate, audio_from)
+    if path.suffix and not path.is_dir():
+        raise UsageError(
+            f"--output {output}: give a video file ({', '.join(VIDEO_SUFFIXES)}), a folder for PNGs, display or none"
+        )
+    return PngFolderSink(path)
+
+
+def check_writable_dir(folder: Path, create: bool) -> None:
+    """The nearest existing ancestor must be a writable folder (and ``folder`` is made when ``create``)."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise BadInputError(f"cannot write to {folder}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise BadInputError(f"cannot write to {folder}: permission denied ({probe} is not writable)")
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe_file = tempfile.mkstemp(prefix=".edgesr-probe", dir=folder)
+            os.close(fd)
+            os.unlink(probe_file)
+        except OSError as exc:
+            raise BadInputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+

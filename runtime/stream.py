@@ -1,0 +1,183 @@
+"""``edgesr stream`` as a function: open everything (checking all of it before the first frame), run the
+pipeline, and on EVERY exit path finalise the output and write the JSON report.
+
+Order of opening (cheap checks first, so a typo never waits for an engine to load): output path ->
+engine -> FP32 reference -> tiling plan -> source -> sink. Order of closing: pipeline threads ->
+reference check (the last check finishes) -> sink (the video is finalised, then renamed) -> source ->
+engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from collections.abc import Iterator
+
+from edgesr import __version__
+from edgesr.artifact import write_json
+from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
+from edgesr.runtime.check import CheckConfig, ReferenceCheck
+from edgesr.runtime.pipeline import Pipeline, PipelineConfig
+from edgesr.runtime.runner import Runner, open_runner
+from edgesr.runtime.sinks import check_output, check_writable_dir, open_sink, output_kind
+from edgesr.runtime.sources import LiveOptions, open_source
+from edgesr.runtime.stats import StreamStats
+from edgesr.runtime.status import StatusView
+from edgesr.runtime.tiling import TileConfig, Tiler
+
+END_OF_INPUT = "end of input"
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    engine: Path
+    source: str
+    output: str = "none"
+    report: Path | None = None  # None: beside a file/folder output, not written for none/display
+    reference: Path | None = None  # None: the sidecar's reference_onnx
+    check: CheckConfig = field(default_factory=CheckConfig)
+    tile: TileConfig = field(default_factory=TileConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    live: LiveOptions = field(default_factory=LiveOptions)
+    providers: list[str] | None = None
+    threads: int | None = None
+    expect_scale: int | None = None
+    quiet: bool = False
+
+
+def default_report_path(output: str) -> Path | None:
+    kind = output_kind(output)
+    if kind == "video":
+        p = Path(output).expanduser()
+        return p.with_name(p.stem + ".report.json")
+    if kind == "folder":
+        return Path(output).expanduser() / "report.json"
+    return None
+
+
+def open_reference(settings: StreamSettings, runner: Runner) -> tuple[Runner | None, str]:
+    """The FP32 reference for PSNR checks, or (None, why there is none)."""
+    cfg = settings.check
+    gated = cfg.min_psnr is not None or cfg.fail_below is not None
+    if cfg.every < 0:
+        raise UsageError(f"--check-every must be >= 0, got {cfg.every}")
+    if cfg.every == 0:
+        if gated:
+            raise UsageError("--min-psnr/--fail-below need checks: drop --check-every 0")
+        return None, "checks off (--check-every 0)"
+    path = settings.reference
+    sidecar = getattr(runner, "sidecar", None)
+    if path is None and sidecar is not None and sidecar.reference_onnx:
+        path = runner.path.parent / sidecar.reference_onnx
+        if not path.is_file():
+            raise BadInputError(
+                f"the engine's FP32 reference {path} (from its sidecar) is missing: pass --reference fp32.onnx "
+                "or --check-every 0"
+            )
+    if path is None:
+        if gated:
+            raise UsageError(
+                f"--min-psnr/--fail-below need an FP32 reference: {runner.path.name} names none, pass --reference"
+            )
+        why = "the engine is the FP32 model itself" if runner.precision == "fp32" else "no FP32 reference found"
+        return None, f"checks off ({why}; pass --reference fp32.onnx to check)"
+    ref = open_runner(path, threads=1, expect_scale=runner.spec.scale)
+    if ref.precision != "fp32":
+        ref.close()
+        raise IncompatibleArtifactError(f"reference {path.name} is {ref.precision}, not the FP32 model")
+    if ref.spec != runner.spec:
+        ref.close()
+        raise IncompatibleArtifactError(
+            f"reference {path.name} is {ref.spec.describe()}, but the engine is {runner.spec.describe()}"
+        )
+    return ref, f"every {cfg.every} frames against {path}"
+
+
+@contextlib.contextmanager
+def stop_on_signals(pipeline: Pipeline) -> Iterator[None]:
+    """First Ctrl-C / SIGTERM: stop reading and finish the queued frames; second: drop them. Either way
+    the output is finalised and the report written (no KeyboardInterrupt flies through cleanup code)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hits = [0]
+
+    def handler(signum: int, _frame: Any) -> None:
+        hits[0] += 1
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        if hits[0] == 1:
+            pipeline.request_stop(f"interrupted ({name})")
+        else:
+            pipeline.abort(f"interrupted ({name} twice: queued frames dropped)")
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def run_stream(settings: StreamSettings) -> dict[str, Any]:
+    """Run a stream to its end; returns the report (also written to the report path). Raises the error
+    that ended the run, if any, AFTER the output is finalised and the report written."""
+    check_output(settings.output)
+    report_path = settings.report if settings.report is not None else default_report_path(settings.output)
+    if report_path is not None:
+        check_writable_dir(report_path.parent, create=False)
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    stats = StreamStats()
+    report: dict[str, Any] = {"edgesr_version": __version__, "started_at": started_at, "source": settings.source}
+    error: BaseException | None = None
+    with contextlib.ExitStack() as stack:
+        runner = stack.enter_context(
+            open_runner(settings.engine, providers=settings.providers, threads=settings.threads,
+                        expect_scale=settings.expect_scale)
+        )
+        reference, check_note = open_reference(settings, runner)
+        if reference is not None:
+            stack.callback(reference.close)
+        tiler = Tiler(runner, settings.tile)
+        source = stack.enter_context(open_source(settings.source, settings.live))
+        sink = open_sink(settings.output, source.rate, source.audio_path)
+        report.update(
+            engine=str(runner.path), engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
+            output=settings.output, output_description=sink.description, checks=check_note,
+            check_every=settings.check.every, min_psnr=settings.check.min_psnr, fail_below=settings.check.fail_below,
+        )
+        view = StatusView(stats, f"edgesr stream: {source.uri} -> {sink.description}", quiet=settings.quiet)
+        check = ReferenceCheck(reference, settings.check, stats.psnr, view.warn) if reference is not None else None
+        pipeline = Pipeline(source, tiler, sink, stats, settings.pipeline, check, view.warn)
+        try:
+            with view, stop_on_signals(pipeline):
+                reason = pipeline.run(monitor=view.update)
+        finally:
+            reason = pipeline.reason or END_OF_INPUT
+            error = pipeline.error
+            aborted = error is not None and not isinstance(error, EdgeSRError)
+            closers = [
+                ("reference check", lambda: check.close(wait=not aborted) if check is not None else None),
+                ("output", lambda: sink.close(complete=reason == END_OF_INPUT and error is None)),
+            ]
+            for what, close in closers:
+                try:
+                    close()
+                except Exception as exc:  # keep closing the rest; report the first failure
+                    error = error or EdgeSRError(f"could not finalise the {what}: {exc}")
+            for w in getattr(sink, "warnings", []):
+                view.warn(w)
+            report.update(end_reason=reason, error=None if error is None else str(error), **stats.report())
+            report["live"] = {"reconnects": getattr(source, "reconnects", 0)} if source.live else None
+            if report_path is not None:
+                write_json(report_path, report)
+                report["report_path"] = str(report_path)
+    if error is not None:
+        if isinstance(error, EdgeSRError):
+            raise error
+        raise EdgeSRError(f"stream failed: {type(error).__name__}: {error}") from error
+    return report
