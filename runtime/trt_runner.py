@@ -1,0 +1,252 @@
+"""TensorRT runner: pinned host buffers, async copies and ``execute_async_v3`` on one CUDA stream (pycuda),
+buffers allocated once for the profile's max shape and reused, two frames in flight.
+
+API used and where it exists (see /work/shared/reference/TENSORRT_API.md; sources: TensorRT Python
+bindings ``pyCore.cpp`` at 8.5/8.6/10.x/11.x, pycuda ``doc/driver.rst``):
+
+- name-based I/O: ``num_io_tensors``, ``get_tensor_name/mode/dtype``, ``get_tensor_profile_shape(name, 0)``,
+  ``set_input_shape``, ``context.get_tensor_shape``, ``set_tensor_address``, ``execute_async_v3``: present
+  from TensorRT 8.5 through 11.x; the binding API (``num_bindings``, ``execute_async_v2``...) is gone in 10.0,
+  so it is never used. TensorRT < 8.5 is refused.
+- ``deserialize_cuda_engine`` returns None on failure, the reason only in the logger -> we keep the logger's
+  last errors for the message. ``set_input_shape`` / ``execute_async_v3`` return False on failure.
+- ``runtime.engine_host_code_allowed`` (8.6+, hasattr-guarded): needed for version-compatible plans.
+- ``trt.nptype`` raises TypeError for BF16/FP8/INT4/FP4 I/O -> IncompatibleArtifactError.
+- CUDA context: the device's PRIMARY context (``Device.retain_primary_context``), the one the CUDA
+  runtime (and so TensorRT) uses; pycuda contexts are per thread, so every method pushes it and pops it
+  (``Context.push``/``Context.pop``) and may be called from any one thread at a time (a lock enforces it).
+  Teardown frees the execution context, engine and device buffers while the context is current, then pops
+  and ``detach``es it ("context is destroyed" / "context stack was not empty" otherwise: inducer/pycuda #460).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesr.artifact import ShapeProfile, Sidecar, sha256_file
+from edgesr.errors import BadInputError, DeviceError, EdgeSRError, IncompatibleArtifactError, require
+from edgesr.runtime.runner import Runner
+from edgesr.runtime.trt_compat import REBUILD, check_engine_compatible
+
+WHY = "needed to run TensorRT engines (JetPack ships it; on a desktop: pip install 'edgesr[trt]')"
+_LOGGER: Any = None
+
+
+def _logger(trt: Any) -> Any:
+    """One logger for the process ("the library pointer to the logger is a singleton", TensorRT best
+    practices), remembering the last errors so a None from TensorRT can be explained."""
+    global _LOGGER
+    if _LOGGER is None:
+
+        class KeepErrors(trt.ILogger):  # type: ignore[misc,name-defined]
+            def __init__(self) -> None:
+                trt.ILogger.__init__(self)
+                self.errors: list[str] = []
+
+            def log(self, severity: Any, msg: str) -> None:
+                if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
+                    self.errors = (self.errors + [str(msg).strip()])[-5:]
+
+            def last(self) -> str:
+                return self.errors[-1] if self.errors else "no message from TensorRT"
+
+        _LOGGER = KeepErrors()
+    return _LOGGER
+
+
+def gpu_facts(cuda: Any, index: int = 0) -> dict[str, Any]:
+    """What the sidecar records about the GPU (pycuda): name and compute capability "major.minor"."""
+    dev = cuda.Device(index)
+    major, minor = dev.compute_capability()
+    return {"gpu_name": dev.name(), "compute_capability": f"{major}.{minor}"}
+
+
+@dataclass
+class _Slot:
+    host_in: np.ndarray  # page-locked, flat, max size
+    host_out: np.ndarray
+    dev_in: Any  # pycuda DeviceAllocation
+    dev_out: Any
+    done: Any  # pycuda Event recorded after the output copy
+    busy: bool = False
+
+
+@dataclass(frozen=True)
+class _Ticket:
+    slot: int
+    shape: tuple[int, ...]
+
+
+class TensorRTRunner(Runner):
+    backend = "tensorrt"
+    max_in_flight = 2
+
+    def __init__(self, path: str | Path, sidecar: Sidecar) -> None:
+        self.path = Path(path)
+        self.sidecar = sidecar
+        self.spec, self.precision, self.profile = sidecar.spec, sidecar.precision, sidecar.profile
+        trt = require("tensorrt", extra="trt", why=WHY)
+        cuda = require("pycuda.driver", extra="trt", why=WHY)
+        self._trt, self._cuda = trt, cuda
+        if not hasattr(trt.ICudaEngine, "num_io_tensors"):
+            raise IncompatibleArtifactError(f"TensorRT {trt.__version__} is too old: edgesr needs 8.5 or newer")
+        try:
+            cuda.init()
+            count = cuda.Device.count()
+        except cuda.Error as exc:
+            raise DeviceError(f"no usable CUDA driver/GPU: {exc}") from None
+        if count < 1:
+            raise DeviceError("no CUDA GPU found")
+        facts = gpu_facts(cuda)
+        dev = cuda.Device(0)
+        check_engine_compatible(
+            sidecar, self.path.name, trt.__version__, facts["gpu_name"], dev.compute_capability(),
+            dla_cores=_dla_cores(trt) if (sidecar.device or {}).get("dla_core") is not None else 0,
+        )
+        if sidecar.engine_sha256 != sha256_file(self.path):
+            raise IncompatibleArtifactError(f"{self.path.name} is not the file its sidecar describes: {REBUILD}")
+        self._lock = threading.RLock()
+        self._ctx = dev.retain_primary_context()
+        self._slots: list[_Slot] = []
+        self._next = 0
+        self._shape: tuple[int, ...] | None = None
+        self._out_shape: tuple[int, ...] = ()
+        self.context: Any = None
+        self.engine: Any = None
+        self._runtime: Any = None
+        try:
+            with self._current():
+                self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    @contextlib.contextmanager
+    def _current(self) -> Iterator[None]:
+        with self._lock:
+            self._ctx.push()
+            try:
+                yield
+            finally:
+                self._cuda.Context.pop()
+
+    def _load(self) -> None:
+        trt, cuda = self._trt, self._cuda
+        log = _logger(trt)
+        self._runtime = trt.Runtime(log)
+        if self.sidecar.build.get("version_compatible") and hasattr(self._runtime, "engine_host_code_allowed"):
+            self._runtime.engine_host_code_allowed = True  # 8.6+: version-compatible plans embed the lean runtime
+        dla = (self.sidecar.device or {}).get("dla_core")
+        if dla is not None:
+            self._runtime.DLA_core = int(dla)
+        self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if self.engine is None:
+            raise IncompatibleArtifactError(f"TensorRT cannot load {self.path.name} ({log.last()}): {REBUILD}")
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        ins = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        outs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if len(ins) != 1 or len(outs) != 1:
+            raise IncompatibleArtifactError(f"{self.path.name} is not an edgesr SR engine (I/O tensors: {names})")
+        self.input_name, self.output_name = ins[0], outs[0]
+        try:
+            in_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.input_name)))
+            out_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.output_name)))
+        except TypeError as exc:  # BF16/FP8/INT4 I/O have no numpy type
+            msg = f"{self.path.name} has I/O of a type numpy lacks ({exc}): {REBUILD}"
+            raise IncompatibleArtifactError(msg) from None
+        mn, _, mx = (tuple(int(d) for d in s) for s in self.engine.get_tensor_profile_shape(self.input_name, 0))
+        opt = self.sidecar.profile.opt
+        opt = (min(max(opt[0], mn[2]), mx[2]), min(max(opt[1], mn[3]), mx[3]))
+        self.profile = ShapeProfile((mn[2], mn[3]), opt, (mx[2], mx[3]), max_batch=int(mx[0]))  # the engine's own
+        self.context = self.engine.create_execution_context()
+        if self.context is None:
+            raise DeviceError(f"TensorRT cannot create an execution context for {self.path.name} ({log.last()})")
+        if not self.context.set_input_shape(self.input_name, mx):
+            raise IncompatibleArtifactError(f"{self.path.name} rejects its own max shape {mx} ({log.last()})")
+        out_max = tuple(int(d) for d in self.context.get_tensor_shape(self.output_name))
+        self._stream = cuda.Stream()  # one non-default stream ("default stream ... performance issues", 10.16 doc)
+        for _ in range(self.max_in_flight):  # allocated once, for the max shape
+            h_in = cuda.pagelocked_empty(int(np.prod(mx)), in_dtype)
+            h_out = cuda.pagelocked_empty(int(np.prod(out_max)), out_dtype)
+            d_in, d_out = cuda.mem_alloc(h_in.nbytes), cuda.mem_alloc(h_out.nbytes)
+            self._slots.append(_Slot(h_in, h_out, d_in, d_out, cuda.Event()))
+
+    # -- inference ---------------------------------------------------------------------------------------------
+    def submit(self, x: np.ndarray) -> object:
+        self.check_input(x)
+        return self._enqueue(x)
+
+    def _enqueue(self, x: np.ndarray) -> _Ticket:
+        cuda, log = self._cuda, _logger(self._trt)
+        with self._current():
+            k = self._next % len(self._slots)
+            slot = self._slots[k]
+            if slot.busy:
+                raise EdgeSRError("TensorRT runner: more than max_in_flight frames submitted without result()")
+            shape = tuple(int(d) for d in x.shape)
+            if shape != self._shape:
+                if any(s.busy for s in self._slots):
+                    self._stream.synchronize()  # never reshape the context under in-flight work
+                if not self.context.set_input_shape(self.input_name, shape):
+                    raise BadInputError(f"{self.path.name} rejects input shape {shape} ({log.last()})")
+                self._shape = shape
+                self._out_shape = tuple(int(d) for d in self.context.get_tensor_shape(self.output_name))
+            n_in, n_out = int(np.prod(shape)), int(np.prod(self._out_shape))
+            host_in = slot.host_in[:n_in]  # a contiguous view of pinned memory stays pinned
+            np.copyto(host_in.reshape(shape), x, casting="same_kind")
+            self.context.set_tensor_address(self.input_name, int(slot.dev_in))
+            self.context.set_tensor_address(self.output_name, int(slot.dev_out))
+            cuda.memcpy_htod_async(slot.dev_in, host_in, self._stream)
+            if not self.context.execute_async_v3(self._stream.handle):
+                raise EdgeSRError(f"TensorRT execution failed on {self.path.name}: {log.last()}")
+            cuda.memcpy_dtoh_async(slot.host_out[:n_out], slot.dev_out, self._stream)
+            slot.done.record(self._stream)
+            slot.busy = True
+            self._next += 1
+            return _Ticket(k, self._out_shape)
+
+    def result(self, ticket: object) -> np.ndarray:
+        assert isinstance(ticket, _Ticket)
+        with self._current():
+            slot = self._slots[ticket.slot]
+            slot.done.synchronize()
+            n = int(np.prod(ticket.shape))
+            out = slot.host_out[:n].reshape(ticket.shape).astype(np.float32, copy=True)  # the slot is reused
+            slot.busy = False
+            return out
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        return self.result(self._enqueue(x))
+
+    def close(self) -> None:
+        ctx = getattr(self, "_ctx", None)
+        if ctx is None:
+            return
+        try:
+            with self._current():
+                if hasattr(self, "_stream"):
+                    self._stream.synchronize()
+                for slot in self._slots:
+                    slot.dev_in.free()
+                    slot.dev_out.free()
+                self._slots = []
+                self.context = None  # execution context before engine before runtime
+                self.engine = None
+                self._runtime = None
+        finally:
+            ctx.detach()
+            self._ctx = None
+
+
+def _dla_cores(trt: Any) -> int:
+    try:
+        return int(trt.Runtime(_logger(trt)).num_DLA_cores)
+    except Exception:
+        return 0
