@@ -1,0 +1,180 @@
+"""``TrainConfig``: every knob of a training run, frozen, resolved once.
+
+Precedence: built-in defaults < ``--config file.toml`` < flags given on the command line.
+The resolved configuration is written as ``config.json`` into the run directory and
+travels inside every checkpoint, so ``--resume`` continues with exactly the same run.
+
+Two schedules (``schedule``), which only choose defaults for ``loss``/``lr``/``decay``:
+
+- ``fast`` (default; CPU, Jetson, short budgets): L1 pixel loss, Adam lr 1e-3, cosine
+  decay to 0 over the run.
+- ``paper`` (Ledig et al. 2017): MSE pixel loss, Adam lr 1e-4 constant for SRResNet;
+  for SRGAN lr 1e-4 then 1e-5 for the second half (``decay = "step"``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from edgesr.errors import BadInputError, UsageError
+
+PHASES = ("srresnet", "srgan")
+SCHEDULES = ("fast", "paper")
+PIXEL_LOSSES = ("l1", "mse")
+DECAYS = ("cosine", "step", "none")
+CONTENT_LOSSES = ("vgg22", "vgg54", "pixel")
+AMP_MODES = ("auto", "bf16", "off")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run. ``None`` for ``loss``/``lr``/``decay`` means "the schedule's default"
+    and is resolved by ``resolved()``; everything else is explicit."""
+
+    out: str = "runs/edgesr"
+    phase: str = "srresnet"
+    data: str | None = None  # None: the built-in sample images
+    val: str | None = None
+    preset: str = "edge_s"
+    scale: int = 4
+    steps: int = 1000
+    batch: int = 16  # per process; the global batch is batch x world size
+    crop: int = 96  # HR crop side (the LR crop is crop / scale)
+    schedule: str = "fast"
+    loss: str | None = None  # pixel loss: l1 | mse
+    lr: float | None = None
+    decay: str | None = None  # cosine | step | none
+    time_budget_min: float | None = None  # stop at whichever comes first: steps or this
+    content: str = "vgg54"  # srgan content loss: vgg22 | vgg54 | pixel
+    adv_weight: float = 1e-3
+    vgg_weights: str | None = None
+    init: str | None = None  # generator initialisation (SRGAN: an SRResNet checkpoint)
+    amp: str = "auto"  # auto: bf16 where it is native (CPU avx512_bf16/AMX, CUDA), else fp32
+    device: str = "auto"
+    sync_bn: bool = True  # DDP: BatchNorm statistics over the global batch
+    seed: int = 0
+    save_every: int = 500
+    sample_every: int = 500
+    val_every: int = 500
+    log_every: int = 50
+
+    # -- resolution -------------------------------------------------------------
+    def resolved(self) -> TrainConfig:
+        """Fill in the schedule's defaults and validate every field (UsageError)."""
+        _choice("phase", self.phase, PHASES)
+        _choice("schedule", self.schedule, SCHEDULES)
+        paper = self.schedule == "paper"
+        cfg = replace(
+            self,
+            loss=self.loss or ("mse" if paper else "l1"),
+            lr=self.lr if self.lr is not None else (1e-4 if paper else 1e-3),
+            decay=self.decay or (("step" if self.phase == "srgan" else "none") if paper else "cosine"),
+        )
+        _choice("loss", cfg.loss, PIXEL_LOSSES)
+        _choice("decay", cfg.decay, DECAYS)
+        _choice("content", cfg.content, CONTENT_LOSSES)
+        _choice("amp", cfg.amp, AMP_MODES)
+        _choice("device", cfg.device, DEVICES)
+        for name in ("steps", "batch", "crop", "save_every", "sample_every", "val_every", "log_every"):
+            if getattr(cfg, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(cfg, name)})")
+        if cfg.crop % cfg.scale:
+            raise UsageError(f"--crop {cfg.crop} is not a multiple of --scale {cfg.scale}")
+        if cfg.phase == "srgan" and cfg.crop % 16:
+            raise UsageError(f"SRGAN's discriminator needs --crop divisible by 16 (got {cfg.crop})")
+        if cfg.lr is not None and cfg.lr <= 0:
+            raise UsageError(f"--lr must be positive (got {cfg.lr})")
+        if cfg.time_budget_min is not None and cfg.time_budget_min <= 0:
+            raise UsageError(f"--time-budget must be positive minutes (got {cfg.time_budget_min})")
+        if cfg.phase == "srgan" and cfg.init is None:
+            raise UsageError("--phase srgan starts from an SRResNet checkpoint: pass --init CKPT")
+        return cfg
+
+    # -- (de)serialisation ------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"{source}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise UsageError(f"{source}: {exc}") from None
+
+    def save(self, run_dir: Path) -> Path:
+        path = run_dir / "config.json"
+        tmp = path.with_name(".config.json.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+        return path
+
+
+# Settings that define the run: a resume may not change them (the lr schedule, the data
+# stream and the model all depend on them). Everything else (logging cadence, --val,
+# --device) may differ on resume.
+RUN_DEFINING = (
+    "phase", "data", "preset", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
+    "time_budget_min", "content", "adv_weight", "init", "seed", "sync_bn",
+)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file: top-level keys, or a ``[train]`` table, named like
+    ``TrainConfig`` fields (dashes allowed)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10 (Jetson)
+        import tomli as tomllib
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise BadInputError(f"config file not found: {p}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{p} is not valid TOML: {exc}") from None
+    table = data.get("train", data)
+    if not isinstance(table, dict):
+        raise BadInputError(f"{p}: [train] must be a table")
+    return {k.replace("-", "_"): v for k, v in table.items()}
+
+
+def build_config(overrides: dict[str, Any], config_file: str | Path | None = None) -> TrainConfig:
+    """Defaults < TOML file < ``overrides`` (only the flags actually given, i.e. not None)."""
+    base: dict[str, Any] = read_toml(config_file) if config_file else {}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(base, source=str(config_file or "flags"))
+
+
+def merge_for_resume(saved: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """The saved run's config with the flags given now; refuse a change to what defines the run."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    conflicts = [
+        f"{k} ({getattr(saved, k)!r} -> {v!r})"
+        for k, v in given.items()
+        if k in RUN_DEFINING and v != getattr(saved, k) and not _same_default(saved, k, v)
+    ]
+    if conflicts:
+        raise UsageError(
+            f"--resume continues the saved run; these flags differ from it: {', '.join(conflicts)}. "
+            "Drop them, or start a new run with --init CKPT"
+        )
+    return TrainConfig.from_dict({**saved.to_dict(), **given}, source="resume")
+
+
+def _same_default(saved: TrainConfig, key: str, value: Any) -> bool:
+    """A flag equal to what the schedule resolved (e.g. --lr 1e-3 on a fast run) is no conflict."""
+    return key in ("loss", "lr", "decay") and getattr(saved.resolved(), key) == value
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UsageError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)} (got {value!r})")

@@ -1,0 +1,341 @@
+"""The training run: set-up, the step loop, validation, checkpoints, interrupts.
+
+``run_training`` is what ``edgesr train`` calls (also under ``torchrun``). A run directory
+holds ``config.json``, ``metrics.jsonl``, ``last.pt`` (every ``save_every`` steps and at
+the end), ``best.pt`` (best validation PSNR, with ``--val``), ``samples/step_*.png`` and
+``tb/`` (TensorBoard, when installed). Ctrl-C / SIGTERM finish the current step, write
+``last.pt`` and say how to resume; ``--resume`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError
+from edgesr.spec import ModelSpec, preset
+from edgesr.train import distributed as D
+from edgesr.train.arch import Discriminator, build_generator
+from edgesr.train.checkpoint import load_checkpoint, save_checkpoint
+from edgesr.train.config import TrainConfig, build_config, merge_for_resume, read_toml
+from edgesr.train.data import ImagePair, PatchSampler, default_train_dir, load_pairs
+from edgesr.train.evaluate import evaluate_pairs
+from edgesr.train.infer import upscale_image
+from edgesr.train.monitor import Monitor
+from edgesr.train.preview import preview_patch, write_grid
+from edgesr.train.schedule import autocast_dtype, lr_at, set_lr
+from edgesr.train.steps import GanStep, PixelStep
+
+RUN_FILES = ("last.pt", "best.pt", "config.json", "metrics.jsonl", "samples", "tb")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    step: int
+    finished: bool  # False: stopped early (Ctrl-C, SIGTERM, stop_at); resume to continue
+    best_psnr: float | None
+    last_checkpoint: Path
+
+
+def resolve_config(
+    overrides: dict[str, Any], config_file: str | Path | None, resume: bool, overwrite: bool
+) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """The run's resolved config (and, when resuming, the checkpoint to continue from)."""
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite contradict each other: pick one")
+    file_values = read_toml(config_file) if config_file else {}
+    out = Path(overrides.get("out") or file_values.get("out") or TrainConfig.out)
+    if resume:
+        last = out / "last.pt"
+        if not last.is_file():
+            raise BadInputError(f"nothing to resume in {out} (no last.pt); start a new run without --resume")
+        ckpt = load_checkpoint(last)
+        if "config" not in ckpt or "optim_g" not in ckpt:
+            raise IncompatibleArtifactError(f"{last} is a weights-only checkpoint and cannot be resumed")
+        saved = TrainConfig.from_dict(ckpt["config"], source=str(last))
+        return merge_for_resume(saved, {**file_values, **overrides, "out": str(out)}).resolved(), ckpt
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise UsageError(
+            f"run directory {out} is not empty: pass --resume to continue it, "
+            "--overwrite to replace it, or another --out"
+        )
+    cfg = build_config(overrides, config_file)
+    given = {k for k, v in overrides.items() if v is not None} | set(file_values)
+    if cfg.init and not {"preset", "scale"} <= given:  # preset/scale default to the init model's
+        init_spec = load_checkpoint(cfg.init)["spec"]
+        fill = {k: getattr(init_spec, k) for k in ("preset", "scale") if k not in given}
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **fill})
+    return cfg.resolved(), None
+
+
+def _clear_run_dir(out: Path) -> None:
+    import shutil
+
+    for name in RUN_FILES:
+        p = out / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM ask the loop to stop at the next step boundary (a second Ctrl-C aborts)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def run_training(
+    overrides: dict[str, Any],
+    config_file: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    console: Console | None = None,
+    stop_at: int | None = None,
+) -> RunResult:
+    """Train (or resume) a run. ``overrides``: TrainConfig fields given on the command line
+    (None = not given). ``stop_at``: stop after that step as if interrupted (for tests)."""
+    cfg, ckpt = resolve_config(overrides, config_file, resume, overwrite)
+    console = console or Console(stderr=True)
+    ctx = D.setup(cfg.device)
+    try:
+        trainer = _Trainer(cfg, ctx, console, ckpt, overwrite)
+        try:
+            return trainer.fit(stop_at)
+        finally:
+            trainer.release()  # DDP models/optimisers gone before the process group goes
+            del trainer
+    finally:
+        D.teardown(ctx)
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, ctx: D.DistContext, console: Console, ckpt: dict[str, Any] | None,
+                 overwrite: bool) -> None:
+        self.cfg, self.ctx, self.console = cfg, ctx, console
+        self.run_dir = Path(cfg.out)
+        warn = console.print if ctx.is_main else (lambda msg: None)
+        torch.manual_seed(cfg.seed)
+        self.spec: ModelSpec = preset(cfg.preset, cfg.scale)
+        data_dir = cfg.data or default_train_dir()
+        say = lambda m: warn(f"[yellow]warning:[/] {m}")  # noqa: E731
+        self.pairs = load_pairs(data_dir, cfg.scale, min_lr=cfg.crop // cfg.scale, warn=say)
+        self.val_pairs: list[ImagePair] = load_pairs(cfg.val, cfg.scale, warn=say) if cfg.val else []
+        self.sampler = PatchSampler(self.pairs, cfg.scale, cfg.crop, cfg.seed)
+        self.preview = preview_patch((self.val_pairs or self.pairs)[0], cfg.scale)
+        self.amp = autocast_dtype(cfg.amp, ctx.device)
+
+        self.g = build_generator(self.spec)
+        if cfg.init and ckpt is None:
+            self._init_from(cfg.init)
+        self.d = Discriminator(cfg.crop) if cfg.phase == "srgan" else None
+        if ctx.distributed and cfg.sync_bn:
+            D.globalise_batchnorm(self.g)
+            if self.d is not None:
+                D.globalise_batchnorm(self.d)
+        self.g.to(ctx.device).train()
+        if self.d is not None:
+            self.d.to(ctx.device).train()
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr or 1e-4, betas=(0.9, 0.999))
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr or 1e-4, betas=(0.9, 0.999)) if self.d else None
+
+        self.step, self.elapsed, self.best_psnr = 0, 0.0, None
+        if ckpt is not None:
+            self._restore(ckpt)
+        self.g_run: torch.nn.Module = self._wrap(self.g)
+        self.d_run: torch.nn.Module | None = self._wrap(self.d) if self.d is not None else None
+        self.step_fn = self._make_step()
+        if ctx.is_main:
+            if ckpt is None and overwrite:
+                _clear_run_dir(self.run_dir)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.run_dir)
+            where = f"{ctx.world} processes x " if ctx.distributed else ""
+            console.print(
+                f"edgesr train: {cfg.phase} {self.spec.describe()}, {self.spec.num_params() / 1e6:.3f} M params, "
+                f"{len(self.pairs)} images from {data_dir}, {where}batch {cfg.batch}, crop {cfg.crop}, "
+                f"{cfg.loss} lr {cfg.lr:g} {cfg.decay}, amp {self.amp or 'off'}, device {ctx.device} -> {self.run_dir}"
+            )
+
+    # -- set-up helpers -----------------------------------------------------------
+    def _init_from(self, path: str) -> None:
+        data = load_checkpoint(path)
+        spec: ModelSpec = data["spec"]
+        if (spec.scale, spec.blocks, spec.channels) != (self.spec.scale, self.spec.blocks, self.spec.channels):
+            raise IncompatibleArtifactError(
+                f"--init {path} holds {spec.describe()}, but this run trains {self.spec.describe()}"
+            )
+        self.g.load_state_dict(data["generator"])
+
+    def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        if not self.ctx.distributed:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=ids)
+
+    def _make_step(self) -> PixelStep | GanStep:
+        cfg = self.cfg
+        if self.d is None or self.d_run is None or self.opt_d is None:
+            return PixelStep(self.g_run, self.opt_g, cfg.loss or "l1", self.ctx.device, self.amp)
+        content = None
+        if cfg.content != "pixel":
+            from edgesr.train.losses import ContentLoss
+            from edgesr.train.vgg import VGGFeatures
+
+            content = ContentLoss(VGGFeatures(cfg.content, cfg.vgg_weights)).to(self.ctx.device)
+        return GanStep(self.g_run, self.d_run, self.d, self.opt_g, self.opt_d, content, cfg.loss or "l1",
+                       cfg.adv_weight, self.ctx.device, self.amp)
+
+    # -- state --------------------------------------------------------------------
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        if ckpt["spec"] != self.spec:
+            raise IncompatibleArtifactError(
+                f"last.pt holds {ckpt['spec'].describe()}, the run config says {self.spec.describe()}"
+            )
+        self.g.load_state_dict(ckpt["generator"])
+        self.opt_g.load_state_dict(ckpt["optim_g"])
+        if self.d is not None and self.opt_d is not None:
+            self.d.load_state_dict(ckpt["discriminator"])
+            self.opt_d.load_state_dict(ckpt["optim_d"])
+        self.step = int(ckpt["step"])
+        self.elapsed = float(ckpt["sched_g"]["elapsed"])
+        self.best_psnr = ckpt.get("best_psnr")
+        self.sampler.set_state(ckpt["rng"]["sampler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "spec": self.spec,
+            "phase": self.cfg.phase,
+            "step": self.step,
+            "generator": self.g.state_dict(),
+            "optim_g": self.opt_g.state_dict(),
+            "sched_g": {"progress": self._progress(), "elapsed": self.elapsed},
+            "config": self.cfg.to_dict(),
+            "rng": {"sampler": self.sampler.state(), "torch": torch.get_rng_state()},
+            "best_psnr": self.best_psnr,
+        }
+        if self.d is not None and self.opt_d is not None:
+            state["discriminator"] = self.d.state_dict()
+            state["optim_d"] = self.opt_d.state_dict()
+            state["sched_d"] = state["sched_g"]
+        return state
+
+    def _progress(self) -> float:
+        p = self.step / self.cfg.steps
+        if self.cfg.time_budget_min:
+            p = max(p, self.elapsed / (60.0 * self.cfg.time_budget_min))
+        return min(p, 1.0)
+
+    def release(self) -> None:
+        for name in ("step_fn", "g_run", "d_run", "opt_g", "opt_d", "g", "d"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+    # -- the loop -----------------------------------------------------------------
+    def fit(self, stop_at: int | None) -> RunResult:
+        cfg, ctx = self.cfg, self.ctx
+        stopped = False
+        monitor = Monitor(self.run_dir, cfg.steps, self.step, self.console, cfg.log_every) if ctx.is_main else None
+        with _StopFlag() as flag, (monitor or _Null()):
+            t_prev = time.perf_counter()
+            while self._progress() < 1.0:
+                lr = lr_at(self._progress(), cfg.lr or 1e-4, cfg.decay or "none")
+                set_lr(self.opt_g, lr)
+                if self.opt_d is not None:
+                    set_lr(self.opt_d, lr)
+                lr_np, hr_np = self.sampler.next_batch(cfg.batch, ctx.rank, ctx.world)
+                values = self.step_fn(torch.from_numpy(lr_np).to(ctx.device), torch.from_numpy(hr_np).to(ctx.device))
+                self.step += 1
+                now = time.perf_counter()  # wall time, validation and checkpoints included
+                self.elapsed, t_prev = self.elapsed + now - t_prev, now
+                stop = flag.requested or (stop_at is not None and self.step >= stop_at)
+                stop, self.elapsed = self._agree(stop, self.elapsed)
+                if self.step % cfg.log_every == 0 or self._progress() >= 1.0:
+                    logged = {k: float(D.all_mean(v, ctx)) for k, v in values.items()}
+                    if monitor is not None:
+                        monitor.step(self.step, {**logged, "lr": lr})
+                if ctx.is_main:
+                    self._periodic(monitor)
+                if stop and self._progress() < 1.0:
+                    stopped = True
+                    break
+            if ctx.is_main and monitor is not None:
+                if not stopped and self.val_pairs and self.step % cfg.val_every:
+                    self._validate(monitor)
+                self._save("last.pt")
+                event = "stopped" if stopped else "finished"
+                monitor.record(self.step, {"event": event, "elapsed_s": round(self.elapsed, 1)})
+        last = self.run_dir / "last.pt"
+        return RunResult(self.run_dir, self.step, not stopped, self.best_psnr, last)
+
+    def _agree(self, stop: bool, elapsed: float) -> tuple[bool, float]:
+        """All processes stop together and share rank 0's clock (max over ranks)."""
+        if not self.ctx.distributed:
+            return stop, elapsed
+        t = torch.tensor([float(stop), elapsed], dtype=torch.float64)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t[0] > 0), float(t[1])
+
+    def _periodic(self, monitor: Monitor | None) -> None:
+        cfg = self.cfg
+        if self.step % cfg.sample_every == 0:
+            write_grid(self.run_dir / "samples" / f"step_{self.step:07d}.png", self.g, self.preview, cfg.scale)
+        if self.val_pairs and self.step % cfg.val_every == 0 and monitor is not None:
+            self._validate(monitor)
+        if self.step % cfg.save_every == 0:
+            self._save("last.pt")
+
+    def _validate(self, monitor: Monitor) -> None:
+        self.g.eval()
+        try:
+            result = evaluate_pairs(self.val_pairs, lambda lr: upscale_image(self.g, lr), self.cfg.scale, "sr",
+                                    with_ssim=False)
+        finally:
+            self.g.train()
+        psnr = result.mean_psnr
+        monitor.record(self.step, {"val_psnr": psnr})
+        monitor.say(f"step {self.step}: validation Y-PSNR {psnr:.3f} dB on {len(self.val_pairs)} image(s)")
+        if self.best_psnr is None or (math.isfinite(psnr) and psnr > self.best_psnr):
+            self.best_psnr = psnr
+            self._save("best.pt")
+
+    def _save(self, name: str) -> Path:
+        return save_checkpoint(self.run_dir / name, self._state())
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None

@@ -1,0 +1,77 @@
+"""What a run shows and records: a rich progress bar (losses, it/s), ``metrics.jsonl``,
+TensorBoard scalars when tensorboard is importable. Only rank 0 builds one."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class Monitor:
+    def __init__(self, run_dir: Path, total: int, start: int, console: Console, log_every: int) -> None:
+        self.console = console
+        self.log_every = log_every
+        self.metrics = (run_dir / "metrics.jsonl").open("a", buffering=1)
+        self.tb = _tensorboard(run_dir)
+        self.progress = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("train", total=total, completed=start, rate="", losses="")
+        self._t_last = time.perf_counter()
+        self._step_last = start
+
+    def __enter__(self) -> Monitor:
+        self.progress.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.progress.stop()
+        self.metrics.close()
+        if self.tb is not None:
+            self.tb.close()
+
+    def step(self, step: int, values: dict[str, float]) -> None:
+        """Called every step; records and shows every ``log_every`` steps."""
+        self.progress.update(self.task, completed=step)
+        if step % self.log_every:
+            return
+        now = time.perf_counter()
+        rate = (step - self._step_last) / max(now - self._t_last, 1e-9)
+        self._t_last, self._step_last = now, step
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "lr")
+        self.progress.update(self.task, rate=f"{rate:.2f} it/s", losses=shown)
+        self.record(step, {**values, "it_s": rate})
+        if not self.console.is_terminal:  # a log file: one line per log interval
+            self.console.print(f"step {step}  {shown}  lr {values.get('lr', 0):.3g}  {rate:.2f} it/s")
+
+    def record(self, step: int, values: dict[str, Any]) -> None:
+        self.metrics.write(json.dumps({"step": step, "time": round(time.time(), 3), **values}) + "\n")
+        if self.tb is not None:
+            for k, v in values.items():
+                if isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, step)
+
+    def say(self, text: str) -> None:
+        self.progress.console.print(text)
+
+
+def _tensorboard(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed: metrics.jsonl only
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tb"))
