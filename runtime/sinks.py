@@ -119,7 +119,7 @@ class VideoSink(Sink):
         self.frames += 1
         self._last_time = float(pts / self.rate)
         if self.audio is not None:
-            self.audio.mux_until(self._last_time + 1.0)
+            self.audio.mux_until(self._last_time)
 
     def _pts(self, frame: Frame) -> int:
         """Source timestamps (files: keeps sync with the audio) or frame count (live), strictly increasing."""

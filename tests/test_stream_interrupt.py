@@ -1,0 +1,55 @@
+"""Must-show 4: Ctrl-C (SIGINT) in the middle of a file-to-mp4 run leaves a playable file and a report."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tinymodel
+
+from edgesr.spec import edge_xs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_a_playable_video_and_a_report(tmp_path: Path, sig: signal.Signals) -> None:
+    import av
+
+    video = tinymodel.write_video(tmp_path / "long.mp4", tinymodel.test_frames(600, 48, 64), audio=True)
+    model = tinymodel.srresnet_onnx(tmp_path / "xs.onnx", edge_xs(4))  # a few fps here: 600 frames take minutes
+    out, partial, report = tmp_path / "out.mp4", tmp_path / "out.partial.mp4", tmp_path / "out.report.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgesr", "stream", "--engine", str(model), "--video", str(video), "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.stat().st_size > 0):  # the encoder has muxed frames
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the stream never started writing"
+            time.sleep(0.05)
+        time.sleep(1.0)  # well into the run
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-2000:]
+    data = json.loads(report.read_text())
+    name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+    assert data["end_reason"] == f"interrupted ({name})" and data["error"] is None
+    assert 0 < data["frames_out"] == data["frames_in"] < 600  # stopped early; nothing read was lost
+    assert out.is_file() and not partial.exists()
+    with av.open(str(out)) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    with av.open(str(out)) as c:
+        audio = [p for p in c.demux(audio=0) if p.size]
+        duration = float(audio[-1].pts * audio[-1].time_base)
+    assert frames == data["frames_out"]
+    assert duration <= frames / 30 + 0.2  # audio cut where the video stops
+    assert "interrupted" in stdout

@@ -1,0 +1,110 @@
+"""The stream pipeline on real components: order kept, outputs identical to the runner's, max-frames,
+side-by-side, automatic tiling, the accuracy gate, and live sources that drop frames and go away."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tinymodel
+from test_stream_badinput import cli
+
+from edgesr.artifact import ShapeProfile
+from edgesr.imageops import from_nchw, load_image, save_image, to_nchw, upscale_bicubic
+from edgesr.metrics import rgb_psnr
+from edgesr.runtime import open_runner
+from edgesr.runtime.check import CheckConfig
+from edgesr.runtime.pipeline import PipelineConfig
+from edgesr.runtime.sources import LiveOptions
+from edgesr.runtime.stream import StreamSettings, run_stream
+from edgesr.runtime.tiling import TileConfig
+from edgesr.spec import edge_xs
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    return tinymodel.tiny_onnx(tmp_path / "x4.onnx")
+
+
+def test_image_folder_to_pngs_in_order_and_exact(model: Path, tmp_path: Path) -> None:
+    frames = tinymodel.test_frames(7, 20, 28)
+    for i, img in enumerate(frames):
+        save_image(tmp_path / "in" / f"img{i}.png", img)
+    report = run_stream(StreamSettings(engine=model, source=str(tmp_path / "in"), output=str(tmp_path / "out"),
+                                       quiet=True))
+    runner = open_runner(model)
+    for i, img in enumerate(frames):
+        expected = from_nchw(runner.infer(to_nchw(img)))[0]
+        assert np.array_equal(load_image(tmp_path / "out" / f"img{i}.png"), expected)
+    assert report["frames_out"] == 7 and json.loads((tmp_path / "out" / "report.json").read_text())["frames_in"] == 7
+
+
+def test_max_frames_and_side_by_side(model: Path, tmp_path: Path) -> None:
+    video = tinymodel.write_video(tmp_path / "in.mp4", tinymodel.test_frames(30, 16, 24), audio=False)
+    report = run_stream(StreamSettings(engine=model, source=str(video), output=str(tmp_path / "sbs"), quiet=True,
+                                       pipeline=PipelineConfig(max_frames=5, side_by_side=True)))
+    assert report["end_reason"] == "max frames reached (5)" and report["frames_out"] == 5
+    pngs = sorted((tmp_path / "sbs").glob("*.png"))
+    assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(5)]
+    import av
+
+    with av.open(str(video)) as c:
+        lr = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
+    sbs = load_image(pngs[0])
+    assert sbs.shape == (64, 2 * 96, 3)
+    assert np.array_equal(sbs[:, :96], upscale_bicubic(lr, 4))
+    assert np.array_equal(sbs[:, 96:], from_nchw(open_runner(model).infer(to_nchw(lr)))[0])
+
+
+def test_frames_larger_than_the_engine_are_tiled(model: Path, tmp_path: Path) -> None:
+    engine = tinymodel.ort_engine(tmp_path / "e" / "m.engine", model, profile=ShapeProfile((8, 8), (16, 16), (24, 24)))
+    img = tinymodel.test_frames(1, 40, 60)[0]
+    save_image(tmp_path / "in" / "big.png", img)
+    report = run_stream(StreamSettings(engine=engine, source=str(tmp_path / "in"), output=str(tmp_path / "out"),
+                                       check=CheckConfig(every=0), tile=TileConfig(overlap=4), quiet=True))
+    assert report["tiles_per_frame"] == 6  # 2 x 3 tiles of 24x24
+    whole = from_nchw(open_runner(model).infer(to_nchw(img)))[0]
+    assert rgb_psnr(load_image(tmp_path / "out" / "big.png"), whole) >= 50
+
+
+def test_fail_below_ends_the_run_with_exit_3_and_a_report(
+    capsys: pytest.CaptureFixture[str], model: Path, tmp_path: Path
+) -> None:
+    video = tinymodel.write_video(tmp_path / "in.mp4", tinymodel.test_frames(40, 16, 24), audio=False)
+    other = tinymodel.tiny_onnx(tmp_path / "bad.onnx", seed=5)  # a "broken engine": other weights
+    code, _, err = cli(capsys, "stream", "--engine", str(other), "--reference", str(model), "--video", str(video),
+                       "-o", str(tmp_path / "o.mp4"), "--check-every", "1", "--fail-below", "60", "-q")
+    assert code == 3 and "below --fail-below 60" in err
+    report = json.loads((tmp_path / "o.report.json").read_text())
+    assert report["end_reason"] == "accuracy check failed (--fail-below)" and "fail-below" in report["error"]
+    assert 0 < report["frames_out"] < 40 and report["psnr"]["mean_db"] < 60
+    assert (tmp_path / "o.mp4").is_file()  # what was done is kept
+
+
+def test_live_source_drops_frames_and_ends_with_the_reason(tmp_path: Path) -> None:
+    pytest.importorskip("cv2", reason="OpenCV (edgesr[video]) is needed for live sources")
+    import cv2
+
+    from edgesr.runtime import live, stream
+
+    video = tinymodel.write_video(tmp_path / "cam.mp4", tinymodel.test_frames(200, 60, 80), audio=False)
+    slow = tinymodel.srresnet_onnx(tmp_path / "xs.onnx", edge_xs(4))
+
+    def fake_open_source(uri: str, opts: LiveOptions) -> live.LiveSource:
+        src = live.LiveSource(uri, "test camera", lambda: cv2.VideoCapture(str(video)), opts)
+        video.unlink()  # unplugged right away: only what the capture already holds is left
+        return src
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(stream, "open_source", fake_open_source)
+    try:
+        report = run_stream(StreamSettings(engine=slow, source="test://cam", output=str(tmp_path / "out"),
+                                           live=LiveOptions(reconnect_s=0.2), quiet=True))
+    finally:
+        mp.undo()
+    assert report["dropped"] > 0 and report["frames_out"] == report["frames_in"] > 0
+    assert report["frames_in"] + report["dropped"] <= 200
+    assert report["end_reason"].startswith("test camera lost")
+    assert report["live"] == {"reconnects": 0}
