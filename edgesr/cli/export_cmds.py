@@ -1,13 +1,195 @@
-"""Placeholder: filled in by its stage."""
+"""``edgesr export`` and ``edgesr build-engine``: thin commands over ``edgesr.export``.
 
-from edgesr.errors import EdgeSRError
+Stages are imported inside the commands, so ``edgesr --help`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgesr.errors import UsageError
+
+console = Console()
+
+CHECKPOINT_ARG = typer.Argument(None, help="Checkpoint (.pt) to export. Default: the shipped model.")
+OUTPUT_OPT = typer.Option(None, "-o", "--output", help="ONNX file to write. Default: <checkpoint name>.onnx here.")
 
 
-def export() -> None:
-    """Not implemented yet."""
-    raise EdgeSRError("not implemented yet")
+def export(
+    checkpoint: Path | None = CHECKPOINT_ARG,
+    output: Path | None = OUTPUT_OPT,
+    opset: int = typer.Option(17, help="ONNX opset (17 = what TensorRT 8.5 on JetPack 5 parses)."),
+    exporter: str = typer.Option("torchscript", help="torchscript (default) or dynamo."),
+    parity_size: list[str] = typer.Option(
+        ["64x64", "96x128"], help="LR input size HxW of a parity check (repeat for more sizes)."
+    ),
+    min_parity_psnr: float = typer.Option(60.0, help="Refuse the export below this PSNR (dB) vs PyTorch."),
+    parity_images: Path | None = typer.Option(None, help="Folder of photos for the parity check. Default: built-in."),
+) -> None:
+    """Export a checkpoint to a self-describing ONNX file, with a parity proof on real images."""
+    from edgesr.artifact import parse_hw
+    from edgesr.export.onnx_export import ExportConfig, export_onnx
+    from edgesr.export.parity import fmt_db
+    from edgesr.pretrained import default_checkpoint
+
+    ckpt = checkpoint or default_checkpoint()
+    out = output or Path(ckpt.stem + ".onnx")
+    sizes = tuple(parse_hw(s) for s in parity_size)
+    if len(set(sizes)) < 1:
+        raise UsageError("give at least one --parity-size")
+    cfg = ExportConfig(opset, exporter, sizes, min_parity_psnr, str(parity_images) if parity_images else None)
+    with console.status(f"exporting {ckpt.name} ({exporter}, opset {opset}) and checking parity"):
+        result = export_onnx(ckpt, out, cfg)
+    console.print(f"[bold]{result.path}[/bold]: {result.spec.describe()}, opset {opset}, ops {result.ops}")
+    console.print(f"parity vs PyTorch ({result.parity.images_from}, ONNX Runtime CPU):")
+    for size in result.parity.sizes:
+        console.print(f"  {size.line()}")
+    console.print(f"worst {fmt_db(result.parity.worst_psnr_db)} >= {min_parity_psnr:g} dB: ok")
 
 
-def build_engine() -> None:
-    """Not implemented yet."""
-    raise EdgeSRError("not implemented yet")
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int], Callable[[int, int], None]]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bars:
+
+        def start(label: str, total: int) -> Callable[[int, int], None]:
+            task = bars.add_task(label, total=total)
+            return lambda done, _total: bars.update(task, completed=done)
+
+        yield start
+
+
+def _db(v: float) -> str:
+    return "inf" if math.isinf(v) else f"{v:.2f}"
+
+
+def build_engine(
+    onnx: Path = typer.Argument(..., help="FP32 ONNX from `edgesr export`.", show_default=False),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Engine to write. Default: beside the ONNX."),
+    fp16: bool = typer.Option(False, "--fp16", help="FP16 engine (weights and compute)."),
+    int8: bool = typer.Option(False, "--int8", help="INT8 engine (explicit Q/DQ from calibration images)."),
+    backend: str | None = typer.Option(
+        None, help="tensorrt | onnxruntime. Default: tensorrt where it imports, else onnxruntime."
+    ),
+    min_shape: str | None = typer.Option(None, help="Smallest input HxW. Default 32x32."),
+    opt_shape: str | None = typer.Option(None, help="Input HxW to tune for. Default: 720p output (180x320 at x4)."),
+    max_shape: str | None = typer.Option(None, help="Largest input HxW. Default: 1080p output (270x480 at x4)."),
+    max_batch: int = typer.Option(1, help="Largest batch the engine takes."),
+    workspace: int = typer.Option(1024, help="TensorRT builder workspace limit, MiB."),
+    timing_cache: Path | None = typer.Option(None, help="TensorRT timing cache file. Default: per TensorRT+GPU."),
+    dla_core: int | None = typer.Option(None, help="Build for this DLA core (Jetson), GPU fallback on."),
+    calib_data: Path | None = typer.Option(None, help="INT8 calibration images. Default: built-in 'train' samples."),
+    calib_images: int | None = typer.Option(None, help="INT8 calibration crops (of the opt shape). Default 32."),
+    calib_method: str | None = typer.Option(None, help="minmax (default) | entropy | percentile."),
+    int8_keep: str | None = typer.Option(
+        None, help="Layers left in float: auto (first, last and sub-pixel convs; default) | none | NAME,..."
+    ),
+    check_data: Path | None = typer.Option(None, help="Accuracy-gate images. Default: built-in 'holdout' samples."),
+    min_psnr: float | None = typer.Option(None, help="Gate threshold vs FP32, dB. Default: 50 (fp16/fp32), 38 (int8)."),
+    force: bool = typer.Option(False, "--force", help="Write the engine even if the gate fails (with a warning)."),
+) -> None:
+    """Build a TensorRT or ONNX Runtime engine (FP32/FP16/INT8) with an accuracy gate and a sidecar."""
+    from dataclasses import replace
+
+    from edgesr.artifact import parse_hw
+    from edgesr.export import engine_trt
+    from edgesr.export.build import BuildConfig
+    from edgesr.export.build import build_engine as run_build
+    from edgesr.export.calibration import CalibrationConfig
+
+    if fp16 and int8:
+        raise UsageError("--fp16 and --int8 conflict: choose one precision")
+    precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+    int8_only = {
+        "--calib-data": calib_data,
+        "--calib-images": calib_images,
+        "--calib-method": calib_method,
+        "--int8-keep": int8_keep,
+    }
+    given = [flag for flag, value in int8_only.items() if value is not None]
+    if given and precision != "int8":
+        raise UsageError(f"{', '.join(given)} only apply to --int8 builds")
+    if backend is None:
+        backend = "tensorrt" if engine_trt.tensorrt_available() else "onnxruntime"
+    if backend == "onnxruntime" and dla_core is not None:
+        raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
+    suffix = ".engine" if backend == "tensorrt" else ".ort.onnx"
+    out = output or onnx.with_name(f"{onnx.name.removesuffix('.onnx')}.{precision}{suffix}")
+    calib = CalibrationConfig()
+    calib = replace(
+        calib,
+        data=str(calib_data) if calib_data else None,
+        images=calib_images if calib_images is not None else calib.images,
+        method=calib_method or calib.method,
+    )
+    cfg = BuildConfig(
+        onnx=onnx,
+        output=out,
+        precision=precision,
+        backend=backend,
+        min_shape=parse_hw(min_shape) if min_shape else None,
+        opt_shape=parse_hw(opt_shape) if opt_shape else None,
+        max_shape=parse_hw(max_shape) if max_shape else None,
+        max_batch=max_batch,
+        calibration=calib,
+        int8_keep=int8_keep or "auto",
+        check_data=str(check_data) if check_data else None,
+        min_psnr_db=min_psnr,
+        force=force,
+        workspace_mib=workspace,
+        timing_cache=timing_cache,
+        dla_core=dla_core,
+    )
+    with _progress() as progress:
+        result = run_build(cfg, progress, step=lambda msg: console.print(msg))
+    _print_gate(result)
+
+
+def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
+    gate, sc = result.gate, result.sidecar
+    table = Table(title=f"accuracy gate: {gate.precision} vs FP32 ({gate.check_data})")
+    for col in ("image", "LR", "PSNR vs FP32", "Y-PSNR FP32", f"Y-PSNR {gate.precision}", "drop"):
+        table.add_column(col, justify="right" if col != "image" else "left")
+    for r in gate.images:
+        table.add_row(
+            r.name,
+            f"{r.lr_hw[0]}x{r.lr_hw[1]}",
+            _db(r.psnr_vs_fp32),
+            f"{r.y_psnr_fp32:.2f}",
+            f"{r.y_psnr_variant:.2f}",
+            f"{r.y_drop:+.3f}",
+        )
+    console.print(table)
+    if gate.skipped:
+        console.print(f"skipped (smaller than the min shape): {', '.join(gate.skipped)}")
+    console.print(gate.summary())
+    if gate.forced:
+        console.print(
+            f"[bold yellow]warning:[/bold yellow] gate failed (< {gate.min_psnr_db:g} dB) and --force "
+            "wrote the engine anyway"
+        )
+    if result.calibration_reused is not None:
+        console.print(f"calibration: {'reused cached ranges' if result.calibration_reused else 'computed and cached'}")
+    opt = sc.build.get("engine", {}).get("optimisation")
+    if opt:
+        console.print(f"ONNX Runtime offline optimisation: {opt}")
+    console.print(
+        f"[bold]{result.engine}[/bold] ({sc.backend} {sc.backend_version}, {sc.precision}, input "
+        f"{sc.profile.describe()}); sidecar {result.engine.name}.json, report {result.report_path.name}, "
+        f"reference {sc.reference_onnx}"
+    )

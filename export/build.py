@@ -1,0 +1,228 @@
+"""``edgesr build-engine``: FP32 ONNX -> precision variant -> engine -> accuracy gate -> files.
+
+Steps (nothing is written at ``output`` unless the gate passes or ``--force`` is given):
+1. open the FP32 ONNX from ``edgesr export`` (clear errors for anything else);
+2. make the precision's ONNX on the CPU: FP32 as is, FP16 (``fp16``), INT8 Q/DQ from cached
+   calibration (``calibration`` + ``int8``);
+3. build the engine next to ``output`` under a temporary name (``engine_ort`` or ``engine_trt``)
+   with a provisional sidecar;
+4. open that very file with ``edgesr.runtime.open_runner`` and gate it against the FP32
+   ONNX on check images that were not used for calibration (``gate``);
+5. move it into place with its sidecar (``<output>.json``), the gate report
+   (``<output>.gate.json``) and the FP32 reference ONNX beside it (for stream checks).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from edgesr.export import engine_ort, engine_trt
+from edgesr.export.calibration import CalibrationConfig, calibrate
+from edgesr.export.check_images import load_check_images
+from edgesr.export.gate import DEFAULT_MIN_PSNR, GateReport, measure
+from edgesr.export.onnx_io import EdgeSRModel, open_edgesr_onnx, save_model
+
+from edgesr.artifact import ShapeProfile, Sidecar, sha256_file, sidecar_path, write_json, write_sidecar
+from edgesr.errors import AccuracyGateError, EdgeSRError, UsageError
+from edgesr.samples import samples_dir
+from edgesr.spec import ModelSpec
+
+Progress = Callable[[str, int], Callable[[int, int], None]]  # (label, total) -> update(done, total)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    onnx: Path
+    output: Path
+    precision: str = "fp32"
+    backend: str = "onnxruntime"
+    min_shape: tuple[int, int] | None = None  # input HxW; None = defaults for the model's scale
+    opt_shape: tuple[int, int] | None = None
+    max_shape: tuple[int, int] | None = None
+    max_batch: int = 1
+    calibration: CalibrationConfig = CalibrationConfig()  # its shape is replaced by the opt shape
+    int8_keep: str = "auto"
+    check_data: str | None = None  # None = built-in holdout samples
+    min_psnr_db: float | None = None  # None = DEFAULT_MIN_PSNR[precision]
+    force: bool = False
+    workspace_mib: int | None = 1024
+    timing_cache: Path | None = None
+    dla_core: int | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    engine: Path
+    sidecar: Sidecar
+    gate: GateReport
+    report_path: Path
+    calibration_reused: bool | None
+
+
+def default_profile(spec: ModelSpec) -> ShapeProfile:
+    """Input shapes for 720p output (opt) up to 1080p output (max) at the model's scale,
+    from 32x32 (small tiles) up: x4 -> opt 180x320, max 270x480; x2 -> 360x640, 540x960."""
+    s = spec.scale
+    return ShapeProfile((32, 32), (math.ceil(720 / s), math.ceil(1280 / s)), (math.ceil(1080 / s), math.ceil(1920 / s)))
+
+
+def resolve_profile(spec: ModelSpec, cfg: BuildConfig) -> ShapeProfile:
+    d = default_profile(spec)
+    mn, opt, mx = cfg.min_shape or d.min, cfg.opt_shape, cfg.max_shape or d.max
+    if opt is None:  # the default opt, clamped into a user-given range
+        opt = (min(max(d.opt[0], mn[0]), mx[0]), min(max(d.opt[1], mn[1]), mx[1]))
+    if cfg.max_batch < 1:
+        raise UsageError(f"--max-batch must be at least 1, got {cfg.max_batch}")
+    return ShapeProfile(tuple(mn), tuple(opt), tuple(mx), cfg.max_batch)  # type: ignore[arg-type]
+
+
+def check_flags(cfg: BuildConfig) -> None:
+    """Refuse what cannot be built, before any work is done."""
+    if cfg.precision not in DEFAULT_MIN_PSNR:
+        raise UsageError(f"unknown precision {cfg.precision!r}")
+    if cfg.backend not in ("tensorrt", "onnxruntime"):
+        raise UsageError(f"--backend must be tensorrt or onnxruntime, got {cfg.backend!r}")
+    if cfg.backend == "onnxruntime" and cfg.dla_core is not None:
+        raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
+    if cfg.backend == "tensorrt" and not engine_trt.tensorrt_available():
+        raise EdgeSRError(engine_trt.NO_TENSORRT)
+    if cfg.output.resolve() == cfg.onnx.resolve():
+        raise UsageError(f"-o {cfg.output} would overwrite the source ONNX: choose another output path")
+
+
+def _variant(src: EdgeSRModel, cfg: BuildConfig, profile: ShapeProfile, workdir: Path, progress: Progress | None):
+    """The precision's ONNX (written into ``workdir``) and build facts about it."""
+    info: dict[str, Any] = {}
+    cal = None
+    if cfg.precision == "fp32":
+        return src, info, cal
+    if cfg.precision == "fp16":
+        from edgesr.export.fp16 import to_fp16
+
+        model = to_fp16(src)
+    else:
+        from edgesr.export.int8 import quantize_qdq, resolve_keep
+
+        keep = resolve_keep(src.model, cfg.int8_keep)  # before calibrating: bad names fail fast
+        calib_cfg = replace(cfg.calibration, shape=profile.opt)
+        update = progress("calibrating", calib_cfg.images) if progress else None
+        cal = calibrate(src.path, calib_cfg, update)
+        model = quantize_qdq(src, cal, keep)
+        info.update(calibration=cal.summary(), int8_keep=keep or "none")
+    path = save_model(model, workdir / f"{cfg.precision}.onnx")
+    info["variant_onnx_sha256"] = sha256_file(path)
+    return open_edgesr_onnx(path), info, cal
+
+
+def _place_reference(src: Path, output: Path) -> str:
+    """The FP32 ONNX beside the engine (for stream PSNR checks); its name relative to it."""
+    if src.resolve().parent == output.resolve().parent:
+        return src.name
+    ref = output.with_name(f"{output.stem}.fp32.onnx")
+    tmp = ref.with_name(f".{ref.name}.tmp{os.getpid()}")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, ref)
+    return ref.name
+
+
+def build_engine(
+    cfg: BuildConfig, progress: Progress | None = None, step: Callable[[str], None] | None = None
+) -> BuildResult:
+    say = step or (lambda _msg: None)
+    check_flags(cfg)
+    src = open_edgesr_onnx(cfg.onnx)
+    if src.precision != "fp32":
+        raise UsageError(
+            f"{cfg.onnx.name} is already {src.precision}: build-engine takes the FP32 ONNX from `edgesr export` "
+            "and makes the precision itself (--fp16/--int8)"
+        )
+    profile = resolve_profile(src.spec, cfg)
+    trt_cfg = None
+    if cfg.backend == "tensorrt":
+        trt_cfg = engine_trt.TrtBuildConfig(cfg.precision, profile, cfg.workspace_mib, cfg.timing_cache, cfg.dla_core)
+    min_psnr = cfg.min_psnr_db if cfg.min_psnr_db is not None else DEFAULT_MIN_PSNR[cfg.precision]
+    out = cfg.output
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_engine = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    with tempfile.TemporaryDirectory(prefix="edgesr-build-") as work:
+        say(f"{src.spec.describe()} -> {cfg.precision} {cfg.backend}, input {profile.describe()}")
+        variant, info, cal = _variant(src, cfg, profile, Path(work), progress)
+        exclude = frozenset(p.resolve() for p in cal.images) if cal else frozenset()
+        check_dir = Path(cfg.check_data) if cfg.check_data else samples_dir("holdout")
+        pairs, skipped = load_check_images(
+            check_dir, src.spec.scale, max_lr=profile.max, min_lr=profile.min, exclude=exclude
+        )
+        say(f"building the {cfg.backend} engine")
+        try:
+            if trt_cfg is not None:
+                built = engine_trt.build_trt_engine(variant.path, tmp_engine, trt_cfg)
+                backend_version, device = built["tensorrt_version"], built["device"]
+            else:
+                built = engine_ort.build_ort_engine(variant, tmp_engine)
+                backend_version, device = built["onnxruntime_version"], {"verified_on": "CPUExecutionProvider"}
+            sidecar = Sidecar(
+                backend=cfg.backend,
+                precision=cfg.precision,
+                spec=src.spec,
+                profile=profile,
+                source_onnx_sha256=sha256_file(src.path),
+                engine_sha256=sha256_file(tmp_engine),
+                backend_version=backend_version,
+                device=device,
+                build={"source_onnx": src.path.name, "engine": built, **info},
+            )
+            write_sidecar(tmp_engine, sidecar)
+            report = _gate(tmp_engine, src, pairs, skipped, cfg, min_psnr, check_dir, progress)
+            report.forced = cfg.force and not report.passed
+            report_path = out.with_name(
+                out.name + (".gate.json" if report.passed or cfg.force else ".gate-failed.json")
+            )
+            write_json(report_path, report.to_dict())
+            if not report.passed and not cfg.force:
+                raise AccuracyGateError(
+                    f"{cfg.precision} engine refused: worst image {report.worst.name} at "
+                    f"{report.worst.psnr_vs_fp32:.2f} dB < {min_psnr:g} dB vs FP32 (report: {report_path}); "
+                    "--force writes it anyway"
+                )
+            sidecar.gate = {k: v for k, v in report.to_dict().items() if k != "images"} | {"report": report_path.name}
+            sidecar.reference_onnx = _place_reference(src.path, out)
+            os.replace(tmp_engine, out)
+            write_sidecar(out, sidecar)
+        finally:
+            tmp_engine.unlink(missing_ok=True)
+            sidecar_path(tmp_engine).unlink(missing_ok=True)
+    return BuildResult(out, sidecar, report, report_path, cal.cached if cal else None)
+
+
+def _gate(
+    engine: Path,
+    src: EdgeSRModel,
+    pairs: list,
+    skipped: list[str],
+    cfg: BuildConfig,
+    min_psnr: float,
+    check_dir: Path,
+    progress: Progress | None,
+) -> GateReport:
+    from edgesr.runtime import open_runner
+
+    update = progress("accuracy gate", len(pairs)) if progress else None
+    with open_runner(engine) as variant, open_runner(src.path, providers=["cpu"]) as reference:
+        results = measure(variant, reference, pairs, src.spec.scale, update)
+    return GateReport(
+        precision=cfg.precision,
+        backend=cfg.backend,
+        artifact=cfg.output.name,
+        reference=src.path.name,
+        check_data=str(check_dir),
+        min_psnr_db=min_psnr,
+        images=results,
+        skipped=skipped,
+    )

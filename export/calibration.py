@@ -1,0 +1,193 @@
+"""INT8 calibration: activation ranges from real images, computed once and cached.
+
+Calibration inputs are crops of the engine's optimal input size (``--opt-shape``) taken,
+with a fixed seed, from the calibration images as they are (the way a camera delivers
+frames to the engine); images smaller than the crop are used whole.
+
+Methods (ONNX Runtime calibrators, checked in onnxruntime/quantization/calibrate.py):
+- ``minmax``: the observed min and max of each tensor.
+- ``entropy``: TensorRT-style KL-divergence threshold. ONNX Runtime's default is 128
+  histogram bins with 128 quantised bins, which leaves exactly one candidate threshold
+  (the full range) and so reproduces MinMax; ``quantize_static`` does not pass a bin count
+  through. We drive the calibrator ourselves with 2048 bins (as TensorRT does).
+- ``percentile``: the 99.999th percentile of |x| over a 2048-bin histogram.
+
+The result (ONNX Runtime's ``TensorsData`` JSON) is cached under the edgesr cache,
+keyed by the model's sha256, the images' names and contents, the crop count and shape,
+the seed and the method, and reused when none of them changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesr.artifact import INPUT_NAME, sha256_file
+from edgesr.errors import MissingDependencyError, UsageError
+from edgesr.imageops import list_images, load_image, to_nchw
+from edgesr.samples import cache_dir, samples_dir
+
+METHODS = ("minmax", "entropy", "percentile")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    data: str | None = None  # folder of images; None = built-in 'train' samples
+    images: int = 32  # number of crops
+    shape: tuple[int, int] = (180, 320)  # crop HxW = the engine's opt input shape
+    method: str = "minmax"
+    bins: int = 2048  # histogram bins (entropy, percentile)
+    percentile: float = 99.999
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UsageError(f"--calib-method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.images < 1:
+            raise UsageError(f"--calib-images must be at least 1, got {self.images}")
+        if min(self.shape) < 1:
+            raise UsageError(f"calibration crop shape must be positive, got {self.shape}")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    ranges_path: Path  # ONNX Runtime TensorsData JSON
+    cached: bool
+    images: tuple[Path, ...]  # files the crops came from (never used as check images)
+    config: CalibrationConfig
+
+    def summary(self) -> dict[str, object]:
+        return {
+            **asdict(self.config),
+            "image_files": [str(p) for p in self.images],
+            "cache": str(self.ranges_path),
+            "reused_cache": self.cached,
+        }
+
+
+def calibration_files(cfg: CalibrationConfig) -> list[Path]:
+    """The files the crops come from (cycling, so at most ``cfg.images`` of them)."""
+    folder = Path(cfg.data) if cfg.data is not None else samples_dir("train")
+    return list_images(folder)[: cfg.images]
+
+
+def crops(cfg: CalibrationConfig, files: list[Path]) -> Iterator[np.ndarray]:
+    """``cfg.images`` NCHW float32 crops, cycling through the files, seeded."""
+    rng = np.random.default_rng(cfg.seed)
+    cache: dict[Path, np.ndarray] = {}
+    for i in range(cfg.images):
+        f = files[i % len(files)]
+        if f not in cache:
+            cache[f] = load_image(f)
+        img = cache[f]
+        h, w = min(cfg.shape[0], img.shape[0]), min(cfg.shape[1], img.shape[1])
+        top = int(rng.integers(0, img.shape[0] - h + 1))
+        left = int(rng.integers(0, img.shape[1] - w + 1))
+        yield to_nchw(np.ascontiguousarray(img[top : top + h, left : left + w]))
+
+
+def cache_key(model_sha256: str, files: list[Path], cfg: CalibrationConfig) -> str:
+    h = hashlib.sha256()
+    h.update(model_sha256.encode())
+    for f in files:
+        h.update(f.name.encode())
+        h.update(sha256_file(f).encode())
+    params = asdict(cfg)
+    params.pop("data")  # the folder's name does not matter, its contents do
+    h.update(json.dumps(params, sort_keys=True).encode())
+    return h.hexdigest()[:24]
+
+
+def _require_cache_support() -> None:
+    from onnxruntime.quantization import quantize_static
+
+    if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+        raise MissingDependencyError(
+            "onnxruntime (a newer one)", None, "INT8 export needs quantize_static(calibration_cache_path=...)"
+        )
+
+
+def calibrate(
+    onnx_path: str | os.PathLike[str],
+    cfg: CalibrationConfig,
+    progress: Callable[[int, int], None] | None = None,
+) -> Calibration:
+    """Activation ranges of the FP32 ONNX for ``cfg`` (from the cache when possible)."""
+    _require_cache_support()
+    from onnxruntime.quantization import CalibrationMethod, create_calibrator, save_tensors_data
+
+    files = calibration_files(cfg)
+    key = cache_key(sha256_file(onnx_path), files, cfg)
+    path = cache_dir() / "calibration" / f"{cfg.method}-{key}.json"
+    if path.is_file():
+        return Calibration(path, True, tuple(files), cfg)
+    method = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[cfg.method]
+    options: dict[str, object] = {"symmetric": True}
+    if cfg.method == "entropy":
+        options.update(num_bins=cfg.bins, num_quantized_bins=128)
+    elif cfg.method == "percentile":
+        options.update(num_bins=cfg.bins, percentile=cfg.percentile)
+    with tempfile.TemporaryDirectory(prefix="edgesr-calib-") as tmp, _quiet():
+        calibrator = create_calibrator(
+            Path(onnx_path),
+            [],
+            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=method,
+            extra_options=options,
+        )
+        # One image per collect_data call: ranges and histograms merge across calls, and
+        # memory stays at one image's activations instead of all of them.
+        for i, x in enumerate(crops(cfg, files)):
+            calibrator.collect_data(_OneInput(x))
+            if progress:
+                progress(i + 1, cfg.images)
+        ranges = calibrator.compute_data()
+        save_tensors_data(ranges, path)
+    return Calibration(path, False, tuple(files), cfg)
+
+
+class _OneInput:
+    """A CalibrationDataReader that yields one input once."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self._items = iter([{INPUT_NAME: x}])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._items, None)
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        item = self.get_next()
+        if item is None:
+            raise StopIteration
+        return item
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """ONNX Runtime's quantisation tools print progress and warnings of their own."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
