@@ -16,10 +16,10 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 

@@ -36,6 +36,28 @@ def resolve_providers(names: list[str] | None) -> list[str]:
     return out
 
 
+def provider_options(providers: list[str], precision: str) -> list[dict[str, str]]:
+    """Per-provider options. The TensorRT EP caches the engines it builds (minutes on a Jetson) under the
+    edgesr cache, and may use FP16/INT8 kernels only for an engine that is FP16/INT8 already."""
+    out: list[dict[str, str]] = []
+    for name in providers:
+        opts: dict[str, str] = {}
+        if name == "TensorrtExecutionProvider":
+            from edgesr.samples import cache_dir
+
+            opts = {
+                "trt_engine_cache_enable": "True",
+                "trt_engine_cache_path": str(cache_dir() / "ort-tensorrt"),
+                "trt_timing_cache_enable": "True",
+            }
+            if precision in ("fp16", "int8"):
+                opts["trt_fp16_enable"] = "True"
+            if precision == "int8":
+                opts["trt_int8_enable"] = "True"
+        out.append(opts)
+    return out
+
+
 def spec_from_metadata(meta: dict[str, str], path: Path) -> ModelSpec:
     text = meta.get(ONNX_SPEC_KEY)
     if text is None:
@@ -68,8 +90,11 @@ class OnnxRuntimeRunner(Runner):
             opts.intra_op_num_threads = int(threads)
         opts.log_severity_level = 3
         self.providers = resolve_providers(providers)
+        options = provider_options(self.providers, sidecar.precision if sidecar is not None else "fp32")
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=self.providers)
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=opts, providers=self.providers, provider_options=options
+            )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise IncompatibleArtifactError(f"ONNX Runtime cannot load {self.path}: {msg}") from None

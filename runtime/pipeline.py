@@ -14,9 +14,9 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
 
 from edgesr.imageops import from_nchw, to_nchw
 from edgesr.runtime.check import ReferenceCheck
@@ -58,7 +58,7 @@ class Pipeline:
         self.error: BaseException | None = None
         self._stop = threading.Event()  # stop reading; drain the queues
         self._abort = threading.Event()  # drop what is queued
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: signal handlers run on the main thread
         self._source_warnings = 0
 
     # -- control (any thread, signal handlers included) ------------------------------------------------

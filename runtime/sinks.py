@@ -14,6 +14,7 @@ import os
 import tempfile
 from fractions import Fraction
 from pathlib import Path
+
 import numpy as np
 
 from edgesr.errors import BadInputError, DeviceError, UsageError, require
@@ -71,6 +72,7 @@ class VideoSink(Sink):
         audio_from: Path | None = None,
         crf: int = 18,
         preset: str = "veryfast",
+        fragmented: bool = False,
     ) -> None:
         self.av = require("av", why="needed to write video files")
         self.path = Path(path)
@@ -81,13 +83,19 @@ class VideoSink(Sink):
         check_writable_dir(self.path.parent, create=True)
         self.partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
         self.rate = rate or DEFAULT_RATE
+        # Fragmented MP4 (moof per keyframe): the index is written as it goes, so memory stays flat on
+        # endless live runs and even a hard kill leaves a playable .partial file. Default for live sources.
+        self.fragmented = fragmented and self.path.suffix.lower() in (".mp4", ".mov")
+        options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if self.fragmented else {}
         try:
-            self.container = self.av.open(str(self.partial), "w")
+            self.container = self.av.open(str(self.partial), "w", options=options)
         except (self.av.error.FFmpegError, OSError) as exc:
             raise BadInputError(f"cannot write {self.path}: {exc}") from None
         self.stream = self.container.add_stream("libx264", rate=self.rate)
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": str(crf), "preset": preset}
+        if self.fragmented:  # a keyframe (so a fragment) every 2 s: a hard kill loses at most that
+            self.stream.options = {**self.stream.options, "g": str(max(1, round(2 * float(self.rate))))}
         self.audio: AudioPassthrough | None = None
         self.warnings: list[str] = []
         if audio_from is not None:
@@ -97,7 +105,8 @@ class VideoSink(Sink):
         self._last_pts = -1
         self._t0: float | None = None
         self._last_time = 0.0
-        self.description = f"{self.path} (H.264, {float(self.rate):g} fps{', audio kept' if self.audio else ''})"
+        extra = (", audio kept" if self.audio else "") + (", fragmented" if self.fragmented else "")
+        self.description = f"{self.path} (H.264, {float(self.rate):g} fps{extra})"
 
     def write(self, frame: Frame, image: np.ndarray) -> None:
         h, w = image.shape[:2]
@@ -200,7 +209,9 @@ def output_kind(output: str) -> str:
     return "video" if Path(low).suffix in VIDEO_SUFFIXES else "folder"
 
 
-def open_sink(output: str, rate: Fraction | None = None, audio_from: Path | None = None) -> Sink:
+def open_sink(
+    output: str, rate: Fraction | None = None, audio_from: Path | None = None, fragmented: bool = False
+) -> Sink:
     kind = output_kind(output)
     if kind == "none":
         return NullSink()
@@ -208,7 +219,7 @@ def open_sink(output: str, rate: Fraction | None = None, audio_from: Path | None
         return DisplaySink()
     path = Path(output).expanduser()
     if kind == "video":
-        return VideoSink(path, rate, audio_from)
+        return VideoSink(path, rate, audio_from, fragmented=fragmented)
     if path.suffix and not path.is_dir():
         raise UsageError(
             f"--output {output}: give a video file ({', '.join(VIDEO_SUFFIXES)}), a folder for PNGs, display or none"

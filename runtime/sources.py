@@ -18,11 +18,11 @@ from __future__ import annotations
 import abc
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import numpy as np
 

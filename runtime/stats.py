@@ -159,6 +159,11 @@ class StreamStats:
             return 0.0
         return (self.frames_out - 1) / max(self.last_out - self.first_out, 1e-9)
 
+    def engine_busy(self) -> float:
+        """Time spent in the infer stage over the run time (from start to the last output frame)."""
+        t = self.elapsed() if self.last_out is None else self.last_out - self.started
+        return self.latency["infer"].total / t if t > 0 else 0.0
+
     def report(self) -> dict[str, Any]:
         return {
             "frames_in": self.frames_in,
@@ -169,6 +174,8 @@ class StreamStats:
             "duration_s": round(self.elapsed(), 3),
             "fps": round(self.fps(), 3),
             "steady_fps": round(self.steady_fps(), 3),
+            # share of the run the engine was busy: ~1.0 means the engine, not Python, is the bottleneck
+            "engine_busy_fraction": round(self.engine_busy(), 3),
             "latency_ms": {s: h.summary_ms() for s, h in self.latency.items()},
             "psnr": self.psnr.to_dict(),
             "warnings": list(self.warnings),

@@ -13,10 +13,10 @@ import contextlib
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 from edgesr import __version__
 from edgesr.artifact import write_json
@@ -48,6 +48,8 @@ class StreamSettings:
     threads: int | None = None
     expect_scale: int | None = None
     quiet: bool = False
+    fragmented_mp4: bool | None = None  # None: fragmented for live sources (endless runs), plain for files
+    progress: Callable[[StreamStats], None] | None = None  # called ~4x a second from the main thread
 
 
 def default_report_path(output: str) -> Path | None:
@@ -144,7 +146,8 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
             stack.callback(reference.close)
         tiler = Tiler(runner, settings.tile)
         source = stack.enter_context(open_source(settings.source, settings.live))
-        sink = open_sink(settings.output, source.rate, source.audio_path)
+        fragmented = source.live if settings.fragmented_mp4 is None else settings.fragmented_mp4
+        sink = open_sink(settings.output, source.rate, source.audio_path, fragmented=fragmented)
         report.update(
             engine=str(runner.path), engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
             output=settings.output, output_description=sink.description, checks=check_note,
@@ -153,9 +156,15 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
         view = StatusView(stats, f"edgesr stream: {source.uri} -> {sink.description}", quiet=settings.quiet)
         check = ReferenceCheck(reference, settings.check, stats.psnr, view.warn) if reference is not None else None
         pipeline = Pipeline(source, tiler, sink, stats, settings.pipeline, check, view.warn)
+        def monitor() -> None:
+            view.update()
+            if settings.progress is not None:
+                settings.progress(stats)
+
+        stats.started = time.perf_counter()  # fps counts from the first frame read, not from engine loading
         try:
             with view, stop_on_signals(pipeline):
-                reason = pipeline.run(monitor=view.update)
+                reason = pipeline.run(monitor=monitor)
         finally:
             reason = pipeline.reason or END_OF_INPUT
             error = pipeline.error

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tinymodel
 
 from edgesr.errors import AccuracyGateError
 from edgesr.imageops import from_nchw, to_nchw
@@ -14,6 +13,8 @@ from edgesr.metrics import rgb_psnr
 from edgesr.runtime import open_runner
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
 from edgesr.runtime.stats import PsnrLog
+
+import tinymodel
 
 
 @pytest.fixture

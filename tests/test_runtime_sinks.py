@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tinymodel
 
 from edgesr.errors import BadInputError, DeviceError, UsageError
 from edgesr.imageops import load_image
 from edgesr.metrics import rgb_psnr
 from edgesr.runtime.sinks import DisplaySink, PngFolderSink, VideoSink, check_output, open_sink
 from edgesr.runtime.sources import Frame
+
+import tinymodel
 
 
 def _probe(path: Path) -> dict:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tinymodel
 
 from edgesr.errors import BadInputError, DeviceError
 from edgesr.imageops import save_image
 from edgesr.runtime.sources import ImageFolderSource, LiveOptions, VideoFileSource, open_source
+
+import tinymodel
 
 
 def _decode_all(path: Path) -> list[np.ndarray]:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tinymodel
 
 from edgesr.artifact import ShapeProfile
 from edgesr.errors import BadInputError, UsageError
@@ -15,6 +14,8 @@ from edgesr.metrics import rgb_psnr
 from edgesr.runtime import open_runner
 from edgesr.runtime.tiling import TileConfig, Tiler, keep_bounds, tile_starts
 from edgesr.spec import edge_xs
+
+import tinymodel
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(100, 32, 8), (64, 64, 8), (65, 64, 8), (31, 64, 4), (257, 48, 16)])

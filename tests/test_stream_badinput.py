@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-import tinymodel
 
 from edgesr.cli.main import main
+
+import tinymodel
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tinymodel
 
 from edgesr.imageops import from_nchw, to_nchw
 from edgesr.metrics import rgb_psnr
 from edgesr.runtime import open_runner
+
+import tinymodel
 
 EDGESR = [sys.executable, "-m", "edgesr"]
 

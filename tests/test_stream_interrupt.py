@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-import tinymodel
 
 from edgesr.spec import edge_xs
+
+import tinymodel
 
 
 @pytest.mark.slow
@@ -53,3 +54,39 @@ def test_interrupt_leaves_a_playable_video_and_a_report(tmp_path: Path, sig: sig
     assert frames == data["frames_out"]
     assert duration <= frames / 30 + 0.2  # audio cut where the video stops
     assert "interrupted" in stdout
+
+
+@pytest.mark.slow
+def test_fragmented_mp4_survives_a_hard_kill(tmp_path: Path) -> None:
+    """SIGKILL cannot be handled: a fragmented .mp4 (default for live sources) still plays up to the last
+    fragment (<= 2 s), and the real name is never a broken file."""
+    import av
+
+    video = tinymodel.write_video(tmp_path / "long.mp4", tinymodel.test_frames(3000, 16, 16), audio=False)
+    model = tinymodel.tiny_onnx(tmp_path / "m.onnx")
+    out, partial = tmp_path / "out.mp4", tmp_path / "out.partial.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgesr", "stream", "--engine", str(model), "--video", str(video), "-o", str(out),
+         "--fragmented", "-q"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.stat().st_size > 20000):  # a few fragments are on disk
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the stream never wrote a fragment"
+            time.sleep(0.02)
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists()
+    frames, errors = 0, 0
+    with av.open(str(partial)) as c:  # as a player does: the torn last fragment may not decode
+        for packet in c.demux(video=0):
+            try:
+                frames += len(packet.decode())
+            except av.error.InvalidDataError:
+                errors += 1
+    assert frames >= 60 and errors <= 1  # at least one whole 2 s fragment at 30 fps

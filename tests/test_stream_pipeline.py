@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tinymodel
-from test_stream_badinput import cli
 
 from edgesr.artifact import ShapeProfile
 from edgesr.imageops import from_nchw, load_image, save_image, to_nchw, upscale_bicubic
@@ -21,6 +19,9 @@ from edgesr.runtime.sources import LiveOptions
 from edgesr.runtime.stream import StreamSettings, run_stream
 from edgesr.runtime.tiling import TileConfig
 from edgesr.spec import edge_xs
+
+import tinymodel
+from test_stream_badinput import cli
 
 
 @pytest.fixture

@@ -50,6 +50,10 @@ def stream(
     threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads (CPU provider)."),
     scale: int | None = typer.Option(None, help="Refuse an engine of another scale."),
     reconnect: float = typer.Option(10.0, help="Seconds to keep retrying a lost camera/stream before ending."),
+    fragmented: bool | None = typer.Option(
+        None, "--fragmented/--no-fragmented",
+        help="Fragmented .mp4 (flat memory, playable after a power cut). Default: on for live sources.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live statistics."),
 ) -> None:
     """Upscale frames through an engine live, with PSNR checks against the FP32 model and a JSON report."""
@@ -91,6 +95,7 @@ def stream(
         threads=threads,
         expect_scale=scale,
         quiet=quiet,
+        fragmented_mp4=fragmented,
     )
     result = run_stream(settings)
     lat = result["latency_ms"]["infer"]
