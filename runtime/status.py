@@ -59,25 +59,24 @@ class StatusView:
         return " | ".join(parts)
 
     def _render(self) -> Table:
+        """Compact: the counters on top, then one row per stage (p50 / p95 / p99 ms)."""
         s = self.stats
-        table = Table(title=self.title, title_justify="left", show_header=True, header_style="bold")
-        table.add_column("frames in/out")
-        table.add_column("fps", justify="right")
-        table.add_column("dropped", justify="right")
-        table.add_column("skipped", justify="right")
-        for stage in STAGES:
-            table.add_column(f"{stage} p50/p95 ms", justify="right")
-        table.add_column("PSNR vs FP32", justify="right")
-        lat = []
+        table = Table(title=self.title, title_justify="left", show_header=True, header_style="bold", box=None)
+        table.add_column("", style="bold")
+        table.add_column("p50 ms", justify="right")
+        table.add_column("p95 ms", justify="right")
+        table.add_column("p99 ms", justify="right")
         for stage in STAGES:
             h = s.latency[stage]
-            lat.append("-" if h.n == 0 else f"{h.quantile(0.5) * 1e3:.1f}/{h.quantile(0.95) * 1e3:.1f}")
+            cells = ["-"] * 3 if h.n == 0 else [f"{h.quantile(q) * 1e3:.1f}" for q in (0.5, 0.95, 0.99)]
+            table.add_row(stage, *cells)
+        table.add_row("")
+        table.add_row("frames", f"{s.frames_in} in / {s.frames_out} out", f"{s.fps():.1f} fps", "")
+        table.add_row("dropped / skipped", f"{s.dropped} / {s.skipped}", "", "")
         if s.psnr.count:
             last = s.psnr.recent[-1][1] if s.psnr.recent else math.nan
-            psnr = f"last {last:.2f}, mean {s.psnr.mean:.2f} dB ({s.psnr.count}, {s.psnr.skipped_busy} skipped)"
-        else:
-            psnr = "-"
-        table.add_row(
-            f"{s.frames_in}/{s.frames_out}", f"{s.fps():.1f}", str(s.dropped), str(s.skipped), *lat, psnr
-        )
+            table.add_row(
+                "PSNR vs FP32", f"last {last:.2f} dB", f"mean {s.psnr.mean:.2f} dB",
+                f"{s.psnr.count} checks, {s.psnr.skipped_busy} skipped",
+            )
         return table

@@ -15,6 +15,10 @@ SOURCE_HELP = (
 )
 
 
+def _db(value: float | str | None) -> str:
+    return f"{value:.2f} dB" if isinstance(value, float) else f"{value} dB"
+
+
 def _tile(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
@@ -106,7 +110,8 @@ def stream(
     )
     psnr = result["psnr"]
     if psnr["checks"]:
-        summary += f"; PSNR vs FP32 mean {psnr['mean_db']} dB, worst {psnr['worst_db']} dB over {psnr['checks']} checks"
+        mean, worst = _db(psnr["mean_db"]), _db(psnr["worst_db"])
+        summary += f"; PSNR vs FP32 mean {mean}, worst {worst} over {psnr['checks']} checks"
     typer.echo(summary)
     if "report_path" in result:
         typer.echo(f"report: {result['report_path']}")
