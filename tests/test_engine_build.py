@@ -1,0 +1,131 @@
+"""`edgesr build-engine --backend onnxruntime` end to end: FP32/FP16/INT8 artifacts, their
+sidecars, the accuracy gate (measured on the written file), --force, and calibration reuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from export_helpers import SMALL_PROFILE, cli, one_line_error, session_cache, tiny_checkpoint
+
+from edgesr.artifact import read_sidecar, sha256_file
+from edgesr.imageops import downscale, from_nchw, load_image, to_nchw
+
+pytest.importorskip("torch", reason="export needs torch (edgesr[train])")
+ORT = ["--backend", "onnxruntime", *SMALL_PROFILE]
+
+
+@pytest.fixture(scope="module")
+def fp32_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from edgesr.export.onnx_export import ExportConfig, export_onnx
+
+    root = tmp_path_factory.mktemp("engines")
+    with session_cache(tmp_path_factory):
+        ckpt = tiny_checkpoint(root / "xs.pt")
+        return export_onnx(ckpt, root / "xs.onnx", ExportConfig(parity_sizes=((24, 32),))).path
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_build_writes_engine_sidecar_report_and_reference(
+    capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path, precision: str
+) -> None:
+    engine = tmp_path / "out" / f"m.{precision}.engine"
+    flags = {"fp32": [], "fp16": ["--fp16"], "int8": ["--int8", "--calib-images", "3"]}[precision]
+    code, out, err = cli(capsys, "build-engine", fp32_onnx, "-o", engine, *ORT, *flags)
+    assert code == 0, err
+    sc = read_sidecar(engine)
+    assert (sc.backend, sc.precision, sc.spec.scale) == ("onnxruntime", precision, 4)
+    assert sc.profile.min == (16, 16) and sc.profile.opt == (32, 48) and sc.profile.max == (48, 64)
+    assert sc.engine_sha256 == sha256_file(engine)
+    assert sc.source_onnx_sha256 == sha256_file(fp32_onnx)
+    assert sc.backend_version and sc.gate and sc.gate["passed"] and not sc.gate["forced"]
+    # the reference FP32 ONNX is beside the engine, under the name the sidecar gives
+    assert sc.reference_onnx and sha256_file(engine.parent / sc.reference_onnx) == sha256_file(fp32_onnx)
+    report = json.loads((engine.parent / sc.gate["report"]).read_text())
+    assert report["artifact"] == engine.name and len(report["images"]) == 4  # the 4 built-in holdout photos
+    assert all(img["lr_hw"][0] <= 48 and img["lr_hw"][1] <= 64 for img in report["images"])
+    minimum = {"fp32": 50, "fp16": 50, "int8": 38}[precision]
+    assert report["min_psnr_db"] == minimum and report["passed"]
+    assert "PSNR vs FP32" in out and f"{precision} vs FP32: mean" in out
+    meta = {p.key: p.value for p in onnx.load(str(engine)).metadata_props}
+    assert meta["edgesr.precision"] == precision
+    if precision == "int8":
+        calib = sc.build["calibration"]
+        checked = {img["name"] for img in report["images"]}
+        assert not checked & {Path(f).name for f in calib["image_files"]}  # gate images were not calibration images
+        assert calib["shape"] == [32, 48]  # crops of the opt shape
+
+
+def test_gate_numbers_are_those_of_the_written_file(
+    capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path
+) -> None:
+    """Recompute one image's PSNR vs FP32 from the files on disk: it must equal the report's."""
+    from edgesr.runtime import open_runner
+
+    from edgesr.metrics import rgb_psnr
+    from edgesr.samples import samples_dir
+
+    engine = tmp_path / "m.engine"
+    code, _, err = cli(capsys, "build-engine", fp32_onnx, "-o", engine, *ORT, "--int8", "--calib-images", "3")
+    assert code == 0, err
+    report = json.loads((tmp_path / "m.engine.gate.json").read_text())
+    entry = next(r for r in report["images"] if r["name"] == "coins.png")
+    from edgesr.export.check_images import centre_crop
+
+    hr = centre_crop(load_image(samples_dir("holdout") / "coins.png"), 48 * 4, 64 * 4)
+    x = to_nchw(downscale(hr, 4))
+    with open_runner(engine) as r8, open_runner(fp32_onnx) as r32:
+        value = rgb_psnr(from_nchw(r8.infer(x))[0], from_nchw(r32.infer(x))[0])
+    assert value == pytest.approx(entry["psnr_vs_fp32"], abs=1e-3)
+
+
+def test_gate_refuses_then_force_writes(capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path) -> None:
+    engine = tmp_path / "m.engine"
+    code, _, err = cli(capsys, "build-engine", fp32_onnx, "-o", engine, *ORT, "--fp16", "--min-psnr", "200")
+    assert code == 3
+    assert "engine refused" in one_line_error(err) and "--force" in err
+    assert not engine.exists() and not (tmp_path / "m.engine.json").exists()
+    failed = json.loads((tmp_path / "m.engine.gate-failed.json").read_text())
+    assert failed["passed"] is False and failed["min_psnr_db"] == 200
+    code, out, err = cli(
+        capsys, "build-engine", fp32_onnx, "-o", engine, *ORT, "--fp16", "--min-psnr", "200", "--force"
+    )
+    assert code == 0, err
+    assert "warning" in out and "--force" in out
+    assert read_sidecar(engine).gate["forced"] is True
+
+
+def test_int8_keep_none_vs_auto_and_calibration_reuse(
+    capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path
+) -> None:
+    args = [*ORT, "--int8", "--calib-images", "2"]
+    code, out, err = cli(capsys, "build-engine", fp32_onnx, "-o", tmp_path / "auto.engine", *args)
+    assert code == 0, err
+    code, out, err = cli(
+        capsys, "build-engine", fp32_onnx, "-o", tmp_path / "none.engine", *args, "--int8-keep", "none"
+    )
+    assert code == 0, err
+    assert "reused cached ranges" in out  # same model, images, count, shape and method
+    auto, none = read_sidecar(tmp_path / "auto.engine"), read_sidecar(tmp_path / "none.engine")
+    assert len(auto.build["int8_keep"]) == 4 and none.build["int8_keep"] == "none"
+
+    def dq_count(p: Path) -> int:
+        return sum(n.op_type == "DequantizeLinear" for n in onnx.load(str(p)).graph.node)
+
+    assert dq_count(tmp_path / "none.engine") > dq_count(tmp_path / "auto.engine")
+
+
+def test_engine_runs_through_the_runtime(capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path) -> None:
+    from edgesr.runtime import open_runner
+
+    engine = tmp_path / "m.engine"
+    assert cli(capsys, "build-engine", fp32_onnx, "-o", engine, *ORT, "--fp16")[0] == 0
+    x = np.random.default_rng(0).random((1, 3, 40, 56), dtype=np.float32)
+    with open_runner(engine) as r:
+        assert (r.backend, r.precision) == ("onnxruntime", "fp16")
+        assert r.infer(x).shape == (1, 3, 160, 224)
+        with pytest.raises(Exception, match="outside what"):
+            r.infer(np.zeros((1, 3, 49, 40), np.float32))  # taller than --max-shape 48x64
