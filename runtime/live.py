@@ -99,6 +99,7 @@ class LiveSource(Source):
         fps = float(cap.get(self._cv2.CAP_PROP_FPS) or 0.0)
         self.rate = Fraction(fps).limit_denominator(1001) if 0 < fps < 1000 else None
         self.reconnects = 0
+        self._t0: float | None = None
         self._cap = cap
         self._cond = threading.Condition()
         self._slot: tuple[np.ndarray, float] | None = None
@@ -167,7 +168,10 @@ class LiveSource(Source):
             bgr, captured = self._slot
             self._slot = None
         rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else np.repeat(bgr[..., None], 3, 2)
-        f = self._frame(np.ascontiguousarray(rgb, dtype=np.uint8))
+        if self._t0 is None:
+            self._t0 = captured
+        # wall-clock timestamps: a recording keeps real time even when frames were dropped
+        f = self._frame(np.ascontiguousarray(rgb, dtype=np.uint8), captured - self._t0)
         f.captured = captured
         return f
 
