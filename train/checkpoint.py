@@ -63,10 +63,29 @@ def load_generator(path: str | os.PathLike[str], expect_scale: int | None = None
     data = load_checkpoint(path)
     spec: ModelSpec = data["spec"]
     if expect_scale is not None and spec.scale != expect_scale:
-        raise IncompatibleArtifactError(f"{Path(path).name} is a x{spec.scale} model, but x{expect_scale} was asked for")
+        raise IncompatibleArtifactError(
+            f"{Path(path).name} is a x{spec.scale} model, but x{expect_scale} was asked for"
+        )
     model = build_generator(spec)
     try:
         model.load_state_dict(data["generator"])
     except RuntimeError as exc:
-        raise IncompatibleArtifactError(f"{path}: weights do not match its spec {spec.describe()}: {str(exc)[:200]}") from None
+        raise IncompatibleArtifactError(
+            f"{path}: weights do not match its spec {spec.describe()}: {str(exc)[:200]}"
+        ) from None
     return model.eval()
+
+
+WEIGHTS_ONLY_KEYS = ("spec", "phase", "step", "config")
+
+
+def save_weights_only(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Write a shippable copy of a training checkpoint: spec, generator (fp32), step, phase
+    and config; no discriminator, optimiser or RNG state (about 1 MB for edge_s)."""
+    data = load_checkpoint(src)
+    state = {k: data[k] for k in WEIGHTS_ONLY_KEYS if k in data}
+    state["generator"] = {
+        k: (v.detach().float().clone() if v.is_floating_point() else v.detach().clone())
+        for k, v in data["generator"].items()
+    }
+    return save_checkpoint(dst, state)

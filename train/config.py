@@ -131,7 +131,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file: top-level keys, or a ``[train]`` table, named like
     ``TrainConfig`` fields (dashes allowed)."""
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # novermin (3.11+; tomli below on 3.10)
     else:  # pragma: no cover - Python 3.10 (Jetson)
         import tomli as tomllib
     p = Path(path)

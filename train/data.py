@@ -111,7 +111,7 @@ class PatchSampler:
         return self.build(draws[rank * batch : (rank + 1) * batch])
 
     def state(self) -> dict[str, Any]:
-        return self.rng.bit_generator.state  # type: ignore[no-any-return]
+        return dict(self.rng.bit_generator.state)
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state

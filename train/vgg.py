@@ -31,10 +31,8 @@ class VGGFeatures(nn.Module):
         super().__init__()
         if layer not in LAYER_END:
             raise BadInputError(f"unknown VGG layer {layer!r} (choose {', '.join(LAYER_END)})")
-        from torchvision.models import vgg19
-
         end = LAYER_END[layer]
-        features = vgg19(weights=None).features[:end]
+        features = _vgg19_features(end)
         features.load_state_dict(_features_state(weights, end, features))
         self.features = features.eval()
         for p in self.features.parameters():
@@ -48,6 +46,23 @@ class VGGFeatures(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features((x - self.mean) / self.std) * FEATURE_SCALE
+
+
+VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+
+
+def _vgg19_features(end: int) -> nn.Sequential:
+    """The first ``end`` modules of torchvision's ``vgg19().features`` (same indices, so the
+    same state-dict keys), without building the 120 M-parameter classifier."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for item in VGG19_LAYOUT:
+        if item == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(cin, int(item), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            cin = int(item)
+    return nn.Sequential(*layers[:end])
 
 
 def _features_state(weights: str | os.PathLike[str] | None, end: int, features: nn.Module) -> dict[str, torch.Tensor]:
