@@ -20,20 +20,15 @@ import tinymodel
 EDGESR = [sys.executable, "-m", "edgesr"]
 
 
-def build_ort_engine(tmp: Path, fp32_onnx: Path) -> tuple[Path, str]:
-    """FP16 ONNX Runtime engine from `edgesr build-engine`; until the export stage ships it, the same
-    artifact (engine + sidecar + FP32 reference beside it) written by tests/tinymodel.py."""
+def build_ort_engine(tmp: Path, fp32_onnx: Path) -> Path:
+    """An FP16 ONNX Runtime engine (+ sidecar, gate report, FP32 reference beside it) from `edgesr build-engine`."""
     engine = tmp / "engine" / "model.engine"
-    usage = subprocess.run([*EDGESR, "build-engine", "--help"], capture_output=True, text=True).stdout
-    if "--backend" not in usage:  # the placeholder command: export stage not landed yet
-        fp16 = tinymodel.tiny_onnx(tmp / "fp16.onnx", fp16_weights=True)
-        return tinymodel.ort_engine(engine, fp16, reference=fp32_onnx, precision="fp16"), "tests/tinymodel.py"
     out = subprocess.run(
         [*EDGESR, "build-engine", str(fp32_onnx), "--fp16", "--backend", "onnxruntime", "-o", str(engine)],
         capture_output=True, text=True,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    return engine, "edgesr build-engine"
+    return engine
 
 
 def _decode(path: Path) -> tuple[list[np.ndarray], int, object]:
@@ -51,7 +46,7 @@ def _decode(path: Path) -> tuple[list[np.ndarray], int, object]:
 def test_video_through_built_engine_end_to_end(tmp_path: Path) -> None:
     video = tinymodel.write_video(tmp_path / "in.mp4", tinymodel.test_frames(60, 48, 64), fps=30, audio=True)
     fp32 = tinymodel.tiny_onnx(tmp_path / "model.onnx")
-    engine, built_by = build_ort_engine(tmp_path, fp32)
+    engine = build_ort_engine(tmp_path, fp32)
     report_path = tmp_path / "report.json"
     out = subprocess.run(
         [*EDGESR, "stream", "--engine", str(engine), "--video", str(video), "--output", str(tmp_path / "out.mp4"),
@@ -78,8 +73,10 @@ def test_video_through_built_engine_end_to_end(tmp_path: Path) -> None:
     for k, value in checks.items():
         x = to_nchw(src_frames[k])
         expected = rgb_psnr(from_nchw(eng.infer(x))[0], from_nchw(ref.infer(x))[0])
-        assert value == pytest.approx(expected, abs=1e-6), (k, built_by)
+        assert value == pytest.approx(expected, abs=1e-6), k
     assert report["psnr"]["skipped_reference_busy"] == 0 and report["psnr"]["below_min_psnr"] == 0
+    assert report["engine_description"].startswith("onnxruntime fp16") and report["checks"].endswith("model.fp32.onnx")
+    assert all(50 < v < 200 for v in checks.values())  # FP16 differs from FP32, a little
     # the written video is the engine's output (lossy H.264 aside)
     first = from_nchw(eng.infer(to_nchw(src_frames[0])))[0]
     assert rgb_psnr(out_frames[0], first) > 25
