@@ -40,10 +40,11 @@ def opencv_has_gstreamer(cv2: Any) -> bool:
 
 def csi_pipeline(sensor: int, opts: LiveOptions) -> str:
     """The usual JetPack CSI pipeline: NVMM capture, nvvidconv to BGRx, videoconvert to BGR, latest frame only."""
+    (h, w), fps = opts.size or (720, 1280), opts.fps or 30
     return (
         f"nvarguscamerasrc sensor-id={sensor} ! "
-        f"video/x-raw(memory:NVMM), width=(int){opts.width}, height=(int){opts.height}, "
-        f"framerate=(fraction){opts.fps}/1 ! nvvidconv ! video/x-raw, format=(string)BGRx ! "
+        f"video/x-raw(memory:NVMM), width=(int){w}, height=(int){h}, "
+        f"framerate=(fraction){fps}/1 ! nvvidconv ! video/x-raw, format=(string)BGRx ! "
         "videoconvert ! video/x-raw, format=(string)BGR ! appsink drop=true max-buffers=1 sync=false"
     )
 
@@ -60,7 +61,12 @@ def open_live(uri: str, opts: LiveOptions) -> LiveSource:
 
         def opener() -> Any:
             cap = cv2.VideoCapture(index, api)
-            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver queue short: we want the newest frame
+            if opts.size is not None:
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, opts.size[0])
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, opts.size[1])
+            if opts.fps is not None:
+                cap.set(cv2.CAP_PROP_FPS, opts.fps)
             return cap
 
         return LiveSource(uri, f"camera {device}", opener, opts)

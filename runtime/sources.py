@@ -186,9 +186,8 @@ class LiveOptions:
     """Settings of live sources (cameras, network streams)."""
 
     reconnect_s: float = 10.0  # how long a lost camera/stream is retried (with backoff) before the run ends
-    width: int = 1280  # CSI camera capture size and rate
-    height: int = 720
-    fps: int = 30
+    size: tuple[int, int] | None = None  # capture (H, W) asked of cameras; CSI default 720x1280
+    fps: int | None = None  # capture rate asked of cameras; CSI default 30
 
 
 def camera_uri(camera: str) -> str:

@@ -104,6 +104,16 @@ def test_csi_camera_without_gstreamer_says_so() -> None:
         pytest.skip("this OpenCV has GStreamer (a Jetson?): the missing-GStreamer message does not apply")
     with pytest.raises(DeviceError, match="GStreamer"):
         open_source("csi://0")
+    with pytest.raises(DeviceError, match="GStreamer"):
+        open_source("videotestsrc ! videoconvert ! appsink")
+
+
+def test_csi_pipeline_is_the_jetpack_one() -> None:
+    from edgesr.runtime.live import csi_pipeline
+
+    p = csi_pipeline(1, LiveOptions(size=(1080, 1920), fps=60))
+    assert p.startswith("nvarguscamerasrc sensor-id=1 ! video/x-raw(memory:NVMM), width=(int)1920, height=(int)1080")
+    assert "framerate=(fraction)60/1 ! nvvidconv" in p and p.endswith("appsink drop=true max-buffers=1 sync=false")
 
 
 # -- live sources, driven by real OpenCV captures of a video file -------------------------------------------

@@ -19,7 +19,8 @@ def _db(value: float | str | None) -> str:
     return f"{value:.2f} dB" if isinstance(value, float) else f"{value} dB"
 
 
-def _tile(text: str | None) -> tuple[int, int] | None:
+def _hw(text: str | None) -> tuple[int, int] | None:
+    """'256' -> (256, 256); '180x320' -> (180, 320); None -> None."""
     if text is None:
         return None
     from edgesr.artifact import parse_hw
@@ -54,6 +55,8 @@ def stream(
     threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads (CPU provider)."),
     scale: int | None = typer.Option(None, help="Refuse an engine of another scale."),
     reconnect: float = typer.Option(10.0, help="Seconds to keep retrying a lost camera/stream before ending."),
+    capture_size: str | None = typer.Option(None, help="Camera capture size HxW (CSI default 720x1280)."),
+    capture_fps: int | None = typer.Option(None, help="Camera capture rate (CSI default 30)."),
     fragmented: bool | None = typer.Option(
         None, "--fragmented/--no-fragmented",
         help="Fragmented .mp4 (flat memory, playable after a power cut). Default: on for live sources.",
@@ -92,9 +95,9 @@ def stream(
         report=report,
         reference=reference,
         check=CheckConfig(every=check_every, min_psnr=min_psnr, fail_below=fail_below),
-        tile=TileConfig(tile=_tile(tile), overlap=tile_overlap),
+        tile=TileConfig(tile=_hw(tile), overlap=tile_overlap),
         pipeline=PipelineConfig(max_frames=max_frames, side_by_side=side_by_side),
-        live=LiveOptions(reconnect_s=reconnect),
+        live=LiveOptions(reconnect_s=reconnect, size=_hw(capture_size), fps=capture_fps),
         providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
         threads=threads,
         expect_scale=scale,
