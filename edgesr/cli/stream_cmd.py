@@ -104,7 +104,11 @@ def stream(
         quiet=quiet,
         fragmented_mp4=fragmented,
     )
-    result = run_stream(settings)
+    try:
+        result = run_stream(settings)
+    except KeyboardInterrupt:  # before the pipeline started (loading the engine, opening the camera)
+        typer.echo("interrupted before the stream started: nothing was written", err=True)
+        raise typer.Exit(130) from None
     lat = result["latency_ms"]["infer"]
     summary = (
         f"{result['frames_out']} of {result['frames_in']} frames -> {result['output_description']} "
