@@ -141,7 +141,7 @@ class TensorRTRunner(Runner):
         trt, cuda = self._trt, self._cuda
         log = _logger(trt)
         self._runtime = trt.Runtime(log)
-        if self.sidecar.build.get("version_compatible") and hasattr(self._runtime, "engine_host_code_allowed"):
+        if (self.sidecar.build or {}).get("version_compatible") and hasattr(self._runtime, "engine_host_code_allowed"):
             self._runtime.engine_host_code_allowed = True  # 8.6+: version-compatible plans embed the lean runtime
         dla = (self.sidecar.device or {}).get("dla_core")
         if dla is not None:
