@@ -70,11 +70,20 @@ class Pipeline:
         self.source.interrupt()
 
     def abort(self, reason: str, error: BaseException | None = None) -> None:
-        with self._lock:
-            if error is not None and self.error is None:
-                self.error = error
-        self.request_stop(reason)
+        """Stop now, dropping queued frames. With ``error``, it is what ended the run (first error wins)."""
+        if error is not None:
+            self.fail(reason, error)
+        else:
+            self.request_stop(reason)
         self._abort.set()
+
+    def fail(self, reason: str, error: BaseException) -> None:
+        """Record the error that ends the run: it becomes the reason even if the input had already ended."""
+        with self._lock:
+            if self.error is None:
+                self.error = error
+                self.reason = reason
+        self.request_stop(reason)
 
     @property
     def stopping(self) -> bool:
@@ -109,9 +118,7 @@ class Pipeline:
             if self.check.error is not None and self.error is None:
                 self.abort("error in the reference check", self.check.error)
             elif self.check.failure is not None and self.error is None:
-                with self._lock:
-                    self.error = self.check.failure
-                self.request_stop("accuracy check failed (--fail-below)")
+                self.fail("accuracy check failed (--fail-below)", self.check.failure)
         wants = self.sink.wants_stop
         if wants:
             self.request_stop(wants)

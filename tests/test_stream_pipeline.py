@@ -109,3 +109,62 @@ def test_live_source_drops_frames_and_ends_with_the_reason(tmp_path: Path) -> No
     assert report["frames_in"] + report["dropped"] <= 200
     assert report["end_reason"].startswith("test camera lost")
     assert report["live"] == {"reconnects": 0}
+
+
+def test_two_frames_in_flight_keep_order(model: Path, tmp_path: Path) -> None:
+    """The pipeline's submit/result path (TensorRT's double buffering), driven by an ONNX Runtime runner
+    whose submit really returns before the work is done (a worker pool)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from edgesr.runtime.ort_runner import OnnxRuntimeRunner
+    from edgesr.runtime.pipeline import Pipeline
+    from edgesr.runtime.sinks import open_sink
+    from edgesr.runtime.sources import open_source
+    from edgesr.runtime.stats import StreamStats
+    from edgesr.runtime.tiling import Tiler
+
+    class PooledRunner(OnnxRuntimeRunner):
+        max_in_flight = 2
+
+        def __init__(self, path: Path) -> None:
+            super().__init__(path)
+            self.pool = ThreadPoolExecutor(2)
+
+        def submit(self, x: np.ndarray) -> object:
+            self.check_input(x)
+            return self.pool.submit(self._infer, x)
+
+        def result(self, ticket: object) -> np.ndarray:
+            assert isinstance(ticket, Future)
+            return ticket.result()
+
+    video = tinymodel.write_video(tmp_path / "in.mp4", tinymodel.test_frames(25, 16, 24), audio=False)
+    runner = PooledRunner(model)
+    stats = StreamStats()
+    with open_source(str(video)) as source:
+        reason = Pipeline(source, Tiler(runner), open_sink(str(tmp_path / "out")), stats).run()
+    runner.pool.shutdown()
+    assert reason == "end of input" and stats.frames_out == 25
+    import av
+
+    with av.open(str(video)) as c:
+        lrs = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    plain = open_runner(model)
+    for i, lr in enumerate(lrs):
+        assert np.array_equal(load_image(tmp_path / "out" / f"{i:06d}.png"), from_nchw(plain.infer(to_nchw(lr)))[0])
+
+
+def test_an_error_mid_run_keeps_the_output_and_writes_the_report(
+    capsys: pytest.CaptureFixture[str], model: Path, tmp_path: Path
+) -> None:
+    import av
+
+    for i, (h, w) in enumerate([(16, 24), (16, 24), (20, 20), (16, 24)]):  # the third image has another size
+        save_image(tmp_path / "in" / f"{i}.png", tinymodel.test_frames(1, h, w, seed=i)[0])
+    code, _, err = cli(capsys, "stream", "--engine", str(model), "--source", str(tmp_path / "in"), "-o",
+                       str(tmp_path / "o.mp4"), "-q")
+    assert code == 1 and "frame 2 is 80x80 but the video is 96x64" in err and len(err.strip().splitlines()) == 1
+    report = json.loads((tmp_path / "o.report.json").read_text())
+    assert report["end_reason"].startswith("error: frame 2") and report["error"].startswith("frame 2")
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == report["frames_out"] == 2
