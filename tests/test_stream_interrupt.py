@@ -63,7 +63,7 @@ def test_fragmented_mp4_survives_a_hard_kill(tmp_path: Path) -> None:
     import av
 
     video = tinymodel.write_video(tmp_path / "long.mp4", tinymodel.test_frames(3000, 16, 16), audio=False)
-    model = tinymodel.tiny_onnx(tmp_path / "m.onnx")
+    model = tinymodel.srresnet_onnx(tmp_path / "xs.onnx", edge_xs(4))  # slow enough to be killed mid-run
     out, partial = tmp_path / "out.mp4", tmp_path / "out.partial.mp4"
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgesr", "stream", "--engine", str(model), "--video", str(video), "-o", str(out),
