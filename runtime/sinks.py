@@ -86,7 +86,9 @@ class VideoSink(Sink):
         # Fragmented MP4 (moof per keyframe): the index is written as it goes, so memory stays flat on
         # endless live runs and even a hard kill leaves a playable .partial file. Default for live sources.
         self.fragmented = fragmented and self.path.suffix.lower() in (".mp4", ".mov")
-        options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if self.fragmented else {}
+        options = {}
+        if self.fragmented:  # flush_packets: each finished fragment goes to disk now, not when a 32 KB buffer fills
+            options = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
         try:
             self.container = self.av.open(str(self.partial), "w", options=options)
         except (self.av.error.FFmpegError, OSError) as exc:

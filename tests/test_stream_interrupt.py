@@ -59,7 +59,8 @@ def test_interrupt_leaves_a_playable_video_and_a_report(tmp_path: Path, sig: sig
 @pytest.mark.slow
 def test_fragmented_mp4_survives_a_hard_kill(tmp_path: Path) -> None:
     """SIGKILL cannot be handled: a fragmented .mp4 (default for live sources) still plays up to the last
-    fragment (<= 2 s), and the real name is never a broken file."""
+    fragment (a keyframe at least every 2 s, fragments flushed to disk as they end), and the real name is
+    never a broken file."""
     import av
 
     video = tinymodel.write_video(tmp_path / "long.mp4", tinymodel.test_frames(3000, 16, 16), audio=False)
@@ -72,7 +73,7 @@ def test_fragmented_mp4_survives_a_hard_kill(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 120
-        while not (partial.exists() and partial.stat().st_size > 20000):  # a few fragments are on disk
+        while not (partial.exists() and partial.read_bytes().count(b"moof") >= 2):  # two fragments on disk
             assert proc.poll() is None, proc.communicate()[1][-2000:]
             assert time.monotonic() < deadline, "the stream never wrote a fragment"
             time.sleep(0.02)
@@ -89,4 +90,4 @@ def test_fragmented_mp4_survives_a_hard_kill(tmp_path: Path) -> None:
                 frames += len(packet.decode())
             except av.error.InvalidDataError:
                 errors += 1
-    assert frames >= 60 and errors <= 1  # at least one whole 2 s fragment at 30 fps
+    assert frames >= 10 and errors <= 1  # whole fragments play; only a torn last one may not
