@@ -101,7 +101,8 @@ class Pipeline:
             t.start()
         last = 0.0
         while any(t.is_alive() for t in threads):
-            threads[-1].join(0.05)
+            threads[-1].join(0.02)
+            self.sink.pump()
             self._poll()
             now = time.perf_counter()
             if monitor is not None and now - last >= monitor_every:

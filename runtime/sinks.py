@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import os
 import tempfile
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,6 +41,9 @@ class Sink(abc.ABC):
     def wants_stop(self) -> str | None:
         """A reason to end the run that the sink knows of (a closed window), else None."""
         return None
+
+    def pump(self) -> None:  # noqa: B027 - only GUI sinks need it
+        """Called often from the MAIN thread while the stream runs (GUI toolkits want their main thread)."""
 
 
 class NullSink(Sink):
@@ -160,7 +164,11 @@ class VideoSink(Sink):
 
 
 class DisplaySink(Sink):
-    """An OpenCV window (where a display exists). Closing it or pressing q/Esc ends the run."""
+    """An OpenCV window (where a display exists). Closing it or pressing q/Esc ends the run.
+
+    ``write`` (writer thread) only keeps the newest image; ``pump`` (main thread, where every highgui
+    backend is happy) shows it: the window never slows the pipeline, it skips frames instead.
+    """
 
     def __init__(self, title: str = "edgesr") -> None:
         self.cv2 = require("cv2", extra="video", why="needed for --output display")
@@ -175,10 +183,19 @@ class DisplaySink(Sink):
                 "support (not opencv-python-headless) or use --output out.mp4"
             ) from None
         self._closed: str | None = None
+        self._latest: np.ndarray | None = None
+        self._lock = threading.Lock()
         self.description = "display window"
 
     def write(self, frame: Frame, image: np.ndarray) -> None:
-        self.cv2.imshow(self.title, self.cv2.cvtColor(image, self.cv2.COLOR_RGB2BGR))
+        with self._lock:
+            self._latest = image
+
+    def pump(self) -> None:
+        with self._lock:
+            image, self._latest = self._latest, None
+        if image is not None:
+            self.cv2.imshow(self.title, self.cv2.cvtColor(image, self.cv2.COLOR_RGB2BGR))
         key = self.cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27):
             self._closed = "display closed (q pressed)"
