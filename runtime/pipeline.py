@@ -229,5 +229,6 @@ class Pipeline:
             lat["postprocess"].add(t1 - t0)
             lat["write"].add(t2 - t1)
             lat["end_to_end"].add(t2 - frame.captured)
+            stats.input_hw, stats.output_hw = frame.image.shape[:2], image.shape[:2]
             stats.frame_written()
 

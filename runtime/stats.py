@@ -131,6 +131,8 @@ class StreamStats:
     dropped: int = 0  # live source: frames replaced by a newer one before we took them
     skipped: int = 0  # corrupt / undecodable input frames
     tiles_per_frame: int = 1
+    input_hw: tuple[int, int] | None = None  # of the last frame written (LR)
+    output_hw: tuple[int, int] | None = None  # of the last image written (SR, or side by side)
     started: float = field(default_factory=time.perf_counter)
     first_out: float | None = None
     last_out: float | None = None
@@ -171,6 +173,8 @@ class StreamStats:
             "dropped": self.dropped,
             "skipped": self.skipped,
             "tiles_per_frame": self.tiles_per_frame,
+            "input_hw": list(self.input_hw) if self.input_hw else None,
+            "output_hw": list(self.output_hw) if self.output_hw else None,
             "duration_s": round(self.elapsed(), 3),
             "fps": round(self.fps(), 3),
             "steady_fps": round(self.steady_fps(), 3),

@@ -62,6 +62,7 @@ def test_video_through_built_engine_end_to_end(tmp_path: Path) -> None:
     assert report["frames_in"] == report["frames_out"] == len(out_frames) == 60
     assert report["dropped"] == report["skipped"] == 0 and report["end_reason"] == "end of input"
     assert out_frames[0].shape == (48 * 4, 64 * 4, 3)
+    assert report["input_hw"] == [48, 64] and report["output_hw"] == [192, 256]
     assert out_rate == src_rate == 30
     assert out_audio == src_audio > 0  # every audio packet carried over
 
