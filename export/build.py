@@ -26,7 +26,7 @@ from typing import Any
 from edgesr.export import engine_ort, engine_trt
 from edgesr.export.calibration import CalibrationConfig, calibrate
 from edgesr.export.check_images import load_check_images
-from edgesr.export.gate import DEFAULT_MIN_PSNR, GateReport, measure
+from edgesr.export.gate import DEFAULT_MIN_PSNR, GateReport, cpu_has_vnni, exact_qdq_session, measure
 from edgesr.export.onnx_io import EdgeSRModel, open_edgesr_onnx, save_model
 
 from edgesr.artifact import ShapeProfile, Sidecar, sha256_file, sidecar_path, write_json, write_sidecar
@@ -166,7 +166,8 @@ def build_engine(
                 backend_version, device = built["tensorrt_version"], built["device"]
             else:
                 built = engine_ort.build_ort_engine(variant, tmp_engine)
-                backend_version, device = built["onnxruntime_version"], {"verified_on": "CPUExecutionProvider"}
+                backend_version = built["onnxruntime_version"]
+                device = {"verified_on": "CPUExecutionProvider", "cpu_vnni": cpu_has_vnni()}
             sidecar = Sidecar(
                 backend=cfg.backend,
                 precision=cfg.precision,
@@ -214,8 +215,9 @@ def _gate(
     from edgesr.runtime import open_runner
 
     update = progress("accuracy gate", len(pairs)) if progress else None
+    exact = exact_qdq_session(engine) if cfg.precision == "int8" and cfg.backend == "onnxruntime" else None
     with open_runner(engine) as variant, open_runner(src.path, providers=["cpu"]) as reference:
-        results = measure(variant, reference, pairs, src.spec.scale, update)
+        results = measure(variant, reference, pairs, src.spec.scale, update, exact)
     return GateReport(
         precision=cfg.precision,
         backend=cfg.backend,

@@ -8,6 +8,15 @@ RGB [0, 255] images with ``imageops.from_nchw`` (the deployed post-processing) a
   and the drop the variant causes.
 Any NaN or Inf in the variant's output fails the gate, ``--force`` or not. The runner given
 as ``variant`` must be the artifact that ships (the engine file itself, not its source).
+
+INT8 on ONNX Runtime's CPU provider: the Q/DQ graph is fused into integer kernels. On x86
+CPUs without VNNI (AVX2/AVX-512 only) their u8 x s8 dot products accumulate pairs in int16 and
+can saturate ("the saturation issue", docs.openvino.ai pot_saturation_issue; it "does not
+occur on GPUs or CPUs with ... VNNI"), worst on the first conv. The gate measures the file
+as this machine runs it; beside it, ``exact_qdq`` reports the same file with ONNX Runtime's
+Q/DQ fusion disabled (``session.disable_quant_qdq``), i.e. the exact arithmetic of the Q/DQ
+graph that TensorRT and GPUs implement. A large gap between the two is a CPU-kernel effect,
+not a quantisation one.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ class ImageResult:
     psnr_vs_fp32: float
     y_psnr_fp32: float
     y_psnr_variant: float
+    psnr_exact_qdq: float | None = None  # INT8 on ONNX Runtime: the Q/DQ graph without fused kernels
 
     @property
     def y_drop(self) -> float:
@@ -78,6 +88,18 @@ class GateReport:
             f"Y-PSNR drop vs ground truth {self.mean_y_drop:+.3f} dB over {len(self.images)} images"
         )
 
+    def _exact_qdq_summary(self) -> dict[str, Any]:
+        vals = [r.psnr_exact_qdq for r in self.images if r.psnr_exact_qdq is not None]
+        if not vals:
+            return {}
+        return {
+            "exact_qdq": {
+                "mean_psnr_db": json_db(float(np.mean(vals))),
+                "worst_psnr_db": json_db(min(vals)),
+                "note": "same file, ONNX Runtime Q/DQ fusion off: the Q/DQ arithmetic of GPUs/TensorRT; informative",
+            }
+        }
+
     def to_dict(self) -> dict[str, Any]:
         images = []
         for r in self.images:
@@ -85,6 +107,10 @@ class GateReport:
             d["psnr_vs_fp32"] = json_db(r.psnr_vs_fp32)
             d["y_psnr_fp32"], d["y_psnr_variant"] = round(r.y_psnr_fp32, 3), round(r.y_psnr_variant, 3)
             d["y_drop"] = round(r.y_drop, 4)
+            if r.psnr_exact_qdq is None:
+                d.pop("psnr_exact_qdq")
+            else:
+                d["psnr_exact_qdq"] = json_db(r.psnr_exact_qdq)
             images.append(d)
         return {
             "precision": self.precision,
@@ -101,6 +127,7 @@ class GateReport:
             "mean_y_psnr_fp32": round(float(np.mean([r.y_psnr_fp32 for r in self.images])), 3),
             "mean_y_psnr_variant": round(float(np.mean([r.y_psnr_variant for r in self.images])), 3),
             "mean_y_drop_db": round(self.mean_y_drop, 4),
+            **self._exact_qdq_summary(),
             "images": images,
             "skipped_too_small": self.skipped,
         }
@@ -112,8 +139,10 @@ def measure(
     pairs: list[CheckImage],
     scale: int,
     progress: Callable[[int, int], None] | None = None,
+    exact_qdq: Any = None,
 ) -> list[ImageResult]:
-    """Run both runners on every pair; raise ``AccuracyGateError`` on NaN/Inf output."""
+    """Run both runners on every pair; raise ``AccuracyGateError`` on NaN/Inf output.
+    ``exact_qdq``: an ONNX Runtime session of the INT8 file with Q/DQ fusion off (see above)."""
     results = []
     for i, p in enumerate(pairs):
         x = to_nchw(p.lr)
@@ -127,6 +156,10 @@ def measure(
         sr_fp32 = from_nchw(reference.infer(x))[0]
         if sr_variant.shape != p.hr.shape:
             raise AccuracyGateError(f"output {sr_variant.shape} for {p.name} is not x{scale} of its input")
+        exact = None
+        if exact_qdq is not None:
+            (y,) = exact_qdq.run(None, {exact_qdq.get_inputs()[0].name: x})
+            exact = rgb_psnr(from_nchw(y)[0], sr_fp32)
         results.append(
             ImageResult(
                 p.name,
@@ -134,8 +167,31 @@ def measure(
                 rgb_psnr(sr_variant, sr_fp32),
                 sr_psnr_ssim(sr_fp32, p.hr, scale, p.gray)[0],
                 sr_psnr_ssim(sr_variant, p.hr, scale, p.gray)[0],
+                exact,
             )
         )
         if progress:
             progress(i + 1, len(pairs))
     return results
+
+
+def exact_qdq_session(path: Any) -> Any:
+    """ONNX Runtime session (CPU) of a Q/DQ file with Q/DQ fusion disabled: exact Q/DQ arithmetic."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.add_session_config_entry("session.disable_quant_qdq", "1")
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+
+
+def cpu_has_vnni() -> bool | None:
+    """Whether this x86 CPU has VNNI (no int16 saturation in 8-bit kernels); None if unknown."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return None
+    if not flags:
+        return None
+    return any(v in flags.split() for v in ("avx512_vnni", "avx_vnni", "avx_vnni_int8"))

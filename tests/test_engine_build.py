@@ -52,7 +52,9 @@ def test_build_writes_engine_sidecar_report_and_reference(
     assert "PSNR vs FP32" in out and f"{precision} vs FP32: mean" in out
     meta = {p.key: p.value for p in onnx.load(str(engine)).metadata_props}
     assert meta["edgesr.precision"] == precision
+    assert ("exact_qdq" in report) == (precision == "int8")  # Q/DQ arithmetic without CPU integer kernels
     if precision == "int8":
+        assert all(isinstance(img["psnr_exact_qdq"], float) for img in report["images"])
         calib = sc.build["calibration"]
         checked = {img["name"] for img in report["images"]}
         assert not checked & {Path(f).name for f in calib["image_files"]}  # gate images were not calibration images

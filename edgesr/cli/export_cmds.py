@@ -178,6 +178,14 @@ def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
     if gate.skipped:
         console.print(f"skipped (smaller than the min shape): {', '.join(gate.skipped)}")
     console.print(gate.summary())
+    exact = gate.to_dict().get("exact_qdq")
+    if exact:
+        console.print(
+            f"same INT8 file with exact Q/DQ arithmetic (as on GPU/TensorRT): mean {exact['mean_psnr_db']} dB, "
+            f"worst {exact['worst_psnr_db']} dB vs FP32 (the gate above is ONNX Runtime's CPU kernels on this machine"
+            + ("" if sc.device.get("cpu_vnni") is not False else ", no VNNI: 8-bit dot products can saturate")
+            + ")"
+        )
     if gate.forced:
         console.print(
             f"[bold yellow]warning:[/bold yellow] gate failed (< {gate.min_psnr_db:g} dB) and --force "
