@@ -1,8 +1,61 @@
-"""Placeholder: filled in by its stage."""
+"""``edgesr bench``: every backend and precision available here for one model, as a table, JSON,
+CSV and a PNG chart (``edgesr.export.bench``). Torch is optional: without it the engine rows still run."""
 
-from edgesr.errors import EdgeSRError
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+console = Console()
 
 
-def bench() -> None:
-    """Not implemented yet."""
-    raise EdgeSRError("not implemented yet")
+def _csv(text: str | None) -> tuple[str, ...] | None:
+    return tuple(t.strip().lower() for t in text.split(",") if t.strip()) if text else None
+
+
+def bench(
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Checkpoint (.pt) or FP32 ONNX from `edgesr export`. Default: the shipped model."
+    ),
+    sizes: str | None = typer.Option(
+        None, help="LR input sizes HxW, comma-separated. Default: 64x64 and the inputs for 720p and 1080p output."
+    ),
+    backends: str | None = typer.Option(None, help="Subset of pytorch,onnxruntime,tensorrt. Default: all."),
+    precisions: str | None = typer.Option(None, help="Subset of fp32,fp16,int8,bf16. Default: all."),
+    warmup: int = typer.Option(2, help="Untimed runs per row and size."),
+    runs: int = typer.Option(10, help="Timed runs per row and size (median and p95 of these)."),
+    out: Path = typer.Option(Path("edgesr-bench"), "--out", "-o", help="Folder for bench.json/.csv/.png and variants."),
+    calib_images: int = typer.Option(32, help="INT8 calibration crops (built-in samples)."),
+    threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads. Default: ONNX Runtime's."),
+) -> None:
+    """Benchmark a model on every available backend and precision: latency, fps, GFLOP/s, memory, PSNR vs FP32."""
+    from edgesr.artifact import parse_hw
+    from edgesr.export.bench import BenchConfig, run_bench
+    from edgesr.export.bench_backends import BACKENDS, PRECISIONS
+    from edgesr.export.bench_report import footnotes, not_run, render_table
+
+    cfg = BenchConfig(
+        model=model,
+        sizes=tuple(parse_hw(s) for s in _csv(sizes) or ()) or None,
+        backends=_csv(backends) or BACKENDS,
+        precisions=_csv(precisions) or PRECISIONS,
+        warmup=warmup,
+        runs=runs,
+        out=out,
+        calib_images=calib_images,
+        threads=threads,
+    )
+    with console.status("edgesr bench") as status:
+        result = run_bench(cfg, say=lambda msg: status.update(f"edgesr bench: {msg}"))
+    console.print(render_table(result))
+    for line in not_run(result):
+        console.print(escape(line), style="red" if " @ " in line else "dim")
+    for line in footnotes(result):
+        console.print(escape(line), style="dim")
+    console.print(f"results: {result.files['json']}, {result.files['csv']}, chart {result.files['png']}")
+    if result.interrupted:
+        console.print("[yellow]interrupted: the table holds the rows measured before Ctrl-C[/yellow]")
+        raise typer.Exit(130)

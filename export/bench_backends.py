@@ -1,0 +1,249 @@
+"""The rows ``edgesr bench`` can measure, and how each is opened.
+
+A row is a (backend, precision, variant). Each becomes a ``Candidate``: either a way to open
+a session (a callable NCHW float32 -> NCHW float32) or the reason it cannot run here, which the
+table shows instead of numbers (like Ultralytics' benchmark mode):
+
+- ``pytorch`` (needs the checkpoint and torch; torch is imported only here, lazily): eager FP32
+  (the baseline: the checkpoint's module as loaded, BatchNorm not folded), FP32 channels-last,
+  bf16 autocast (CPU: only with native bf16, i.e. avx512_bf16/AMX; CUDA: where supported) and,
+  on CUDA, fp16 autocast;
+- ``onnxruntime``: the FP32 ONNX, its FP16 variant (``edgesr.export.fp16``) and its INT8 Q/DQ
+  variant (``edgesr.export.int8``, calibrated by ``edgesr.export.calibration`` on the built-in
+  'train' samples), each run by ``edgesr.runtime.open_runner`` (CUDA provider where present);
+- ``tensorrt``: engines from ``edgesr.export.build.build_engine`` (accuracy gate reported, never
+  blocking: ``force``), run by the runtime's TensorRT runner.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from edgesr.export import engine_trt
+from edgesr.export.calibration import CalibrationConfig
+
+BACKENDS = ("pytorch", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "int8", "bf16")
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    backend: str
+    precision: str
+    variant: str = ""  # e.g. "channels_last"
+
+    @property
+    def label(self) -> str:
+        return " ".join(p for p in (self.backend, self.precision, self.variant) if p)
+
+
+class Session:
+    """An opened row: ``session(x)`` runs one NCHW float32 batch and returns host memory."""
+
+    device: str = "cpu"
+    note: str = ""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:  # noqa: B027 - optional
+        pass
+
+
+@dataclass(frozen=True)
+class Candidate:
+    row: RowSpec
+    open: Callable[[], Session] | None = None
+    unavailable: str | None = None  # "not available: ..." / "not supported: ..."
+
+
+# -- PyTorch ---------------------------------------------------------------------------------------
+class TorchSession(Session):
+    def __init__(self, checkpoint: Path, device: str, channels_last: bool, amp: str | None) -> None:
+        import torch
+        from edgesr.train.checkpoint import load_generator
+
+        self._torch = torch
+        self.model = load_generator(checkpoint).to(device)
+        self.channels_last = channels_last
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or "")
+        self.device = device
+        threads = f", {torch.get_num_threads()} threads" if device == "cpu" else ""
+        self.note = f"torch {torch.__version__}{threads}"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        from edgesr.train.infer import run_tensor
+        from edgesr.train.steps import autocast
+
+        t = self._torch.from_numpy(x)
+        if self.channels_last:
+            t = t.contiguous(memory_format=self._torch.channels_last)
+        with autocast(self._torch.device(self.device), self.amp):
+            y = run_tensor(self.model, t)
+        return y.numpy()
+
+
+def torch_installed() -> bool:
+    """Without importing it (seconds): is torch there?"""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def torch_device() -> str | None:
+    """'cuda' / 'cpu' where torch imports, else None."""
+    if not torch_installed():
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_candidates(checkpoint: Path | None) -> list[Candidate]:
+    rows = [RowSpec("pytorch", "fp32"), RowSpec("pytorch", "fp32", "channels_last"), RowSpec("pytorch", "bf16")]
+    if not torch_installed():
+        why = "not available: torch is not installed (pip install 'edgesr[train]')"
+        return [Candidate(r, unavailable=why) for r in rows]
+    if checkpoint is None:
+        why = "not available: --model is an ONNX file (the PyTorch rows need the .pt checkpoint)"
+        return [Candidate(r, unavailable=why) for r in rows]
+    device = torch_device()
+    if device is None:
+        return [Candidate(r, unavailable="not available: torch does not import here") for r in rows]
+    if device == "cuda":
+        rows.append(RowSpec("pytorch", "fp16"))
+    return [_torch_candidate(r, checkpoint, device) for r in rows]
+
+
+def _torch_candidate(row: RowSpec, checkpoint: Path, device: str) -> Candidate:
+    import torch
+
+    mkldnn = torch.backends.mkldnn.is_available()
+    if device == "cpu" and row.variant == "channels_last" and not mkldnn:
+        return Candidate(row, unavailable="not supported: this PyTorch has no oneDNN (mkldnn) for channels-last")
+    if row.precision == "bf16":
+        if device == "cuda" and not torch.cuda.is_bf16_supported():
+            return Candidate(row, unavailable="not supported: this GPU has no bf16")
+        if device == "cpu":
+            from edgesr.train.schedule import cpu_has_native_bf16
+
+            if not (mkldnn and cpu_has_native_bf16()):
+                capability = torch.backends.cpu.get_cpu_capability()
+                return Candidate(
+                    row,
+                    unavailable=f"not supported: no native bf16 on this CPU ({capability}; needs avx512_bf16 or "
+                    "AMX), PyTorch would emulate it slower than fp32",
+                )
+    amp = row.precision if row.precision in ("bf16", "fp16") else None
+    return Candidate(row, lambda: TorchSession(checkpoint, device, row.variant == "channels_last", amp))
+
+
+# -- engines (ONNX Runtime, TensorRT) ------------------------------------------------------------------
+class RunnerSession(Session):
+    def __init__(
+        self, path: Path, note: str = "", threads: int | None = None, providers: list[str] | None = None
+    ) -> None:
+        from edgesr.runtime import open_runner
+
+        self.runner = open_runner(path, threads=threads, providers=providers)
+        used: list[str] = getattr(self.runner, "providers", [])  # ONNX Runtime; TensorRT has none
+        self.device = used[0].removesuffix("ExecutionProvider").lower() if used else "cuda"
+        self.note = note
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.runner.infer(x)
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+class Variants:
+    """The FP32 ONNX and the precision variants made from it, written under ``folder`` on first use."""
+
+    def __init__(
+        self,
+        onnx: Path,
+        folder: Path,
+        calibration: CalibrationConfig,
+        sizes: list[tuple[int, int]],
+        say: Callable[[str], None],
+    ) -> None:
+        self.onnx, self.folder, self.calibration, self.sizes, self.say = onnx, folder, calibration, sizes, say
+        self._made: dict[str, tuple[Path, str]] = {}
+
+    def ort(self, precision: str) -> tuple[Path, str]:
+        if precision not in self._made:
+            self._made[precision] = self._make_ort(precision)
+        return self._made[precision]
+
+    def _make_ort(self, precision: str) -> tuple[Path, str]:
+        from edgesr.export.onnx_io import open_edgesr_onnx, save_model
+
+        src = open_edgesr_onnx(self.onnx)
+        if precision == "fp32":
+            return self.onnx, "the exported FP32 ONNX"
+        path = self.folder / f"{self.onnx.name.removesuffix('.onnx')}.{precision}.onnx"
+        if precision == "fp16":
+            from edgesr.export.fp16 import to_fp16
+
+            self.say("making the FP16 ONNX")
+            save_model(to_fp16(src), path)
+            return path, "FP16 weights and compute, FP32 I/O"
+        from edgesr.export.calibration import calibrate
+        from edgesr.export.int8 import quantize_qdq, resolve_keep
+
+        cal_cfg = self.calibration
+        h, w = cal_cfg.shape
+        self.say(f"calibrating INT8 on {cal_cfg.images} crops of {h}x{w} (built-in samples)")
+        cal = calibrate(src.path, cal_cfg)
+        keep = resolve_keep(src.model, "auto")
+        save_model(quantize_qdq(src, cal, keep), path)
+        cached = ", cached ranges" if cal.cached else ""
+        return path, f"Q/DQ, {cal_cfg.method} calibration{cached}, {len(keep)} sensitive convs in float"
+
+    def trt(self, precision: str) -> tuple[Path, str]:
+        key = f"trt-{precision}"
+        if key not in self._made:
+            from edgesr.export.build import BuildConfig, build_engine
+
+            hs, ws = [s[0] for s in self.sizes], [s[1] for s in self.sizes]
+            out = self.folder / f"{self.onnx.name.removesuffix('.onnx')}.{precision}.engine"
+            cfg = BuildConfig(
+                onnx=self.onnx, output=out, precision=precision, backend="tensorrt",
+                min_shape=(min(hs), min(ws)), max_shape=(max(hs), max(ws)), calibration=self.calibration, force=True,
+            )
+            self.say(f"building the TensorRT {precision} engine (accuracy gate reported, not enforced)")
+            result = build_engine(cfg, step=self.say)
+            gate = "passed" if result.gate.passed else "FAILED"
+            self._made[key] = (out, f"gate {gate}: worst {result.gate.worst.psnr_vs_fp32:.2f} dB on holdout")
+        return self._made[key]
+
+
+def engine_candidates(variants: Variants, threads: int | None) -> list[Candidate]:
+    out = []
+    for precision in ("fp32", "fp16", "int8"):
+
+        def open_ort(p: str = precision) -> Session:
+            path, note = variants.ort(p)
+            return RunnerSession(path, note, threads)
+
+        out.append(Candidate(RowSpec("onnxruntime", precision), open_ort))
+    trt_ok = engine_trt.tensorrt_available()
+    for precision in ("fp32", "fp16", "int8"):
+
+        def open_trt(p: str = precision) -> Session:
+            path, note = variants.trt(p)
+            return RunnerSession(path, note)
+
+        why = None if trt_ok else "not available: TensorRT is not installed (JetPack, or pip install 'edgesr[trt]')"
+        out.append(Candidate(RowSpec("tensorrt", precision), open_trt if trt_ok else None, why))
+    return out
