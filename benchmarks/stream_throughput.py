@@ -44,21 +44,25 @@ def decode(video: Path) -> list:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def bare_fps(model: Path, frames: list, threads: int | None) -> float:
+def bare_fps(model: Path, frames: list, threads: int | None, cpu: list[float]) -> float:
     xs = [to_nchw(f) for f in frames]
     with open_runner(model, threads=threads) as r:
         r.infer(xs[0])  # warm-up, as the stream's first frame also pays it
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for x in xs:
             r.infer(x)
+        cpu.append((time.process_time() - c0) / len(xs))
         return len(xs) / (time.perf_counter() - t0)
 
 
-def stream_fps(model: Path, video: Path, output: str, threads: int | None, busy: list[float]) -> float:
+def stream_fps(model: Path, video: Path, output: str, threads: int | None, busy: list[float],
+               cpu: list[float]) -> float:
+    c0 = time.process_time()  # all threads of this process: decode, convert, encode and the engine
     report = run_stream(
         StreamSettings(engine=model, source=str(video), output=output, check=CheckConfig(every=0), threads=threads,
                        quiet=True)
     )
+    cpu.append((time.process_time() - c0) / report["frames_out"])
     assert report["frames_out"] == report["frames_in"], report
     busy.append(float(report["engine_busy_fraction"]))
     return float(report["fps"])
@@ -84,10 +88,11 @@ def main() -> None:
         frames = decode(video)
         results: dict[str, list[float]] = {"bare": [], "none": [], "mp4": []}
         busy: dict[str, list[float]] = {"none": [], "mp4": []}
+        cpu: dict[str, list[float]] = {"bare": [], "none": [], "mp4": []}
         for r in range(args.rounds):
-            results["bare"].append(bare_fps(model, frames, args.threads))
-            results["none"].append(stream_fps(model, video, "none", args.threads, busy["none"]))
-            results["mp4"].append(stream_fps(model, video, str(t / "out.mp4"), args.threads, busy["mp4"]))
+            results["bare"].append(bare_fps(model, frames, args.threads, cpu["bare"]))
+            results["none"].append(stream_fps(model, video, "none", args.threads, busy["none"], cpu["none"]))
+            results["mp4"].append(stream_fps(model, video, str(t / "out.mp4"), args.threads, busy["mp4"], cpu["mp4"]))
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} fps" for k, v in results.items()), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     paired = {k: statistics.median(s / b for s, b in zip(results[k], results["bare"], strict=True))
@@ -103,6 +108,10 @@ def main() -> None:
         "stream_mp4_vs_bare": med["mp4"] / med["bare"],
         "paired_ratio_median": paired,  # stream/bare within each round, then the median: robust to slow drifts
         "engine_busy_fraction_median": {k: statistics.median(v) for k, v in busy.items()},
+        # CPU seconds per frame (all threads): what the pipeline adds to the engine's own cost, independent of
+        # other load on the machine. On a CPU-bound box, bare/stream CPU bounds the stream/bare fps ratio.
+        "cpu_s_per_frame_median": {k: statistics.median(v) for k, v in cpu.items()},
+        "cpu_bound_ratio": {k: statistics.median(cpu["bare"]) / statistics.median(cpu[k]) for k in ("none", "mp4")},
         "load_average_1min": os.getloadavg()[0],
     }
     print(json.dumps(summary, indent=2))
