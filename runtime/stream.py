@@ -156,6 +156,7 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
         view = StatusView(stats, f"edgesr stream: {source.uri} -> {sink.description}", quiet=settings.quiet)
         check = ReferenceCheck(reference, settings.check, stats.psnr, view.warn) if reference is not None else None
         pipeline = Pipeline(source, tiler, sink, stats, settings.pipeline, check, view.warn)
+
         def monitor() -> None:
             view.update()
             if settings.progress is not None:
