@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from edgesr.export.bench_machine import machine_line
 from PIL import Image, ImageDraw, ImageFont
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgesr.artifact import write_json
@@ -114,6 +116,25 @@ def footnotes(result: BenchResult) -> list[str]:
         f"latency: {result.config['warmup']} warm-up + {result.config['runs']} timed runs per row; "
         f"GFLOP/s = 2 x MACs/output px x output px / median latency",
     ]
+
+
+def log_console() -> Console:
+    """A console for scripts: the terminal's width, or 150 columns in logs (rich's default is 80)."""
+    console = Console()
+    return console if console.is_terminal or "COLUMNS" in os.environ else Console(width=150)
+
+
+def print_result(result: BenchResult, console: Console) -> None:
+    """The table, what did not run and why, how it was measured, and where the files are."""
+    console.print(render_table(result))
+    for line in not_run(result):
+        console.print(escape(line), style="red" if " @ " in line else "dim")
+    for line in footnotes(result):
+        console.print(escape(line), style="dim")
+    files = result.files
+    console.print(f"results: {files['json']}, {files['csv']}, chart {files['png']}", highlight=False)
+    if result.interrupted:
+        console.print("interrupted: the table holds the rows measured before Ctrl-C", style="yellow")
 
 
 def draw_chart(result: BenchResult, path: Path) -> None:

@@ -3,6 +3,7 @@ CSV and a PNG chart (``edgesr.export.bench``). Torch is optional: without it the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -10,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 
 console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:  # logs: wide enough for the table
+    console = Console(width=150)
 
 
 def _csv(text: str | None) -> tuple[str, ...] | None:
@@ -35,7 +38,7 @@ def bench(
     from edgesr.artifact import parse_hw
     from edgesr.export.bench import BenchConfig, run_bench
     from edgesr.export.bench_backends import BACKENDS, PRECISIONS
-    from edgesr.export.bench_report import footnotes, not_run, render_table
+    from edgesr.export.bench_report import print_result
 
     cfg = BenchConfig(
         model=model,
@@ -48,14 +51,11 @@ def bench(
         calib_images=calib_images,
         threads=threads,
     )
-    with console.status("edgesr bench") as status:
-        result = run_bench(cfg, say=lambda msg: status.update(f"edgesr bench: {msg}"))
-    console.print(render_table(result))
-    for line in not_run(result):
-        console.print(escape(line), style="red" if " @ " in line else "dim")
-    for line in footnotes(result):
-        console.print(escape(line), style="dim")
-    console.print(f"results: {result.files['json']}, {result.files['csv']}, chart {result.files['png']}")
+    if console.is_terminal:
+        with console.status("edgesr bench") as status:
+            result = run_bench(cfg, say=lambda msg: status.update(f"edgesr bench: {escape(msg)}"))
+    else:  # logs: one line per step
+        result = run_bench(cfg, say=lambda msg: console.print(f"edgesr bench: {msg}", markup=False, highlight=False))
+    print_result(result, console)
     if result.interrupted:
-        console.print("[yellow]interrupted: the table holds the rows measured before Ctrl-C[/yellow]")
         raise typer.Exit(130)

@@ -3,6 +3,7 @@ PSNR checks -> a comparison picture, on the built-in samples (``edgesr.export.de
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:  # logs: wide enough for the table
+    console = Console(width=150)
 
 
 def demo(
