@@ -179,3 +179,25 @@ def test_bench_refuses_bad_flags_and_engines(tmp_path: Path, capsys: pytest.Capt
     assert code == 2 and "built engine" in one_line_error(err)
     code, _, err = cli(capsys, "bench", "--model", tmp_path / "missing.pt", "--out", tmp_path / "b")
     assert code == 1 and "not found" in one_line_error(err)
+
+
+@pytest.mark.gpu
+def test_bench_tensorrt_rows_on_a_gpu(tmp_path: Path) -> None:
+    from test_runtime_trt import _gpu_or_skip
+
+    _gpu_or_skip()
+    pytest.importorskip("torch")
+    from edgesr.export.bench import BenchConfig, run_bench
+
+    sizes = ((64, 64), (96, 128))
+    ckpt = tiny_checkpoint(tmp_path / "t.pt")
+    cfg = BenchConfig(model=ckpt, sizes=sizes, backends=("onnxruntime", "tensorrt"), warmup=2, runs=3,
+                      out=tmp_path / "b", calib_images=4)
+    result = run_bench(cfg)
+    for precision, floor in (("fp32", 50.0), ("fp16", 40.0), ("int8", 30.0)):
+        for size in sizes:
+            row = result.find(size, "tensorrt", precision)
+            assert row is not None and row.ok, row
+            assert row.device == "cuda" and row.timing is not None and row.timing.median_ms > 0
+            assert row.psnr_vs_fp32 is not None and row.psnr_vs_fp32 >= floor, (precision, size, row.psnr_vs_fp32)
+        assert (tmp_path / "b" / "models" / f"t.{precision}.engine").is_file()

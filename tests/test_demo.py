@@ -167,3 +167,23 @@ def test_previous_demo_is_replaced_but_other_files_are_kept(tmp_path: Path) -> N
     assert (tmp_path / "outside").read_text() == "never touched"
     d.add(root / "clip.mp4")
     assert json.loads((root / MARKER).read_text())["files"] == ["clip.mp4"]
+
+
+@pytest.mark.gpu
+def test_demo_uses_tensorrt_on_a_gpu(tmp_path: Path) -> None:
+    from edgesr.export.demo import DemoConfig, run_demo
+    from test_runtime_trt import _gpu_or_skip
+
+    _gpu_or_skip()
+    ckpt = tiny_checkpoint(tmp_path / "m.pt")
+    summary = run_demo(DemoConfig(out=tmp_path / "demo", checkpoint=ckpt, frames=FRAMES, calib_images=4))
+    assert summary["backend"]["name"] == "tensorrt"
+    for precision in ("fp16", "int8"):
+        engine = summary["gates"][precision]["engine"]
+        assert engine.endswith(f"model.{precision}.engine")
+        with open_runner(engine) as r:
+            assert (r.backend, r.precision) == ("tensorrt", precision)
+    st = summary["stream"]
+    assert st["engine"].endswith(".engine") and st["frames_out"] == FRAMES and st["psnr_checks"] >= 1
+    assert len(_decode(st["output"])) == FRAMES
+    assert Path(summary["comparison"]["png"]).is_file()
