@@ -99,3 +99,12 @@ def test_conflicting_and_missing_flags(capsys: pytest.CaptureFixture[str], model
     code, _, err = cli(capsys, "stream", "--engine", str(model.with_name("nope.engine")), "--video", str(video),
                        "-o", "none")
     assert code == 1 and "model not found" in one_line_error(err)
+
+
+def test_no_output_and_no_display(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, model: Path, video: Path
+) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code, _, err = cli(capsys, "stream", "--engine", str(model), "--video", str(video))
+    assert code == 2 and "no --output given and no display here" in one_line_error(err)
