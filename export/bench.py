@@ -243,7 +243,7 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = lambda _m: None) ->
         config={
             "sizes": [f"{h}x{w}" for h, w in sizes], "backends": list(cfg.backends),
             "precisions": list(cfg.precisions), "warmup": cfg.warmup, "runs": cfg.runs,
-            "input_image": f"{photo_name} (built-in holdout sample, resized to cover each size)",
+            "input_image": photo_name,
             "calibration": {"images": cal.images, "shape": list(cal.shape), "method": cal.method},
         },
         reference="",

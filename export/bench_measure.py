@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesr.errors import MissingDependencyError
 from edgesr.imageops import imresize, list_images, load_image
 from edgesr.samples import samples_dir
 
@@ -108,8 +109,12 @@ class PeakMemory:
 def real_input(h: int, w: int) -> tuple[np.ndarray, str]:
     """A real photo as an ``h`` x ``w`` LR frame: the largest built-in holdout image (never used for
     INT8 calibration) resized (MATLAB bicubic) so that it just covers the frame, centre-cropped. Every
-    size sees the whole scene, not a flat patch of it."""
-    files = list_images(samples_dir("holdout"))
+    size sees the whole scene, not a flat patch of it. Without scikit-image (the built-in photos come
+    from it; a bare Jetson install) a synthetic pattern stands in, and its name says so."""
+    try:
+        files = list_images(samples_dir("holdout"))
+    except MissingDependencyError:
+        return synthetic_pattern(h, w), "a synthetic pattern (pip install scikit-image for the built-in photos)"
     images = [(load_image(f), f.name) for f in files]
     img, name = max(images, key=lambda t: t[0].shape[0] * t[0].shape[1])
     ih, iw = img.shape[:2]
@@ -117,4 +122,15 @@ def real_input(h: int, w: int) -> tuple[np.ndarray, str]:
     img = imresize(img, size=(max(h, round(ih * factor)), max(w, round(iw * factor))))
     ih, iw = img.shape[:2]
     top, left = (ih - h) // 2, (iw - w) // 2
-    return np.ascontiguousarray(img[top : top + h, left : left + w]), name
+    frame = np.ascontiguousarray(img[top : top + h, left : left + w])
+    return frame, f"{name} (built-in holdout photo, resized to cover each size)"
+
+
+def synthetic_pattern(h: int, w: int) -> np.ndarray:
+    """Smooth colour gradients, rings of rising frequency and hard edges: image-like content at any size."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.hypot(y - h / 2, x - w / 2) / max(h, w)
+    rings = 0.5 + 0.5 * np.sin(60.0 * r * r * np.pi)
+    blocks = ((x // max(1, w // 8) + y // max(1, h // 6)) % 2).astype(np.float32)
+    img = np.stack([x / max(1, w - 1), rings, 0.3 + 0.4 * blocks * (y / max(1, h - 1))], axis=-1)
+    return np.ascontiguousarray(np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8))

@@ -201,3 +201,24 @@ def test_bench_tensorrt_rows_on_a_gpu(tmp_path: Path) -> None:
             assert row.device == "cuda" and row.timing is not None and row.timing.median_ms > 0
             assert row.psnr_vs_fp32 is not None and row.psnr_vs_fp32 >= floor, (precision, size, row.psnr_vs_fp32)
         assert (tmp_path / "b" / "models" / f"t.{precision}.engine").is_file()
+
+
+def test_bench_without_scikit_image_uses_a_synthetic_frame(tmp_path: Path) -> None:
+    """A bare Jetson install (no torch, no scikit-image for the built-in photos): the engine rows still run."""
+    model = tinymodel.tiny_onnx(tmp_path / "m.onnx")
+    out = tmp_path / "b"
+    block = BLOCK_TORCH.replace('name == "torch" or', 'name in ("torch", "skimage") or name.startswith("skimage.") or')
+    code = block + textwrap.dedent(f"""
+        from edgesr.cli.main import main
+        try:
+            main(["bench", "--model", {str(model)!r}, "--sizes", "16x24", "--runs", "1", "--warmup", "0",
+                  "--backends", "onnxruntime", "--precisions", "fp32,fp16", "--out", {str(out)!r}])
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        assert "skimage" not in sys.modules
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads((out / "bench.json").read_text())
+    assert data["config"]["input_image"].startswith("a synthetic pattern")
+    assert [r["status"] for r in data["rows"]] == ["ok", "ok"]
