@@ -19,7 +19,7 @@ from edgesr.artifact import write_json
 from edgesr.errors import BadInputError
 
 if TYPE_CHECKING:
-    from edgesr.export.bench import BenchResult
+    from edgesr.export.bench_result import BenchResult
 
 CSV_FIELDS = (
     "size", "backend", "precision", "variant", "device", "status", "latency_median_ms", "latency_p95_ms",

@@ -11,17 +11,15 @@ Steps (each says what it does; every function is the stages' own, no subprocesse
 6. a labelled bicubic | SR | HR PNG of a held-out built-in photo, with Y-PSNR against the HR;
 7. ``demo.json``: where everything is and the numbers.
 
-The output folder is refused when it holds anything and is not a previous demo folder; a previous
-demo's files (listed in its ``.edgesr-demo`` marker) are removed first, nothing else is touched.
+The output folder must be new, empty or a previous demo's (``demo_output``): user files are never touched.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from edgesr.export.build import BuildConfig, BuildResult, build_engine
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.export.check_images import centre_crop
 from edgesr.export.demo_media import comparison_png, write_clip
+from edgesr.export.demo_output import DemoDir
 from edgesr.export.parity import json_db
 
 from edgesr import __version__
@@ -39,7 +38,6 @@ from edgesr.imageops import downscale, from_nchw, load_image, mod_crop, read_ima
 from edgesr.metrics import sr_psnr_ssim
 from edgesr.samples import samples_dir
 
-MARKER = ".edgesr-demo"
 CLIP_PHOTO = ("train", "astronaut.png")
 COMPARE_PHOTO = ("holdout", "camera.png")
 STEPS = 7
@@ -77,57 +75,6 @@ class Reporter:
     step: Callable[[int, int, str], None] = lambda i, n, text: None
     info: Callable[[str], None] = lambda text: None
     progress: Callable[[str, int], Callable[[int, int], None]] | None = None
-
-
-@dataclass
-class DemoDir:
-    """The output folder and the files this demo wrote into it (kept in the marker as it goes)."""
-
-    root: Path
-    files: list[str] = field(default_factory=list)
-
-    @classmethod
-    def prepare(cls, root: Path, keep_safe: Path | None = None) -> DemoDir:
-        """Make ``root`` ready: new, empty, or a previous demo folder whose files are removed first
-        (``keep_safe``, the checkpoint to use, may not be one of them)."""
-        if root.exists() and not root.is_dir():
-            raise BadInputError(f"--out {root} is a file, not a folder")
-        marker = root / MARKER
-        if root.is_dir() and any(root.iterdir()):
-            if not marker.is_file():
-                raise UsageError(
-                    f"--out {root} is not empty and is not an edgesr demo folder: refusing to write into it "
-                    "(choose another --out)"
-                )
-            try:
-                previous = [n for n in json.loads(marker.read_text()).get("files", []) if Path(n).name == n]
-            except (OSError, ValueError, AttributeError):
-                raise BadInputError(f"cannot read {marker}: remove the folder or choose another --out") from None
-            doomed = [(root / n).resolve() for n in previous]
-            if keep_safe is not None and any(keep_safe.resolve().is_relative_to(d) for d in doomed):
-                raise UsageError(
-                    f"--checkpoint {keep_safe} belongs to the previous demo in {root}, which this run replaces: "
-                    "copy it elsewhere first or choose another --out"
-                )
-            for p in doomed:  # only the entries the previous demo wrote, nothing else
-                if p.is_dir():
-                    shutil.rmtree(p)
-                elif p.exists():
-                    p.unlink()
-        root.mkdir(parents=True, exist_ok=True)
-        d = cls(root)
-        d._save()
-        return d
-
-    def add(self, path: Path) -> Path:
-        name = path.relative_to(self.root).parts[0]
-        if name not in self.files:
-            self.files.append(name)
-            self._save()
-        return path
-
-    def _save(self) -> None:
-        write_json(self.root / MARKER, {"edgesr_demo": __version__, "files": self.files})
 
 
 def run_demo(cfg: DemoConfig, ui: Reporter | None = None) -> dict[str, Any]:

@@ -147,7 +147,7 @@ def test_demo_refuses_conflicting_model_flags(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_previous_demo_is_replaced_but_other_files_are_kept(tmp_path: Path) -> None:
-    from edgesr.export.demo import MARKER, DemoDir
+    from edgesr.export.demo_output import MARKER, DemoDir
 
     from edgesr.errors import UsageError
 
