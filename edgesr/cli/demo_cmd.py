@@ -22,7 +22,9 @@ def demo(
     train_steps: int | None = typer.Option(
         None, help="Train a small edge_s model for this many steps instead of using the shipped one."
     ),
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Use this checkpoint (.pt)."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", "-c", help="Use this checkpoint (.pt). Default: the shipped model, else a short run."
+    ),
     keep: bool = typer.Option(False, "--keep", help="Keep the training run folder (logs, sample grids, optimiser)."),
     frames: int = typer.Option(60, help="Frames in the demo clip."),
 ) -> None:
