@@ -84,6 +84,7 @@ def main() -> None:
             "passed": gate["passed"],
             "exact_qdq_mean": gate.get("exact_qdq", {}).get("mean_psnr_db"),
             "exact_qdq_worst": gate.get("exact_qdq", {}).get("worst_psnr_db"),
+            "exact_qdq_y_drop": gate.get("exact_qdq", {}).get("mean_y_drop_db"),
             "build_s": round(time.perf_counter() - start, 1),
             "cpu_ms_opt": round(cpu_ms(result.engine, result.sidecar.profile.opt, args.repeats), 1)
             if args.repeats
@@ -96,14 +97,15 @@ def main() -> None:
     )
     header = (
         "| variant | mean PSNR vs FP32 | worst (image) | Y-PSNR | Y-PSNR drop | gate | "
-        "exact Q/DQ mean / worst | CPU ms @opt |"
+        "exact Q/DQ mean / worst / Y drop | CPU ms @opt |"
     )
     lines = [header, "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['variant']} | {r['mean_psnr_vs_fp32']} | {r['worst_psnr_vs_fp32']} ({r['worst_image']}) | "
             f"{r['mean_y_psnr']} | {r['mean_y_drop']:+.3f} | {'pass' if r['passed'] else 'FAIL'} | "
-            f"{r['exact_qdq_mean'] or '-'} / {r['exact_qdq_worst'] or '-'} | {r['cpu_ms_opt']} |"
+            f"{r['exact_qdq_mean'] or '-'} / {r['exact_qdq_worst'] or '-'} / {r['exact_qdq_y_drop'] or '-'} | "
+            f"{r['cpu_ms_opt']} |"
         )
     (out / "precision.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -45,6 +45,7 @@ class ImageResult:
     y_psnr_fp32: float
     y_psnr_variant: float
     psnr_exact_qdq: float | None = None  # INT8 on ONNX Runtime: the Q/DQ graph without fused kernels
+    y_psnr_exact_qdq: float | None = None
 
     @property
     def y_drop(self) -> float:
@@ -89,13 +90,16 @@ class GateReport:
         )
 
     def _exact_qdq_summary(self) -> dict[str, Any]:
-        vals = [r.psnr_exact_qdq for r in self.images if r.psnr_exact_qdq is not None]
-        if not vals:
+        rows = [r for r in self.images if r.psnr_exact_qdq is not None and r.y_psnr_exact_qdq is not None]
+        if not rows:
             return {}
+        vals = [float(r.psnr_exact_qdq) for r in rows]  # type: ignore[arg-type]
+        drops = [r.y_psnr_fp32 - float(r.y_psnr_exact_qdq) for r in rows]  # type: ignore[arg-type]
         return {
             "exact_qdq": {
                 "mean_psnr_db": json_db(float(np.mean(vals))),
                 "worst_psnr_db": json_db(min(vals)),
+                "mean_y_drop_db": round(float(np.mean(drops)), 4),
                 "note": "same file, ONNX Runtime Q/DQ fusion off: the Q/DQ arithmetic of GPUs/TensorRT; informative",
             }
         }
@@ -107,10 +111,12 @@ class GateReport:
             d["psnr_vs_fp32"] = json_db(r.psnr_vs_fp32)
             d["y_psnr_fp32"], d["y_psnr_variant"] = round(r.y_psnr_fp32, 3), round(r.y_psnr_variant, 3)
             d["y_drop"] = round(r.y_drop, 4)
-            if r.psnr_exact_qdq is None:
+            if r.psnr_exact_qdq is None or r.y_psnr_exact_qdq is None:
                 d.pop("psnr_exact_qdq")
+                d.pop("y_psnr_exact_qdq")
             else:
                 d["psnr_exact_qdq"] = json_db(r.psnr_exact_qdq)
+                d["y_psnr_exact_qdq"] = round(r.y_psnr_exact_qdq, 3)
             images.append(d)
         return {
             "precision": self.precision,
@@ -156,10 +162,11 @@ def measure(
         sr_fp32 = from_nchw(reference.infer(x))[0]
         if sr_variant.shape != p.hr.shape:
             raise AccuracyGateError(f"output {sr_variant.shape} for {p.name} is not x{scale} of its input")
-        exact = None
+        exact = y_exact = None
         if exact_qdq is not None:
             (y,) = exact_qdq.run(None, {exact_qdq.get_inputs()[0].name: x})
-            exact = rgb_psnr(from_nchw(y)[0], sr_fp32)
+            sr_exact = from_nchw(y)[0]
+            exact, y_exact = rgb_psnr(sr_exact, sr_fp32), sr_psnr_ssim(sr_exact, p.hr, scale, p.gray)[0]
         results.append(
             ImageResult(
                 p.name,
@@ -168,6 +175,7 @@ def measure(
                 sr_psnr_ssim(sr_fp32, p.hr, scale, p.gray)[0],
                 sr_psnr_ssim(sr_variant, p.hr, scale, p.gray)[0],
                 exact,
+                y_exact,
             )
         )
         if progress:
