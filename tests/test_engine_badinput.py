@@ -26,13 +26,13 @@ def fp32_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ).path
 
 
-def other_model(path: Path, shape: list[int], name: str = "x") -> Path:
-    """A valid ONNX of something else (a classifier head: rank-2 input)."""
+def other_model(path: Path, shape: list[int], inp: str = "x", out: str = "y") -> Path:
+    """A valid ONNX of something else (e.g. a classifier head: rank-2 input)."""
     graph = helper.make_graph(
-        [helper.make_node("Relu", [name], ["y"])],
+        [helper.make_node("Relu", [inp], [out])],
         "other",
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(inp, TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, shape)],
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
@@ -53,12 +53,7 @@ def test_onnx_of_another_model_wrong_rank(capsys: pytest.CaptureFixture[str], tm
 
 
 def test_onnx_without_edgesr_metadata(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    path = other_model(tmp_path / "foreign.onnx", [1, 3, 32, 32], name="lr")
-    onnx.save(onnx.load(str(path)), str(path))
-    model = onnx.load(str(path))
-    model.graph.output[0].name = "sr"
-    model.graph.node[0].output[0] = "sr"
-    onnx.save(model, str(path))
+    path = other_model(tmp_path / "foreign.onnx", [1, 3, 32, 32], inp="lr", out="sr")  # right names, no metadata
     code, _, err = cli(capsys, "build-engine", path, *ORT)
     assert code == 1 and "carries no edgesr model spec" in one_line_error(err) and "edgesr export" in err
 
