@@ -54,22 +54,32 @@ def export(
 
 @contextmanager
 def _progress() -> Iterator[Callable[[str, int], Callable[[int, int], None]]]:
+    """Progress bars, shown only once a long step (calibration, the gate) starts."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
+    bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
-    ) as bars:
+    )
+    started = False
 
-        def start(label: str, total: int) -> Callable[[int, int], None]:
-            task = bars.add_task(label, total=total)
-            return lambda done, _total: bars.update(task, completed=done)
+    def start(label: str, total: int) -> Callable[[int, int], None]:
+        nonlocal started
+        if not started:
+            bars.start()
+            started = True
+        task = bars.add_task(label, total=total)
+        return lambda done, _total: bars.update(task, completed=done)
 
+    try:
         yield start
+    finally:
+        if started:
+            bars.stop()
 
 
 def _db(v: float) -> str:
