@@ -19,12 +19,13 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgesr.export import engine_trt
-from edgesr.export.build import BuildConfig, BuildResult, build_engine
+from edgesr.export.build import BuildConfig, BuildResult, Progress, build_engine
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.export.check_images import centre_crop
 from edgesr.export.demo_media import comparison_png, write_clip
@@ -69,12 +70,13 @@ class DemoConfig:
 
 @dataclass
 class Reporter:
-    """How the demo talks: ``step(i, total, text)``, ``info(text)``, and an optional progress-bar factory
-    with ``build_engine``'s signature."""
+    """How the demo talks: ``step(i, total, text)``, ``info(text)``, and optional progress bars: a context
+    manager giving ``build_engine``'s progress factory, entered around each build only (so the bars are
+    gone before the stream's own live display starts)."""
 
     step: Callable[[int, int, str], None] = lambda i, n, text: None
     info: Callable[[str], None] = lambda text: None
-    progress: Callable[[str, int], Callable[[int, int], None]] | None = None
+    progress: Callable[[], AbstractContextManager[Progress | None]] | None = None
 
 
 def run_demo(cfg: DemoConfig, ui: Reporter | None = None) -> dict[str, Any]:
@@ -176,7 +178,8 @@ def _build(onnx: Path, precision: str, backend: str, cfg: DemoConfig, out: DemoD
         max_shape=cfg.max_shape, calibration=CalibrationConfig(images=cfg.calib_images),
     )
     try:
-        result = build_engine(build_cfg, ui.progress, step=lambda m: ui.info(f"{precision}: {m}"))
+        with ui.progress() if ui.progress else nullcontext(None) as progress:
+            result = build_engine(build_cfg, progress, step=lambda m: ui.info(f"{precision}: {m}"))
     except AccuracyGateError as exc:
         ui.info(f"{precision}: {exc}")
         return str(exc)

@@ -33,13 +33,12 @@ def demo(
     from edgesr.export.demo import DemoConfig, Reporter, run_demo
 
     cfg = DemoConfig(out=out, checkpoint=checkpoint, train_steps=train_steps, keep=keep, frames=frames)
-    with _progress() as progress:
-        ui = Reporter(
-            step=lambda i, n, text: console.print(f"[bold cyan][{i}/{n}][/bold cyan] {escape(text)}"),
-            info=lambda text: console.print(f"      {escape(text)}", highlight=False),
-            progress=progress,
-        )
-        summary = run_demo(cfg, ui)
+    ui = Reporter(
+        step=lambda i, n, text: console.print(f"[bold cyan][{i}/{n}][/bold cyan] {escape(text)}"),
+        info=lambda text: console.print(f"      {escape(text)}", highlight=False),
+        progress=_progress,
+    )
+    summary = run_demo(cfg, ui)
     console.print(summary_table(summary))
 
 
@@ -66,7 +65,7 @@ def summary_table(s: dict[str, Any]) -> Table:
     table.add_row(
         "stream",
         f"{st['frames_out']}/{st['frames_in']} frames through {st['engine_note']} at {st['fps']:.2f} fps "
-        f"(infer p50 {st['infer_p50_ms']} ms); PSNR vs FP32 mean {_db(st['psnr_mean_db'])}, worst "
+        f"(infer p50 {st['infer_p50_ms']:.0f} ms); PSNR vs FP32 mean {_db(st['psnr_mean_db'])}, worst "
         f"{_db(st['psnr_worst_db'])} over {st['psnr_checks']} checks",
         f"{st['output']} (bicubic | SR)\n{st['report']}\ninput: {st['input']}",
     )
