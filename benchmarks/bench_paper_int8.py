@@ -18,21 +18,21 @@ import tempfile
 from pathlib import Path
 
 from bench_shipped import psnr, ratio
-from edgesr.export.bench import BenchConfig, BenchResult, run_bench
-from edgesr.export.bench_report import log_console, print_result
 from rich.console import Console
 
 from edgesr.artifact import parse_hw
+from edgesr.export.bench import BenchConfig, BenchResult, run_bench
+from edgesr.export.bench_report import log_console, print_result
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def random_srresnet(folder: Path) -> Path:
     import torch
-    from edgesr.train.arch import build_generator
-    from edgesr.train.checkpoint import save_checkpoint
 
     from edgesr.spec import srresnet
+    from edgesr.train.arch import build_generator
+    from edgesr.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_generator(srresnet(4)).eval()

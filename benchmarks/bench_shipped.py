@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.console import Console
+
 from edgesr.export.bench import BenchConfig, BenchResult, run_bench
 from edgesr.export.bench_report import log_console, print_result
-from rich.console import Console
 
 
 def ratio(result: BenchResult, size: tuple[int, int], num: tuple[str, ...], den: tuple[str, ...]) -> str:

@@ -16,13 +16,13 @@ import statistics
 import time
 
 import torch
+
 from edgesr.export.bench_machine import describe_machine, machine_line
+from edgesr.spec import PRESETS, preset
 from edgesr.train.data import PatchSampler, default_train_dir, load_pairs
 from edgesr.train.distributed import pick_device
 from edgesr.train.schedule import autocast_dtype
 from edgesr.train.steps import PixelStep
-
-from edgesr.spec import PRESETS, preset
 
 
 def time_preset(name: str, args: argparse.Namespace, pairs: list, device: torch.device) -> dict[str, float]:

@@ -17,13 +17,12 @@ import os
 from pathlib import Path
 
 from edgesr.export.bench_machine import describe_machine, machine_line
+from edgesr.imageops import from_nchw, to_nchw
+from edgesr.pretrained import default_checkpoint
 from edgesr.train.checkpoint import load_generator
 from edgesr.train.data import load_pairs
 from edgesr.train.evaluate import EvalResult, bicubic_upscaler, evaluate_pairs
 from edgesr.train.infer import upscale_image
-
-from edgesr.imageops import from_nchw, to_nchw
-from edgesr.pretrained import default_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("EDGESR_DATA", REPO.parent / "shared" / "data"))

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from edgesr.artifact import sidecar_path
+from edgesr.errors import BadInputError, UsageError
 from edgesr.export.bench_backends import (
     BACKENDS,
     PRECISIONS,
@@ -36,9 +39,6 @@ from edgesr.export.bench_measure import PeakMemory, real_input, time_calls
 from edgesr.export.bench_result import BenchResult, BenchRow
 from edgesr.export.build import default_profile
 from edgesr.export.calibration import CalibrationConfig
-
-from edgesr.artifact import sidecar_path
-from edgesr.errors import BadInputError, UsageError
 from edgesr.imageops import from_nchw, to_nchw
 from edgesr.metrics import rgb_psnr
 from edgesr.spec import ModelSpec

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from edgesr.export import engine_trt
 from edgesr.export.calibration import CalibrationConfig
 
@@ -65,6 +66,7 @@ class Candidate:
 class TorchSession(Session):
     def __init__(self, checkpoint: Path, device: str, channels_last: bool, amp: str | None) -> None:
         import torch
+
         from edgesr.train.checkpoint import load_generator
 
         self._torch = torch

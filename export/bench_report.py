@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgesr.export.bench_machine import machine_line
 from PIL import Image, ImageDraw, ImageFont
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from edgesr.artifact import write_json
 from edgesr.errors import BadInputError
+from edgesr.export.bench_machine import machine_line
 
 if TYPE_CHECKING:
     from edgesr.export.bench_result import BenchResult

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
 from edgesr.export.bench_backends import RowSpec
 from edgesr.export.bench_measure import Timing
 

@@ -15,11 +15,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from edgesr.runtime.sinks import VideoSink
-from edgesr.runtime.sources import Frame
 from PIL import Image, ImageDraw, ImageFont
 
 from edgesr.imageops import save_image
+from edgesr.runtime.sinks import VideoSink
+from edgesr.runtime.sources import Frame
 
 LABEL_H = 30
 GAP = 6

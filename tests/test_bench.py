@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 import tinymodel
-from edgesr.runtime import open_runner
 from export_helpers import cli, one_line_error, session_cache, tiny_checkpoint
 from PIL import Image
 from test_stream_torchfree import BLOCK_TORCH
 
 from edgesr.imageops import from_nchw, to_nchw
 from edgesr.metrics import rgb_psnr
+from edgesr.runtime import open_runner
 
 SIZES = ((32, 48), (24, 40))
 
@@ -93,6 +93,7 @@ def test_bench_numbers_are_measured(bench_run: tuple[Any, Path, Path]) -> None:
 def test_bench_psnr_is_against_the_real_fp32_output(bench_run: tuple[Any, Path, Path]) -> None:
     _, out, ckpt = bench_run
     import torch
+
     from edgesr.export.bench_measure import real_input
     from edgesr.train.checkpoint import load_generator
 
@@ -130,8 +131,9 @@ def test_bench_says_why_rows_did_not_run(bench_run: tuple[Any, Path, Path]) -> N
 
 @pytest.mark.slow
 def test_bench_table_renders(bench_run: tuple[Any, Path, Path]) -> None:
-    from edgesr.export.bench_report import render_table
     from rich.console import Console
+
+    from edgesr.export.bench_report import render_table
 
     result, _, _ = bench_run
     console = Console(width=200, record=True)

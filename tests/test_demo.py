@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from edgesr.runtime import open_runner
 from export_helpers import cli, one_line_error, session_cache, tiny_checkpoint
 from PIL import Image
 
 from edgesr.imageops import downscale, from_nchw, mod_crop, read_image, to_nchw, upscale_bicubic
+from edgesr.runtime import open_runner
 
 pytest.importorskip("torch")
 
@@ -94,7 +94,6 @@ def test_demo_clip_moves_and_stream_video_is_side_by_side(demo_run: tuple[Path, 
 def test_demo_comparison_png_has_three_true_panels(demo_run: tuple[Path, dict[str, Any], list[str]]) -> None:
     from edgesr.export.check_images import centre_crop
     from edgesr.export.demo_media import GAP, LABEL_H
-
     from edgesr.samples import samples_dir
 
     _, summary, _ = demo_run
@@ -147,9 +146,8 @@ def test_demo_refuses_conflicting_model_flags(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_previous_demo_is_replaced_but_other_files_are_kept(tmp_path: Path) -> None:
-    from edgesr.export.demo_output import MARKER, DemoDir
-
     from edgesr.errors import UsageError
+    from edgesr.export.demo_output import MARKER, DemoDir
 
     root = tmp_path / "edgesr-demo"
     root.mkdir()
@@ -171,8 +169,9 @@ def test_previous_demo_is_replaced_but_other_files_are_kept(tmp_path: Path) -> N
 
 @pytest.mark.gpu
 def test_demo_uses_tensorrt_on_a_gpu(tmp_path: Path) -> None:
-    from edgesr.export.demo import DemoConfig, run_demo
     from test_runtime_trt import _gpu_or_skip
+
+    from edgesr.export.demo import DemoConfig, run_demo
 
     _gpu_or_skip()
     ckpt = tiny_checkpoint(tmp_path / "m.pt")
