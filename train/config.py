@@ -29,6 +29,7 @@ DECAYS = ("cosine", "step", "none")
 CONTENT_LOSSES = ("vgg22", "vgg54", "pixel")
 AMP_MODES = ("auto", "bf16", "off")
 DEVICES = ("auto", "cpu", "cuda")
+WEIGHT_INITS = ("interp", "default")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class TrainConfig:
     adv_weight: float = 1e-3
     vgg_weights: str | None = None
     init: str | None = None  # generator initialisation (SRGAN: an SRResNet checkpoint)
+    weight_init: str = "interp"  # without --init: interp (start as a smooth upsampler) | default
     amp: str = "auto"  # auto: bf16 where it is native (CPU avx512_bf16/AMX, CUDA), else fp32
     device: str = "auto"
     sync_bn: bool = True  # DDP: BatchNorm statistics over the global batch
@@ -80,6 +82,7 @@ class TrainConfig:
         _choice("content", cfg.content, CONTENT_LOSSES)
         _choice("amp", cfg.amp, AMP_MODES)
         _choice("device", cfg.device, DEVICES)
+        _choice("weight_init", cfg.weight_init, WEIGHT_INITS)
         for name in ("steps", "batch", "crop", "save_every", "sample_every", "val_every", "log_every"):
             if getattr(cfg, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(cfg, name)})")
@@ -123,7 +126,7 @@ class TrainConfig:
 # --device) may differ on resume.
 RUN_DEFINING = (
     "phase", "data", "preset", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
-    "time_budget_min", "content", "adv_weight", "init", "seed", "sync_bn",
+    "time_budget_min", "content", "adv_weight", "init", "weight_init", "seed", "sync_bn",
 )
 
 

@@ -28,6 +28,7 @@ from edgesr.train.config import TrainConfig, build_config, merge_for_resume, rea
 from edgesr.train.data import ImagePair, PatchSampler, default_train_dir, load_pairs
 from edgesr.train.evaluate import evaluate_pairs
 from edgesr.train.infer import upscale_image
+from edgesr.train.init import interpolation_init
 from edgesr.train.monitor import Monitor
 from edgesr.train.preview import preview_patch, write_grid
 from edgesr.train.schedule import autocast_dtype, lr_at, set_lr
@@ -155,6 +156,8 @@ class _Trainer:
         self.g = build_generator(self.spec)
         if cfg.init and ckpt is None:
             self._init_from(cfg.init)
+        elif cfg.weight_init == "interp":
+            interpolation_init(self.g)
         self.d = Discriminator(cfg.crop) if cfg.phase == "srgan" else None
         if ctx.distributed and cfg.sync_bn:
             D.globalise_batchnorm(self.g)

@@ -14,8 +14,8 @@ from edgesr.errors import UsageError
 
 _TRAIN_FLAGS = (
     "out", "phase", "data", "val", "preset", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
-    "time_budget_min", "content", "adv_weight", "vgg_weights", "init", "amp", "device", "seed", "save_every",
-    "sample_every", "val_every", "log_every",
+    "time_budget_min", "content", "adv_weight", "vgg_weights", "init", "weight_init", "amp", "device", "seed",
+    "save_every", "sample_every", "val_every", "log_every",
 )
 
 
@@ -40,6 +40,9 @@ def train(
     adv_weight: float | None = typer.Option(None, help="SRGAN adversarial loss weight [1e-3]."),
     vgg_weights: str | None = typer.Option(None, help="torchvision vgg19 state dict file (offline machines)."),
     init: str | None = typer.Option(None, help="Initialise the generator from this checkpoint (SRGAN: required)."),
+    weight_init: str | None = typer.Option(
+        None, help="Without --init: interp (start as a smooth upsampler; faster short runs) or default [interp]."
+    ),
     amp: str | None = typer.Option(None, help="auto, bf16 or off [auto: bf16 where the hardware has it]."),
     device: str | None = typer.Option(None, help="auto, cpu or cuda [auto]."),
     seed: int | None = typer.Option(None, help="Random seed [0]."),
