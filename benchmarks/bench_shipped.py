@@ -1,7 +1,7 @@
 """`edgesr bench` on the shipped model at the standard sizes, plus the speed ratios of issue 5.
 
     .venv/bin/python benchmarks/bench_shipped.py                      # shipped edge_s x4, 64x64 / 180x320 / 270x480
-    .venv/bin/python benchmarks/bench_shipped.py --runs 5 --model runs/x/last.pt --out runs/bench_x
+    .venv/bin/python benchmarks/bench_shipped.py --runs 10 --model runs/x/last.pt --out runs/bench_x
 
 Prints the machine, the full table, and per size: ONNX Runtime FP32 vs PyTorch eager FP32 (goal: >= 1.0x),
 FP16 and INT8 vs ONNX Runtime FP32 with their PSNR vs FP32. Asserts nothing (speed depends on the machine
@@ -55,8 +55,8 @@ def print_ratios(result: BenchResult, console: Console) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None, help="checkpoint or FP32 ONNX (default: the shipped model)")
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=5, help="timed runs per row and size (CPU: 1080p rows take seconds)")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_shipped"))
     args = ap.parse_args()
     console = log_console()
