@@ -161,13 +161,19 @@ def test_checker_catches_onnxruntime_default_quantisation(fp32, calibration, tmp
     assert "uint8" in problems and "non-zero zero point" in problems and "INT32" in problems
 
 
-def test_calibration_cache_is_reused_and_keyed(fp32, calibration, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_calibration_cache_is_reused_and_keyed(  # type: ignore[no-untyped-def]
+    fp32, calibration, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from edgesr.export.calibration import calibrate
 
+    # a cache of its own: other tests calibrate the same tiny model into the session's cache
+    monkeypatch.setenv("EDGESR_CACHE", str(tmp_path / "cache"))
+    fresh = calibrate(fp32.path, calibration.config)
+    assert not fresh.cached
     again = calibrate(fp32.path, calibration.config)
-    assert again.cached and again.ranges_path == calibration.ranges_path
+    assert again.cached and again.ranges_path == fresh.ranges_path
     other_count = calibrate(fp32.path, replace(calibration.config, images=2))
-    assert not other_count.cached and other_count.ranges_path != calibration.ranges_path
+    assert not other_count.cached and other_count.ranges_path != fresh.ranges_path
     # same file names, different pixels -> a different key
     folder = tmp_path / "calib"
     folder.mkdir()
