@@ -283,16 +283,21 @@ class _Trainer:
                 self.elapsed, t_prev = self.elapsed + now - t_prev, now
                 stop = flag.requested or (stop_at is not None and self.step >= stop_at)
                 stop, self.elapsed = self._agree(stop, self.elapsed)
-                if self.step % cfg.log_every == 0 or self._progress() >= 1.0:
+                last = self._progress() >= 1.0 or stop
+                if self.step % cfg.log_every == 0 or last:
                     logged = {k: float(D.all_mean(v, ctx)) for k, v in values.items()}
                     if monitor is not None:
-                        monitor.step(self.step, {**logged, "lr": lr})
+                        monitor.step(self.step, {**logged, "lr": lr}, force=last)
+                elif monitor is not None:
+                    monitor.progress.update(monitor.task, completed=self.step)
                 if ctx.is_main:
                     self._periodic(monitor)
                 if stop and self._progress() < 1.0:
                     stopped = True
                     break
             if ctx.is_main and monitor is not None:
+                if not stopped:  # a --time-budget run may end before --steps
+                    monitor.progress.update(monitor.task, total=self.step, completed=self.step)
                 if not stopped and self.val_pairs and self.step % cfg.val_every:
                     self._validate(monitor)
                 self._save("last.pt")

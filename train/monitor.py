@@ -44,10 +44,10 @@ class Monitor:
         if self.tb is not None:
             self.tb.close()
 
-    def step(self, step: int, values: dict[str, float]) -> None:
-        """Called every step; records and shows every ``log_every`` steps."""
+    def step(self, step: int, values: dict[str, float], force: bool = False) -> None:
+        """Records and shows ``values`` every ``log_every`` steps (and when ``force``)."""
         self.progress.update(self.task, completed=step)
-        if step % self.log_every:
+        if step % self.log_every and not force:
             return
         now = time.perf_counter()
         rate = (step - self._step_last) / max(now - self._t_last, 1e-9)
