@@ -141,15 +141,23 @@ def test_upscale_writes_the_image(x4_checkpoint: Path, tmp_path: Path, data: Pat
     assert code == 2 and "refusing to overwrite" in error_line(err)
 
 
+def _loss_steps(metrics: Path) -> list[int]:
+    if not metrics.exists():
+        return []
+    return [json.loads(ln)["step"] for ln in metrics.read_text().splitlines() if '"loss"' in ln]
+
+
 def _wait_for_step(metrics: Path, proc: subprocess.Popen[str], at_least: int, timeout: float = 240) -> int:
+    """Wait until THIS process has logged a step >= ``at_least`` (lines already in the file
+    from an earlier process do not count)."""
+    seen = len(_loss_steps(metrics))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"training ended early: {proc.stderr.read() if proc.stderr else ''}")
-        if metrics.exists():
-            steps = [json.loads(ln)["step"] for ln in metrics.read_text().splitlines() if '"loss"' in ln]
-            if steps and steps[-1] >= at_least:
-                return steps[-1]
+        new = _loss_steps(metrics)[seen:]
+        if new and new[-1] >= at_least:
+            return new[-1]
         time.sleep(0.2)
     pytest.fail("training made no progress")
 
@@ -179,3 +187,5 @@ def test_killed_and_interrupted_runs_resume_losing_nothing(tmp_path: Path, data:
     assert f"stopped at step {stopped_at}" in err and f"edgesr train --resume --out {out}" in err
     rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["event"] == "stopped" and rows[-1]["step"] == stopped_at
+    logged = [r["step"] for r in rows if "loss" in r]
+    assert logged == list(range(1, stopped_at + 1))  # the killed run's unsaved steps were dropped, then redone

@@ -19,23 +19,21 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError
+from edgesr.errors import IncompatibleArtifactError
 from edgesr.spec import ModelSpec, preset
 from edgesr.train import distributed as D
 from edgesr.train.arch import Discriminator, build_generator
 from edgesr.train.checkpoint import load_checkpoint, save_checkpoint
-from edgesr.train.config import TrainConfig, build_config, merge_for_resume, read_toml
+from edgesr.train.config import TrainConfig
 from edgesr.train.data import ImagePair, PatchSampler, default_train_dir, load_pairs
 from edgesr.train.evaluate import evaluate_pairs
 from edgesr.train.infer import upscale_image
 from edgesr.train.init import interpolation_init
 from edgesr.train.monitor import Monitor
 from edgesr.train.preview import preview_patch, write_grid
+from edgesr.train.run_dir import clear_run_dir, drop_metrics_after, resolve_config
 from edgesr.train.schedule import autocast_dtype, lr_at, set_lr
 from edgesr.train.steps import GanStep, PixelStep
-
-RUN_FILES = ("last.pt", "best.pt", "config.json", "metrics.jsonl", "samples", "tb")
-
 
 @dataclass(frozen=True)
 class RunResult:
@@ -44,48 +42,6 @@ class RunResult:
     finished: bool  # False: stopped early (Ctrl-C, SIGTERM, stop_at); resume to continue
     best_psnr: float | None
     last_checkpoint: Path
-
-
-def resolve_config(
-    overrides: dict[str, Any], config_file: str | Path | None, resume: bool, overwrite: bool
-) -> tuple[TrainConfig, dict[str, Any] | None]:
-    """The run's resolved config (and, when resuming, the checkpoint to continue from)."""
-    if resume and overwrite:
-        raise UsageError("--resume and --overwrite contradict each other: pick one")
-    file_values = read_toml(config_file) if config_file else {}
-    out = Path(overrides.get("out") or file_values.get("out") or TrainConfig.out)
-    if resume:
-        last = out / "last.pt"
-        if not last.is_file():
-            raise BadInputError(f"nothing to resume in {out} (no last.pt); start a new run without --resume")
-        ckpt = load_checkpoint(last)
-        if "config" not in ckpt or "optim_g" not in ckpt:
-            raise IncompatibleArtifactError(f"{last} is a weights-only checkpoint and cannot be resumed")
-        saved = TrainConfig.from_dict(ckpt["config"], source=str(last))
-        return merge_for_resume(saved, {**file_values, **overrides, "out": str(out)}).resolved(), ckpt
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UsageError(
-            f"run directory {out} is not empty: pass --resume to continue it, "
-            "--overwrite to replace it, or another --out"
-        )
-    cfg = build_config(overrides, config_file)
-    given = {k for k, v in overrides.items() if v is not None} | set(file_values)
-    if cfg.init and not {"preset", "scale"} <= given:  # preset/scale default to the init model's
-        init_spec = load_checkpoint(cfg.init)["spec"]
-        fill = {k: getattr(init_spec, k) for k in ("preset", "scale") if k not in given}
-        cfg = TrainConfig.from_dict({**cfg.to_dict(), **fill})
-    return cfg.resolved(), None
-
-
-def _clear_run_dir(out: Path) -> None:
-    import shutil
-
-    for name in RUN_FILES:
-        p = out / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
 
 
 class _StopFlag:
@@ -177,7 +133,9 @@ class _Trainer:
         self.step_fn = self._make_step()
         if ctx.is_main:
             if ckpt is None and overwrite:
-                _clear_run_dir(self.run_dir)
+                clear_run_dir(self.run_dir)
+            if ckpt is not None:
+                drop_metrics_after(self.run_dir / "metrics.jsonl", self.step)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir)
             where = f"{ctx.world} processes x " if ctx.distributed else ""
@@ -283,11 +241,11 @@ class _Trainer:
                 self.elapsed, t_prev = self.elapsed + now - t_prev, now
                 stop = flag.requested or (stop_at is not None and self.step >= stop_at)
                 stop, self.elapsed = self._agree(stop, self.elapsed)
-                last = self._progress() >= 1.0 or stop
-                if self.step % cfg.log_every == 0 or last:
+                final = self._progress() >= 1.0 or stop
+                if self.step % cfg.log_every == 0 or final:
                     logged = {k: float(D.all_mean(v, ctx)) for k, v in values.items()}
                     if monitor is not None:
-                        monitor.step(self.step, {**logged, "lr": lr}, force=last)
+                        monitor.step(self.step, {**logged, "lr": lr}, force=final)
                 elif monitor is not None:
                     monitor.progress.update(monitor.task, completed=self.step)
                 if ctx.is_main:

@@ -1,0 +1,69 @@
+"""The run directory: which config a run uses (new, or resumed from its ``last.pt``),
+never clobbering a user's files, and keeping ``metrics.jsonl`` consistent on resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError
+from edgesr.train.checkpoint import load_checkpoint
+from edgesr.train.config import TrainConfig, build_config, merge_for_resume, read_toml
+
+RUN_FILES = ("last.pt", "best.pt", "config.json", "metrics.jsonl", "samples", "tb")
+
+
+def resolve_config(
+    overrides: dict[str, Any], config_file: str | Path | None, resume: bool, overwrite: bool
+) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """The run's resolved config (and, when resuming, the checkpoint to continue from)."""
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite contradict each other: pick one")
+    file_values = read_toml(config_file) if config_file else {}
+    out = Path(overrides.get("out") or file_values.get("out") or TrainConfig.out)
+    if resume:
+        last = out / "last.pt"
+        if not last.is_file():
+            raise BadInputError(f"nothing to resume in {out} (no last.pt); start a new run without --resume")
+        ckpt = load_checkpoint(last)
+        if "config" not in ckpt or "optim_g" not in ckpt:
+            raise IncompatibleArtifactError(f"{last} is a weights-only checkpoint and cannot be resumed")
+        saved = TrainConfig.from_dict(ckpt["config"], source=str(last))
+        return merge_for_resume(saved, {**file_values, **overrides, "out": str(out)}).resolved(), ckpt
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise UsageError(
+            f"run directory {out} is not empty: pass --resume to continue it, "
+            "--overwrite to replace it, or another --out"
+        )
+    cfg = build_config(overrides, config_file)
+    given = {k for k, v in overrides.items() if v is not None} | set(file_values)
+    if cfg.init and not {"preset", "scale"} <= given:  # preset/scale default to the init model's
+        init_spec = load_checkpoint(cfg.init)["spec"]
+        fill = {k: getattr(init_spec, k) for k in ("preset", "scale") if k not in given}
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **fill})
+    return cfg.resolved(), None
+
+
+def clear_run_dir(out: Path) -> None:
+    for name in RUN_FILES:
+        p = out / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def drop_metrics_after(path: Path, step: int) -> None:
+    """A killed run may have logged steps after its last checkpoint; the resumed run logs
+    them again, so the stale rows go (atomically) and the curve stays one line."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    if len(keep) != len(lines):
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text("".join(ln + "\n" for ln in keep))
+        tmp.replace(path)
