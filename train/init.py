@@ -23,6 +23,7 @@ import torch
 
 from edgesr.train.arch import SRResNet
 
+
 def _tent(factor: int) -> torch.Tensor:
     """Box(factor) convolved with box(factor), normalised: length 2*factor - 1."""
     box = torch.ones(factor)

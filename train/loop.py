@@ -35,6 +35,7 @@ from edgesr.train.run_dir import clear_run_dir, drop_metrics_after, resolve_conf
 from edgesr.train.schedule import autocast_dtype, lr_at, set_lr
 from edgesr.train.steps import GanStep, PixelStep
 
+
 @dataclass(frozen=True)
 class RunResult:
     run_dir: Path
