@@ -50,3 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"error: {msg}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
+        if _debug():
+            traceback.print_exc()
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
