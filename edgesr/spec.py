@@ -20,6 +20,9 @@ from edgesr.errors import IncompatibleArtifactError, UsageError
 
 SPEC_FORMAT = 1
 SUPPORTED_SCALES = (2, 3, 4)
+# The image skip adds the upsampled input image to the network's output, so the trunk only
+# learns the residual and the image itself never travels through (quantised) feature maps.
+IMAGE_SKIPS = ("none", "nearest", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class ModelSpec:
     layout: str = "NCHW"
     input_range: tuple[float, float] = (0.0, 1.0)
     output_range: tuple[float, float] = (0.0, 1.0)
+    image_skip: str = "none"  # none | nearest | bicubic: output = trunk(x) + upsample(x)
     format: int = SPEC_FORMAT
 
     def __post_init__(self) -> None:
@@ -45,6 +49,10 @@ class ModelSpec:
             raise UsageError(f"scale {self.scale} is not supported (choose one of {', '.join(map(str, SUPPORTED_SCALES))})")
         if self.blocks < 1 or self.channels < 1:
             raise UsageError(f"blocks and channels must be positive (got {self.blocks}, {self.channels})")
+        if self.image_skip not in IMAGE_SKIPS:
+            raise UsageError(f"image skip must be one of {', '.join(IMAGE_SKIPS)} (got {self.image_skip!r})")
+        if self.image_skip != "none" and self.preset == "srresnet":
+            raise UsageError("the paper's srresnet preset has no image skip (use an edge_* preset)")
         if self.format > SPEC_FORMAT:
             raise IncompatibleArtifactError(
                 f"model spec format {self.format} is newer than this edgesr understands ({SPEC_FORMAT}): upgrade edgesr"
@@ -92,7 +100,8 @@ class ModelSpec:
         return (2,) * int(math.log2(self.scale))
 
     def describe(self) -> str:
-        return f"{self.preset} x{self.scale} (B{self.blocks}/C{self.channels})"
+        skip = f", {self.image_skip} image skip" if self.image_skip != "none" else ""
+        return f"{self.preset} x{self.scale} (B{self.blocks}/C{self.channels}{skip})"
 
     def num_params(self) -> int:
         """Exact parameter count of the generator ``edgesr.train.arch`` builds from this spec."""
@@ -117,6 +126,8 @@ class ModelSpec:
             macs += (res * res) * lr * 9 * c * c * f * f
             res *= f
         macs += 81 * c * cin
+        if self.image_skip == "bicubic":
+            macs += 16 * cin  # separable 4-tap cubic resize at HR, per output pixel
         return macs
 
 
@@ -126,22 +137,22 @@ def srresnet(scale: int = 4) -> ModelSpec:
     return ModelSpec(preset="srresnet", scale=scale, blocks=16, channels=64)
 
 
-def edge_m(scale: int = 4) -> ModelSpec:
+def edge_m(scale: int = 4, image_skip: str = "none") -> ModelSpec:
     """Edge, medium: 8 blocks, 64 maps (Jetson Orin / Xavier)."""
-    return ModelSpec(preset="edge_m", scale=scale, blocks=8, channels=64)
+    return ModelSpec(preset="edge_m", scale=scale, blocks=8, channels=64, image_skip=image_skip)
 
 
-def edge_s(scale: int = 4) -> ModelSpec:
+def edge_s(scale: int = 4, image_skip: str = "none") -> ModelSpec:
     """Edge, small: 8 blocks, 32 maps (the shipped model; Orin Nano)."""
-    return ModelSpec(preset="edge_s", scale=scale, blocks=8, channels=32)
+    return ModelSpec(preset="edge_s", scale=scale, blocks=8, channels=32, image_skip=image_skip)
 
 
-def edge_xs(scale: int = 4) -> ModelSpec:
+def edge_xs(scale: int = 4, image_skip: str = "none") -> ModelSpec:
     """Edge, extra small: 4 blocks, 32 maps (Jetson Nano class)."""
-    return ModelSpec(preset="edge_xs", scale=scale, blocks=4, channels=32)
+    return ModelSpec(preset="edge_xs", scale=scale, blocks=4, channels=32, image_skip=image_skip)
 
 
-PRESETS: dict[str, Callable[[int], ModelSpec]] = {
+PRESETS: dict[str, Callable[..., ModelSpec]] = {
     "srresnet": srresnet,
     "edge_m": edge_m,
     "edge_s": edge_s,
@@ -149,9 +160,12 @@ PRESETS: dict[str, Callable[[int], ModelSpec]] = {
 }
 
 
-def preset(name: str, scale: int = 4) -> ModelSpec:
-    """Look up a preset by its CLI name."""
+def preset(name: str, scale: int = 4, image_skip: str = "none") -> ModelSpec:
+    """Look up a preset by its CLI name (``image_skip``: edge presets only)."""
     try:
-        return PRESETS[name](scale)
+        make = PRESETS[name]
     except KeyError:
         raise UsageError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+    if image_skip != "none" and name == "srresnet":
+        raise UsageError("--image-skip is for the edge presets; the paper's srresnet preset stays as published")
+    return make(scale, image_skip=image_skip) if image_skip != "none" else make(scale)

@@ -3,6 +3,12 @@
 Generator: 9x9 conv + PReLU; B residual blocks (3x3 conv, BN, PReLU, 3x3 conv, BN, skip);
 3x3 conv + BN with the long skip; sub-pixel stages (conv C -> C*r*r, PixelShuffle(r),
 PReLU); 9x9 conv to 3 channels. Built from a ``ModelSpec`` and nothing else.
+
+Edge presets may add an image skip (``spec.image_skip``): the input image, upsampled by
+nearest-neighbour or bicubic interpolation, is added to the output, so the trunk learns only
+the residual (as ABPN, the Mobile AI 2021 quantised-SR winner, does with a repeated input).
+The image then never travels through the trunk's feature maps, which is what keeps an INT8
+engine of the trunk accurate. The paper's ``srresnet`` preset has none.
 """
 
 from __future__ import annotations
@@ -39,6 +45,20 @@ class SubPixelUpsample(nn.Module):
         return self.act(self.shuffle(self.conv(x)))
 
 
+class ImageSkip(nn.Module):
+    """``upsample(x)`` by the model's scale: exported as one ONNX ``Resize`` (nearest, or cubic
+    with PyTorch's a = -0.75 and half-pixel coordinates), which TensorRT >= 8.5 imports."""
+
+    def __init__(self, scale: int, mode: str) -> None:
+        super().__init__()
+        self.scale, self.mode = scale, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "nearest":
+            return nn.functional.interpolate(x, scale_factor=self.scale, mode="nearest")
+        return nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+
+
 class SRResNet(nn.Module):
     """Input and output: NCHW float32 RGB in [0, 1] (``edgesr.spec`` contract). Not clipped."""
 
@@ -51,11 +71,13 @@ class SRResNet(nn.Module):
         self.body_tail = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c))
         self.upsample = nn.Sequential(*[SubPixelUpsample(c, f) for f in spec.upsample_factors])
         self.tail = nn.Conv2d(c, spec.in_channels, 9, padding=4)
+        self.skip = ImageSkip(spec.scale, spec.image_skip) if spec.image_skip != "none" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)
         feat = feat + self.body_tail(self.body(feat))
-        return self.tail(self.upsample(feat))
+        out = self.tail(self.upsample(feat))
+        return out if self.skip is None else out + self.skip(x)
 
 
 class Discriminator(nn.Module):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgesr.errors import BadInputError, UsageError
+from edgesr.spec import IMAGE_SKIPS
 
 PHASES = ("srresnet", "srgan")
 SCHEDULES = ("fast", "paper")
@@ -39,9 +40,10 @@ class TrainConfig:
 
     out: str = "runs/edgesr"
     phase: str = "srresnet"
-    data: str | None = None  # None: the built-in sample images
+    data: list[str] | None = None  # folders / images / list files; None: the built-in sample images
     val: str | None = None
     preset: str = "edge_s"
+    image_skip: str = "none"  # edge presets: none | nearest | bicubic (output = trunk + upsampled input)
     scale: int = 4
     steps: int = 1000
     batch: int = 16  # per process; the global batch is batch x world size
@@ -83,6 +85,9 @@ class TrainConfig:
         _choice("amp", cfg.amp, AMP_MODES)
         _choice("device", cfg.device, DEVICES)
         _choice("weight_init", cfg.weight_init, WEIGHT_INITS)
+        _choice("image_skip", cfg.image_skip, IMAGE_SKIPS)
+        if cfg.image_skip != "none" and cfg.preset == "srresnet":
+            raise UsageError("--image-skip is for the edge presets; the paper's srresnet preset stays as published")
         for name in ("steps", "batch", "crop", "save_every", "sample_every", "val_every", "log_every"):
             if getattr(cfg, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(cfg, name)})")
@@ -108,6 +113,10 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise UsageError(f"{source}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        if isinstance(data.get("data"), str):  # one folder (configs and runs saved before several were allowed)
+            data = {**data, "data": [data["data"]]}
+        elif data.get("data") is not None:
+            data = {**data, "data": [str(d) for d in data["data"]]}
         try:
             return cls(**data)
         except TypeError as exc:
@@ -125,7 +134,7 @@ class TrainConfig:
 # stream and the model all depend on them). Everything else (logging cadence, --val,
 # --device) may differ on resume.
 RUN_DEFINING = (
-    "phase", "data", "preset", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
+    "phase", "data", "preset", "image_skip", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
     "time_budget_min", "content", "adv_weight", "init", "weight_init", "seed", "sync_bn",
 )
 

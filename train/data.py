@@ -4,6 +4,9 @@ Each HR image is read once (any mode -> uint8 RGB via ``imageops.load_image``), 
 to the scale, and its LR image is made ONCE from the whole image with the standard SR
 degradation (``imageops.downscale``: MATLAB bicubic with antialiasing). Training crops are
 aligned slices of the (HR, LR) pair, then flipped / rotated by 90 degrees (8 variants).
+Training data may come from several folders (``--data T91 --data BSD200``) or a list file;
+crops are drawn with probability proportional to each image's area, so a set of many small
+images does not outweigh a set of fewer large ones.
 
 Batches are drawn from a seeded numpy generator: every process draws the same *global*
 batch (image, position, flip/rotation for each of ``batch x world`` samples) and builds
@@ -34,13 +37,38 @@ class ImagePair:
     gray: bool  # the file itself is single-channel (scored on its own gray values)
 
 
+Source = str | os.PathLike[str]
+
+
+def expand_sources(sources: Source | list[Source] | tuple[Source, ...]) -> list[Path]:
+    """Image files from folders, image files and list files (``.txt``/``.lst``: one folder or
+    image per line, relative to the list file, ``#`` comments). A file reached twice is read once."""
+    items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_file() and p.suffix.lower() in (".txt", ".lst"):
+            lines = [ln.split("#", 1)[0].strip() for ln in p.read_text(errors="replace").splitlines()]
+            entries = [p.parent / ln for ln in lines if ln]
+            if not entries:
+                raise BadInputError(f"list file {p} names no folder or image")
+            files += expand_sources(entries)
+        else:
+            files += list_images(p)
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values())
+
+
 def load_pairs(
-    folder: str | os.PathLike[str],
+    folder: Source | list[Source] | tuple[Source, ...],
     scale: int,
     min_lr: int = 1,
     warn: Callable[[str], None] | None = None,
 ) -> list[ImagePair]:
-    """Read every image under ``folder`` and make its LR twin.
+    """Read every image under ``folder`` (a folder, image, list file, or a list of them) and
+    make its LR twin.
 
     Unreadable files are reported by name and skipped; images whose LR side is smaller
     than ``min_lr`` (the LR crop) are skipped with ONE warning naming them. No usable
@@ -48,7 +76,8 @@ def load_pairs(
     warn = warn or (lambda msg: None)
     pairs: list[ImagePair] = []
     small: list[str] = []
-    for path in list_images(folder):
+    where = folder if isinstance(folder, (str, os.PathLike)) else ", ".join(map(str, folder))
+    for path in expand_sources(folder):
         try:
             rgb, gray = read_image(path)
         except BadInputError as exc:
@@ -62,7 +91,7 @@ def load_pairs(
     if small:
         warn(f"skipped {len(small)} image(s) smaller than the {min_lr * scale}px crop: {', '.join(small)}")
     if not pairs:
-        raise BadInputError(f"no usable training image in {folder} (need images of at least {min_lr * scale}px)")
+        raise BadInputError(f"no usable training image in {where} (need images of at least {min_lr * scale}px)")
     return pairs
 
 
@@ -74,7 +103,10 @@ def augment(img: np.ndarray, code: int) -> np.ndarray:
 
 
 class PatchSampler:
-    """Random aligned (LR, HR) crops from in-memory pairs, as float32 NCHW batches in [0, 1]."""
+    """Random aligned (LR, HR) crops from in-memory pairs, as float32 NCHW batches in [0, 1].
+
+    An image is picked with probability proportional to its area, then a uniform position
+    in it: every pixel of the training set is equally likely to be seen."""
 
     def __init__(self, pairs: list[ImagePair], scale: int, hr_crop: int, seed: int) -> None:
         if hr_crop % scale:
@@ -84,11 +116,13 @@ class PatchSampler:
         self.lr_crop = hr_crop // scale
         self.rng = np.random.default_rng(seed)
         self._lr_hw = np.array([p.lr.shape[:2] for p in pairs], dtype=np.int64)
+        area = self._lr_hw[:, 0] * self._lr_hw[:, 1]
+        self._cum_area = np.cumsum(area) / area.sum()
 
     def draw(self, global_batch: int) -> np.ndarray:
         """(image, y, x, aug) for every sample of one global batch, shape (B, 4)."""
-        n = len(self.pairs)
-        idx = self.rng.integers(0, n, size=global_batch)
+        pick = np.searchsorted(self._cum_area, self.rng.random(global_batch), side="right")
+        idx = np.minimum(pick, len(self.pairs) - 1).astype(np.int64)
         room = self._lr_hw[idx] - self.lr_crop + 1
         y = (self.rng.random(global_batch) * room[:, 0]).astype(np.int64)
         x = (self.rng.random(global_batch) * room[:, 1]).astype(np.int64)

@@ -14,6 +14,10 @@ bilinear quality), and everything else keeps PyTorch's default random init:
   total factor) smooths the nearest-neighbour image into an interpolation; weights from
   the other channels start at zero (their gradients are not zero, they learn at once).
 
+With an image skip (``spec.image_skip``) the model already is an interpolator: only the tail
+is zeroed, so the untrained network outputs exactly the upsampled input, and the trunk keeps
+its random init (the image must not be routed through the trunk: see ``arch.ImageSkip``).
+
 The architecture and its state dict are unchanged: only starting values differ.
 """
 
@@ -33,6 +37,10 @@ def _tent(factor: int) -> torch.Tensor:
 
 @torch.no_grad()
 def interpolation_init(model: SRResNet) -> SRResNet:
+    if model.spec.image_skip != "none":
+        model.tail.weight.zero_()
+        model.tail.bias.zero_()
+        return model
     rgb = model.spec.in_channels
     head = model.head[0]
     head.weight[:rgb].zero_()

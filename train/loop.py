@@ -101,7 +101,7 @@ class _Trainer:
         self.run_dir = Path(cfg.out)
         warn = console.print if ctx.is_main else (lambda msg: None)
         torch.manual_seed(cfg.seed)
-        self.spec: ModelSpec = preset(cfg.preset, cfg.scale)
+        self.spec: ModelSpec = preset(cfg.preset, cfg.scale, cfg.image_skip)
         data_dir = cfg.data or default_train_dir()
         say = lambda m: warn(f"[yellow]warning:[/] {m}")  # noqa: E731
         self.pairs = load_pairs(data_dir, cfg.scale, min_lr=cfg.crop // cfg.scale, warn=say)

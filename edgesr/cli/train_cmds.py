@@ -13,7 +13,7 @@ import typer
 from edgesr.errors import UsageError
 
 _TRAIN_FLAGS = (
-    "out", "phase", "data", "val", "preset", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
+    "out", "phase", "data", "val", "preset", "image_skip", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
     "time_budget_min", "content", "adv_weight", "vgg_weights", "init", "weight_init", "amp", "device", "seed",
     "save_every", "sample_every", "val_every", "log_every",
 )
@@ -22,9 +22,14 @@ _TRAIN_FLAGS = (
 def train(
     out: str | None = typer.Option(None, "--out", "-o", help="Run directory [default: runs/edgesr]."),
     phase: str | None = typer.Option(None, help="srresnet (pixel loss) or srgan (VGG content + adversarial)."),
-    data: str | None = typer.Option(None, help="Folder of training images [default: built-in sample photos]."),
+    data: list[str] | None = typer.Option(
+        None, help="Training images: a folder, image or list file; repeat for several [default: built-in photos]."
+    ),
     val: str | None = typer.Option(None, help="Folder of validation images (Y-PSNR every --val-every steps)."),
     preset: str | None = typer.Option(None, help="Model preset: srresnet, edge_m, edge_s, edge_xs [edge_s]."),
+    image_skip: str | None = typer.Option(
+        None, help="Edge presets: add the nearest or bicubic upsampled input to the output (none, nearest, bicubic) [none]."
+    ),
     scale: int | None = typer.Option(None, help="Upscaling factor: 2, 3 or 4 [4]."),
     steps: int | None = typer.Option(None, help="Optimisation steps [1000]."),
     batch: int | None = typer.Option(None, help="Batch per process [16]."),
@@ -62,6 +67,7 @@ def train(
 
     values = locals()
     overrides = {k: values[k] for k in _TRAIN_FLAGS}
+    overrides["data"] = list(data) if data else None
     result = run_training(overrides, config_file=config, resume=resume, overwrite=overwrite)
     if result.finished:
         best = f", best validation Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr is not None else ""
