@@ -140,9 +140,10 @@ class _Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir)
             where = f"{ctx.world} processes x " if ctx.distributed else ""
+            sources = ", ".join(map(str, data_dir)) if isinstance(data_dir, list) else data_dir
             console.print(
                 f"edgesr train: {cfg.phase} {self.spec.describe()}, {self.spec.num_params() / 1e6:.3f} M params, "
-                f"{len(self.pairs)} images from {data_dir}, {where}batch {cfg.batch}, crop {cfg.crop}, "
+                f"{len(self.pairs)} images from {sources}, {where}batch {cfg.batch}, crop {cfg.crop}, "
                 f"{cfg.loss} lr {cfg.lr:g} {cfg.decay}, amp {self.amp or 'off'}, device {ctx.device} -> {self.run_dir}"
             )
 

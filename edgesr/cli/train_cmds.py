@@ -13,7 +13,8 @@ import typer
 from edgesr.errors import UsageError
 
 _TRAIN_FLAGS = (
-    "out", "phase", "data", "val", "preset", "image_skip", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
+    "out", "phase", "data", "val", "preset", "image_skip", "scale", "steps", "batch", "crop", "schedule", "loss", "lr",
+    "decay",
     "time_budget_min", "content", "adv_weight", "vgg_weights", "init", "weight_init", "amp", "device", "seed",
     "save_every", "sample_every", "val_every", "log_every",
 )
@@ -28,7 +29,7 @@ def train(
     val: str | None = typer.Option(None, help="Folder of validation images (Y-PSNR every --val-every steps)."),
     preset: str | None = typer.Option(None, help="Model preset: srresnet, edge_m, edge_s, edge_xs [edge_s]."),
     image_skip: str | None = typer.Option(
-        None, help="Edge presets: add the nearest or bicubic upsampled input to the output (none, nearest, bicubic) [none]."
+        None, help="Edge presets: add the upsampled input to the output: none, nearest or bicubic [none]."
     ),
     scale: int | None = typer.Option(None, help="Upscaling factor: 2, 3 or 4 [4]."),
     steps: int | None = typer.Option(None, help="Optimisation steps [1000]."),
