@@ -28,6 +28,9 @@ feature-detected with ``hasattr`` and named here:
 - [V8] TensorRT 11 is strongly typed: the precision is the ONNX's. A build whose requested
   precision is not the ONNX's ``edgesr.precision`` metadata is refused, so an FP16 request can
   never quietly produce an FP32 engine.
+- [V9] ``config.profiling_verbosity = ProfilingVerbosity.DETAILED`` (8.2+, hasattr-guarded): the
+  plan records each layer's precision, so ``engine.create_engine_inspector()`` (and polygraphy /
+  trex) can show what TensorRT really chose; no effect on speed.
 
 Failures that are the machine's, not the model's (TensorRT < 8.5, a nullptr ``trt.Builder`` when
 TensorRT cannot start CUDA, pycuda errors) are one-line ``DeviceError``s/``MissingDependencyError``s
@@ -208,6 +211,9 @@ def build_trt_engine(
             config.clear_flag(getattr(trt.BuilderFlag, name[1:]))
         else:
             config.set_flag(getattr(trt.BuilderFlag, name))
+    verbosity = getattr(trt, "ProfilingVerbosity", None)
+    if verbosity is not None and hasattr(verbosity, "DETAILED"):  # [V9]
+        config.profiling_verbosity = verbosity.DETAILED
     p = cfg.profile
     profile = builder.create_optimization_profile()
     profile.set_shape(INPUT_NAME, (1, 3, *p.min), (1, 3, *p.opt), (p.max_batch, 3, *p.max))

@@ -54,6 +54,11 @@ class FakeGPU:
         monkeypatch.setitem(sys.modules, "pycuda.driver", self.driver)
         return self
 
+    def install_for_process(self) -> FakeGPU:
+        """For a subprocess that runs the ``gpu`` tests themselves against the fakes (a dry run of their code)."""
+        sys.modules.update({"tensorrt": self.tensorrt, "pycuda": self.pycuda, "pycuda.driver": self.driver})
+        return self
+
     def leftovers(self) -> dict[str, int]:
         """What was made and not released (or released with no context current): all zero when clean."""
         c = self.counts
@@ -107,6 +112,10 @@ class FakeGPU:
                     raise LogicError("context::pop failed: cannot pop non-current context")
                 gpu.counts["pop"] += 1
                 gpu.stack.pop()
+
+            @staticmethod
+            def get_current() -> Context | None:
+                return gpu.stack[-1] if gpu.stack else None
 
             def detach(self) -> None:
                 gpu.counts["detach"] += 1

@@ -8,6 +8,8 @@ stack entry behind (``FakeGPU.leftovers``)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -235,3 +237,21 @@ def test_tensorrt_11_cli_fp16_build_uses_the_fp16_onnx(
     assert code == 0, err
     assert read_sidecar(tmp_path / "m.engine").build["engine"]["strongly_typed"] is True
 
+
+
+# -- a dry run of the GPU tests' own code ------------------------------------------------------------------------
+def test_the_gpu_tests_run_against_the_fakes() -> None:
+    """``pytest -m gpu tests/test_runtime_trt.py`` with the fakes installed: their fixture (production builder,
+    FP16 / Q-DQ variants, calibration, sidecars) and assertions run here, so a Jetson run does not find their
+    bugs first. What only TensorRT can show (inspector precisions, DLA) skips with its reason."""
+    repo = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); import fake_trt; fake_trt.FakeGPU().install_for_process()\n"
+        "import pytest; sys.exit(pytest.main(['-m', 'gpu', '-q', '-rs', '-p', 'no:cacheprovider', "
+        "'tests/test_runtime_trt.py']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=600)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    summary = out.stdout.strip().splitlines()[-1]
+    assert "7 passed" in summary and "failed" not in summary and "error" not in summary, out.stdout[-3000:]
+    assert "engine inspector" in out.stdout and "no DLA" in out.stdout  # the skips, with their reasons
