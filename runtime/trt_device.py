@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -142,5 +143,14 @@ def primary_context(cuda: Any, index: int = 0) -> Any:
         if ctx is None:
             with cuda_errors(cuda, f"retaining the primary context of GPU {index}"):
                 ctx = cuda.Device(index).retain_primary_context()
+            if not _PRIMARY:
+                atexit.register(_drop_primary)
             _PRIMARY[index] = ctx
         return ctx
+
+
+def _drop_primary() -> None:
+    """At exit, while CUDA is still up (``autoprimaryctx``'s ``_finish_up``): nothing is current by then,
+    every push having been popped."""
+    with contextlib.suppress(Exception):
+        _PRIMARY.clear()

@@ -190,7 +190,7 @@ def test_tensorrt_8_4_is_refused_before_any_work(
 # -- [defect 7] pycuda pin -----------------------------------------------------------------------------------------
 def test_trt_extra_pins_a_pycuda_that_builds_against_cuda_13() -> None:
     try:
-        import tomllib
+        import tomllib  # novermin (3.11+; tomli below on 3.10)
     except ImportError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
 
