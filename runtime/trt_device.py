@@ -116,7 +116,7 @@ def create(trt: Any, factory: str, logger: Any) -> Any:
 
 
 def mib(nbytes: int) -> str:
-    return f"{nbytes / (1 << 20):.1f} MiB"
+    return f"{nbytes / (1 << 20):.1f} MiB" if nbytes >= 1 << 20 else f"{nbytes / 1024:.0f} KiB"
 
 
 @contextlib.contextmanager

@@ -133,8 +133,8 @@ def test_out_of_gpu_memory_is_one_line_with_the_sizes(
     code, _, err = stream(capsys, fake_engine(onnx_fp32, tmp_path / "m.engine"), tmp_path)
     line = one_line_error(err)
     assert code == 1 and "MemoryError" in line and "out of memory" in line
-    # 2 slots x (1x3x48x64 float32 in = 0.035 MiB, 1x3x192x256 out = 0.6 MiB), and what the GPU has left
-    assert "2 x (input 0.0 MiB + output 0.6 MiB)" in line and "1x3x48x64 -> 1x3x192x256" in line
+    # 2 slots x (1x3x48x64 float32 in = 36 KiB, 1x3x192x256 out = 576 KiB), and what the GPU has left
+    assert "2 x (input 36 KiB + output 576 KiB)" in line and "1x3x48x64 -> 1x3x192x256" in line
     assert "512.0 MiB free of 8192.0 MiB" in line and "--max-shape" in line
     assert gpu.leftovers() == CLEAN
 
