@@ -93,6 +93,8 @@ def check_flags(cfg: BuildConfig) -> None:
         raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
     if cfg.backend == "tensorrt" and not engine_trt.tensorrt_available():
         raise EdgeSRError(engine_trt.NO_TENSORRT)
+    if cfg.backend == "tensorrt":
+        engine_trt.import_tensorrt()  # TensorRT < 8.5 is refused here, before any work
     if cfg.output.resolve() == cfg.onnx.resolve():
         raise UsageError(f"-o {cfg.output} would overwrite the source ONNX: choose another output path")
 

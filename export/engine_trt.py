@@ -24,7 +24,17 @@ feature-detected with ``hasattr`` and named here:
   FP16/INT8 and static shapes ("DLA does not support dynamic dimensions"), so min = opt = max is
   required. TensorRT 11 has DLA only from 11.4.1 on JetPack 7.2.2+; ``num_DLA_cores`` says.
 - [V7] ``build_serialized_network`` (``build_engine`` is gone in 10.0); None = failure, the
-  reason is only in the logger, which we collect.
+  reason is only in the logger, which we collect (cleared before the parse and the build).
+- [V8] TensorRT 11 is strongly typed: the precision is the ONNX's. A build whose requested
+  precision is not the ONNX's ``edgesr.precision`` metadata is refused, so an FP16 request can
+  never quietly produce an FP32 engine.
+- [V9] ``config.profiling_verbosity = ProfilingVerbosity.DETAILED`` (8.2+, hasattr-guarded): the
+  plan records each layer's precision, so ``engine.create_engine_inspector()`` (and polygraphy /
+  trex) can show what TensorRT really chose; no effect on speed.
+
+Failures that are the machine's, not the model's (TensorRT < 8.5, a nullptr ``trt.Builder`` when
+TensorRT cannot start CUDA, pycuda errors) are one-line ``DeviceError``s/``MissingDependencyError``s
+(``edgesr.runtime.trt_device``). A timing cache that cannot be written is a warning: the engine is kept.
 
 Polygraphy (installed with the dev extras) wraps the same calls; we call TensorRT directly
 to keep the Jetson install small and each version switch visible here, and recommend
@@ -45,7 +55,6 @@ from edgesr.errors import (
     DeviceError,
     EdgeSRError,
     IncompatibleArtifactError,
-    MissingDependencyError,
     UsageError,
     require,
 )
@@ -82,11 +91,10 @@ class TrtBuildConfig:
 
 
 def import_tensorrt() -> Any:
-    try:
-        import tensorrt as trt
-    except ImportError:
-        raise MissingDependencyError("tensorrt", "trt", "needed for --backend tensorrt") from None
-    return trt
+    """``tensorrt``, refused in one line if missing or older than 8.5 (checked once per process)."""
+    from edgesr.runtime.trt_device import import_tensorrt as _import
+
+    return _import("needed for --backend tensorrt")
 
 
 def tensorrt_available() -> bool:
@@ -148,7 +156,29 @@ def precision_flags(trt: Any, precision: str) -> list[str]:
     return flags
 
 
+def check_onnx_precision(trt: Any, onnx_path: Path, precision: str) -> None:
+    """[V8] Strongly typed TensorRT (11.x) takes the precision from the ONNX: refuse a mismatch."""
+    if trt_major(trt) < 11:
+        return
+    import onnx
+
+    from edgesr.artifact import ONNX_PRECISION_KEY
+
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as exc:
+        raise IncompatibleArtifactError(f"cannot read {onnx_path.name}: {' '.join(str(exc).split())[:200]}") from None
+    found = {p.key: p.value for p in model.metadata_props}.get(ONNX_PRECISION_KEY)
+    if found != precision:
+        raise IncompatibleArtifactError(
+            f"TensorRT {trt.__version__} is strongly typed (the ONNX's types are the engine's precision), and "
+            f"{onnx_path.name} is {found or 'not marked'} ({ONNX_PRECISION_KEY}), not {precision}: give the "
+            f"{precision} ONNX (`edgesr build-engine` makes it from the FP32 ONNX)"
+        )
+
+
 def _parse(trt: Any, builder: Any, onnx_path: Path, logger: Any) -> Any:
+    logger.clear()  # a parse error below is about this file, never an earlier failure
     network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
@@ -162,13 +192,15 @@ def build_trt_engine(
     onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], cfg: TrtBuildConfig
 ) -> dict[str, Any]:
     """Build ``out`` from the precision's ONNX; returns the device/build facts for the sidecar."""
-    from edgesr.runtime.trt_runner import _logger  # one logger per process, shared with the runner
+    from edgesr.runtime.trt_device import create, trt_logger  # one logger per process, shared with the runner
 
     trt = import_tensorrt()
-    logger = _logger(trt)
+    check_onnx_precision(trt, Path(onnx_path), cfg.precision)  # [V8], before any GPU work
+    logger = trt_logger(trt)
     device = gpu_info()
     notes: list[str] = []
-    builder = trt.Builder(logger)
+    warnings: list[str] = []
+    builder = create(trt, "Builder", logger)  # nullptr (TensorRT cannot start CUDA) -> DeviceError
     network, _parser = _parse(trt, builder, Path(onnx_path), logger)  # the parser must outlive the build
     config = builder.create_builder_config()
     if cfg.workspace_mib is not None:  # [V4]
@@ -179,6 +211,9 @@ def build_trt_engine(
             config.clear_flag(getattr(trt.BuilderFlag, name[1:]))
         else:
             config.set_flag(getattr(trt.BuilderFlag, name))
+    verbosity = getattr(trt, "ProfilingVerbosity", None)
+    if verbosity is not None and hasattr(verbosity, "DETAILED"):  # [V9]
+        config.profiling_verbosity = verbosity.DETAILED
     p = cfg.profile
     profile = builder.create_optimization_profile()
     profile.set_shape(INPUT_NAME, (1, 3, *p.min), (1, 3, *p.opt), (p.max_batch, 3, *p.max))
@@ -203,6 +238,7 @@ def build_trt_engine(
         cache = config.create_timing_cache(b"")
         config.set_timing_cache(cache, False)
     start = time.monotonic()
+    logger.clear()
     plan = builder.build_serialized_network(network, config)  # [V7]
     if plan is None:
         why = " ".join(logger.last().split())[:300]
@@ -210,7 +246,10 @@ def build_trt_engine(
     seconds = time.monotonic() - start
     out_path = Path(out)
     out_path.write_bytes(bytes(memoryview(plan)))
-    _save_timing_cache(config, cache_file)
+    try:
+        _save_timing_cache(config, cache_file)
+    except OSError as exc:  # a read-only path or a full disk costs the next build time, not this engine
+        warnings.append(f"timing cache not saved to {cache_file} ({exc.strerror or exc}): the next build will retune")
     return {
         "tensorrt_version": str(trt.__version__),
         "device": device,
@@ -220,6 +259,7 @@ def build_trt_engine(
         "timing_cache": str(cache_file),
         "build_seconds": round(seconds, 1),
         "notes": notes,
+        "warnings": warnings,
     }
 
 
@@ -227,5 +267,8 @@ def _save_timing_cache(config: Any, path: Path) -> None:
     serialized = config.get_timing_cache().serialize()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(bytes(memoryview(serialized)))
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(bytes(memoryview(serialized)))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -12,17 +12,21 @@ bindings ``pyCore.cpp`` at 8.5/8.6/10.x/11.x, pycuda ``doc/driver.rst``):
   last errors for the message. ``set_input_shape`` / ``execute_async_v3`` return False on failure.
 - ``runtime.engine_host_code_allowed`` (8.6+, hasattr-guarded): needed for version-compatible plans.
 - ``trt.nptype`` raises TypeError for BF16/FP8/INT4/FP4 I/O -> IncompatibleArtifactError.
-- CUDA context: the device's PRIMARY context (``Device.retain_primary_context``), the one the CUDA
-  runtime (and so TensorRT) uses; pycuda contexts are per thread, so every method pushes it and pops it
-  (``Context.push``/``Context.pop``) and may be called from any one thread at a time (a lock enforces it).
-  Teardown frees the execution context, engine and device buffers while the context is current, then pops
-  and ``detach``es it ("context is destroyed" / "context stack was not empty" otherwise: inducer/pycuda #460).
+- CUDA context: the device's PRIMARY context, the one the CUDA runtime (and so TensorRT) uses, retained once
+  per process as pycuda's ``autoprimaryctx`` does (``trt_device.primary_context``, never detached); pycuda
+  contexts are per thread, so every method pushes it and pops it (``Context.push``/``Context.pop``) and may be
+  called from any one thread at a time (a lock enforces it). ``close`` frees the execution context, engine,
+  device and pinned buffers, events and the stream while the context is current, then pops it
+  ("context is destroyed" / "context stack was not empty" otherwise: inducer/pycuda #460).
+- Failures of TensorRT (nullptr Runtime) and pycuda (``driver.Error`` family: out of memory, launch
+  errors...) are one-line ``DeviceError``s (``trt_device``), and leave nothing allocated behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,31 +38,10 @@ from edgesr.artifact import ShapeProfile, Sidecar, sha256_file
 from edgesr.errors import BadInputError, DeviceError, EdgeSRError, IncompatibleArtifactError, require
 from edgesr.runtime.runner import Runner
 from edgesr.runtime.trt_compat import REBUILD, check_engine_compatible
+from edgesr.runtime.trt_device import create, cuda_errors, import_tensorrt, mib, primary_context, trt_logger
 
 WHY = "needed to run TensorRT engines (JetPack ships it; on a desktop: pip install 'edgesr[trt]')"
-_LOGGER: Any = None
-
-
-def _logger(trt: Any) -> Any:
-    """One logger for the process ("the library pointer to the logger is a singleton", TensorRT best
-    practices), remembering the last errors so a None from TensorRT can be explained."""
-    global _LOGGER
-    if _LOGGER is None:
-
-        class KeepErrors(trt.ILogger):  # type: ignore[misc,name-defined]
-            def __init__(self) -> None:
-                trt.ILogger.__init__(self)
-                self.errors: list[str] = []
-
-            def log(self, severity: Any, msg: str) -> None:
-                if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
-                    self.errors = (self.errors + [str(msg).strip()])[-5:]
-
-            def last(self) -> str:
-                return self.errors[-1] if self.errors else "no message from TensorRT"
-
-        _LOGGER = KeepErrors()
-    return _LOGGER
+_logger = trt_logger  # the one TensorRT logger of the process (shared with the builder)
 
 
 def gpu_facts(cuda: Any, index: int = 0) -> dict[str, Any]:
@@ -92,11 +75,9 @@ class TensorRTRunner(Runner):
         self.path = Path(path)
         self.sidecar = sidecar
         self.spec, self.precision, self.profile = sidecar.spec, sidecar.precision, sidecar.profile
-        trt = require("tensorrt", extra="trt", why=WHY)
+        trt = import_tensorrt(WHY)  # refuses TensorRT < 8.5 (no name-based I/O API) in one line
         cuda = require("pycuda.driver", extra="trt", why=WHY)
         self._trt, self._cuda = trt, cuda
-        if not hasattr(trt.ICudaEngine, "num_io_tensors"):
-            raise IncompatibleArtifactError(f"TensorRT {trt.__version__} is too old: edgesr needs 8.5 or newer")
         try:
             cuda.init()
             count = cuda.Device.count()
@@ -104,23 +85,25 @@ class TensorRTRunner(Runner):
             raise DeviceError(f"no usable CUDA driver/GPU: {exc}") from None
         if count < 1:
             raise DeviceError("no CUDA GPU found")
-        facts = gpu_facts(cuda)
-        dev = cuda.Device(0)
+        with cuda_errors(cuda, "reading GPU 0's name and compute capability"):
+            facts = gpu_facts(cuda)
+            cc = cuda.Device(0).compute_capability()
         check_engine_compatible(
-            sidecar, self.path.name, trt.__version__, facts["gpu_name"], dev.compute_capability(),
+            sidecar, self.path.name, trt.__version__, facts["gpu_name"], cc,
             dla_cores=_dla_cores(trt) if (sidecar.device or {}).get("dla_core") is not None else 0,
         )
         if sidecar.engine_sha256 != sha256_file(self.path):
             raise IncompatibleArtifactError(f"{self.path.name} is not the file its sidecar describes: {REBUILD}")
         self._lock = threading.RLock()
-        self._ctx = dev.retain_primary_context()
         self._slots: list[_Slot] = []
+        self._stream: Any = None
         self._next = 0
         self._shape: tuple[int, ...] | None = None
         self._out_shape: tuple[int, ...] = ()
         self.context: Any = None
         self.engine: Any = None
         self._runtime: Any = None
+        self._ctx = primary_context(cuda, 0)
         try:
             with self._current():
                 self._load()
@@ -130,22 +113,32 @@ class TensorRTRunner(Runner):
 
     @contextlib.contextmanager
     def _current(self) -> Iterator[None]:
+        if self._ctx is None:
+            raise EdgeSRError(f"the TensorRT runner for {self.path.name} is closed")
         with self._lock:
-            self._ctx.push()
+            with cuda_errors(self._cuda, "making the GPU's primary context current"):
+                self._ctx.push()
             try:
                 yield
+            except BaseException as exc:
+                # The finished frames below (_load, _enqueue_here, _result_here) must not keep slots, pinned
+                # buffers or events alive in the traceback until after close() has popped the context.
+                _clear_frames(exc)
+                raise
             finally:
-                self._cuda.Context.pop()
+                with contextlib.suppress(self._cuda.Error):
+                    self._cuda.Context.pop()
 
     def _load(self) -> None:
         trt, cuda = self._trt, self._cuda
         log = _logger(trt)
-        self._runtime = trt.Runtime(log)
+        self._runtime = create(trt, "Runtime", log)
         if (self.sidecar.build or {}).get("version_compatible") and hasattr(self._runtime, "engine_host_code_allowed"):
             self._runtime.engine_host_code_allowed = True  # 8.6+: version-compatible plans embed the lean runtime
         dla = (self.sidecar.device or {}).get("dla_core")
         if dla is not None:
             self._runtime.DLA_core = int(dla)
+        log.clear()  # a message below is about this engine, never an earlier failure
         self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
             raise IncompatibleArtifactError(f"TensorRT cannot load {self.path.name} ({log.last()}): {REBUILD}")
@@ -165,18 +158,29 @@ class TensorRTRunner(Runner):
         opt = self.sidecar.profile.opt
         opt = (min(max(opt[0], mn[2]), mx[2]), min(max(opt[1], mn[3]), mx[3]))
         self.profile = ShapeProfile((mn[2], mn[3]), opt, (mx[2], mx[3]), max_batch=int(mx[0]))  # the engine's own
+        log.clear()
         self.context = self.engine.create_execution_context()
         if self.context is None:
             raise DeviceError(f"TensorRT cannot create an execution context for {self.path.name} ({log.last()})")
         if not self.context.set_input_shape(self.input_name, mx):
             raise IncompatibleArtifactError(f"{self.path.name} rejects its own max shape {mx} ({log.last()})")
         out_max = tuple(int(d) for d in self.context.get_tensor_shape(self.output_name))
-        self._stream = cuda.Stream()  # one non-default stream ("default stream ... performance issues", 10.16 doc)
-        for _ in range(self.max_in_flight):  # allocated once, for the max shape
-            h_in = cuda.pagelocked_empty(int(np.prod(mx)), in_dtype)
-            h_out = cuda.pagelocked_empty(int(np.prod(out_max)), out_dtype)
-            d_in, d_out = cuda.mem_alloc(h_in.nbytes), cuda.mem_alloc(h_out.nbytes)
-            self._slots.append(_Slot(h_in, h_out, d_in, d_out, cuda.Event()))
+        with cuda_errors(cuda, "creating a stream"):
+            self._stream = cuda.Stream()  # one non-default stream ("default stream ... performance issues", 10.16)
+        n_in = int(np.prod(mx)) * in_dtype.itemsize
+        n_out = int(np.prod(out_max)) * out_dtype.itemsize
+        sizes = "x".join(map(str, mx)) + " -> " + "x".join(map(str, out_max))
+        what = (
+            f"allocating {self.max_in_flight} x (input {mib(n_in)} + output {mib(n_out)}) of pinned host and device "
+            f"memory for the engine's max shape {sizes}"
+        )
+        with cuda_errors(cuda, what, memory=True):
+            for _ in range(self.max_in_flight):  # allocated once, for the max shape
+                h_in = cuda.pagelocked_empty(int(np.prod(mx)), in_dtype)
+                h_out = cuda.pagelocked_empty(int(np.prod(out_max)), out_dtype)
+                d_in = cuda.mem_alloc(h_in.nbytes)
+                self._slots.append(_Slot(h_in, h_out, d_in, None, cuda.Event()))  # kept at once: close() frees it
+                self._slots[-1].dev_out = cuda.mem_alloc(h_out.nbytes)
 
     # -- inference ---------------------------------------------------------------------------------------------
     def submit(self, x: np.ndarray) -> object:
@@ -184,69 +188,113 @@ class TensorRTRunner(Runner):
         return self._enqueue(x)
 
     def _enqueue(self, x: np.ndarray) -> _Ticket:
-        cuda, log = self._cuda, _logger(self._trt)
         with self._current():
-            k = self._next % len(self._slots)
-            slot = self._slots[k]
-            if slot.busy:
-                raise EdgeSRError("TensorRT runner: more than max_in_flight frames submitted without result()")
-            shape = tuple(int(d) for d in x.shape)
-            if shape != self._shape:
-                if any(s.busy for s in self._slots):
+            return self._enqueue_here(x)
+
+    def _enqueue_here(self, x: np.ndarray) -> _Ticket:
+        """With the context current. A frame of its own, so ``_current`` can clear its locals on an error."""
+        cuda, log = self._cuda, _logger(self._trt)
+        k = self._next % len(self._slots)
+        slot = self._slots[k]
+        if slot.busy:
+            raise EdgeSRError("TensorRT runner: more than max_in_flight frames submitted without result()")
+        shape = tuple(int(d) for d in x.shape)
+        if shape != self._shape:
+            if any(s.busy for s in self._slots):
+                with cuda_errors(cuda, "waiting for the frames in flight"):
                     self._stream.synchronize()  # never reshape the context under in-flight work
-                if not self.context.set_input_shape(self.input_name, shape):
-                    raise BadInputError(f"{self.path.name} rejects input shape {shape} ({log.last()})")
-                self._shape = shape
-                self._out_shape = tuple(int(d) for d in self.context.get_tensor_shape(self.output_name))
-            n_in, n_out = int(np.prod(shape)), int(np.prod(self._out_shape))
-            host_in = slot.host_in[:n_in]  # a contiguous view of pinned memory stays pinned
-            np.copyto(host_in.reshape(shape), x, casting="same_kind")
-            self.context.set_tensor_address(self.input_name, int(slot.dev_in))
-            self.context.set_tensor_address(self.output_name, int(slot.dev_out))
+            log.clear()
+            if not self.context.set_input_shape(self.input_name, shape):
+                raise BadInputError(f"{self.path.name} rejects input shape {shape} ({log.last()})")
+            self._shape = shape
+            self._out_shape = tuple(int(d) for d in self.context.get_tensor_shape(self.output_name))
+        n_in, n_out = int(np.prod(shape)), int(np.prod(self._out_shape))
+        host_in = slot.host_in[:n_in]  # a contiguous view of pinned memory stays pinned
+        np.copyto(host_in.reshape(shape), x, casting="same_kind")
+        self.context.set_tensor_address(self.input_name, int(slot.dev_in))
+        self.context.set_tensor_address(self.output_name, int(slot.dev_out))
+        what = f"running {self.path.name} on a {'x'.join(map(str, shape))} input ({mib(host_in.nbytes)} in)"
+        with cuda_errors(cuda, what):
             cuda.memcpy_htod_async(slot.dev_in, host_in, self._stream)
+            log.clear()
             if not self.context.execute_async_v3(self._stream.handle):
                 raise EdgeSRError(f"TensorRT execution failed on {self.path.name}: {log.last()}")
             cuda.memcpy_dtoh_async(slot.host_out[:n_out], slot.dev_out, self._stream)
             slot.done.record(self._stream)
-            slot.busy = True
-            self._next += 1
-            return _Ticket(k, self._out_shape)
+        slot.busy = True
+        self._next += 1
+        return _Ticket(k, self._out_shape)
 
     def result(self, ticket: object) -> np.ndarray:
         assert isinstance(ticket, _Ticket)
         with self._current():
-            slot = self._slots[ticket.slot]
+            return self._result_here(ticket)
+
+    def _result_here(self, ticket: _Ticket) -> np.ndarray:
+        """With the context current (see ``_enqueue_here``)."""
+        slot = self._slots[ticket.slot]
+        with cuda_errors(self._cuda, f"finishing a frame of {self.path.name} (output {ticket.shape})"):
             slot.done.synchronize()
-            n = int(np.prod(ticket.shape))
-            out = slot.host_out[:n].reshape(ticket.shape).astype(np.float32, copy=True)  # the slot is reused
-            slot.busy = False
-            return out
+        n = int(np.prod(ticket.shape))
+        out = slot.host_out[:n].reshape(ticket.shape).astype(np.float32, copy=True)  # the slot is reused
+        slot.busy = False
+        return out
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         return self.result(self._enqueue(x))
 
     def close(self) -> None:
+        """Release everything while the primary context is current, then pop it. Safe to call twice and
+        after a failed ``__init__``; a CUDA error on the way (a dead context) does not stop the release."""
         ctx = getattr(self, "_ctx", None)
         if ctx is None:
             return
-        try:
-            with self._current():
-                if hasattr(self, "_stream"):
-                    self._stream.synchronize()
-                for slot in self._slots:
-                    slot.dev_in.free()
-                    slot.dev_out.free()
-                self._slots = []
+        cuda = self._cuda
+        with self._lock:
+            self._ctx = None
+            pushed = False
+            with contextlib.suppress(cuda.Error):
+                ctx.push()
+                pushed = True
+            try:
+                if self._stream is not None:
+                    with contextlib.suppress(cuda.Error):
+                        self._stream.synchronize()
+                slots, self._slots = self._slots, []
+                _release(cuda, slots)  # device memory, pinned host buffers and events, while current
                 self.context = None  # execution context before engine before runtime
                 self.engine = None
                 self._runtime = None
-        finally:
-            ctx.detach()
-            self._ctx = None
+                self._stream = None  # pycuda destroys a stream when it is dropped: here, with its context current
+            finally:
+                if pushed:
+                    with contextlib.suppress(cuda.Error):
+                        cuda.Context.pop()
+
+
+def _clear_frames(exc: BaseException | None) -> None:
+    """Clear the finished frames of ``exc``'s traceback and of the exceptions chained to it."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
+
+
+def _release(cuda: Any, slots: list[_Slot]) -> None:
+    """Free the slots' device memory and drop their last references (pinned memory, events) here, in a
+    function of its own: a loop variable in ``close`` would keep the last slot alive past the pop."""
+    for slot in slots:
+        for mem in (slot.dev_in, slot.dev_out):
+            if mem is not None:
+                with contextlib.suppress(cuda.Error):
+                    mem.free()
+    slots.clear()
 
 
 def _dla_cores(trt: Any) -> int:
+    runtime = create(trt, "Runtime", _logger(trt))  # nullptr (no usable GPU) is a DeviceError, not "0 cores"
     try:
-        return int(trt.Runtime(_logger(trt)).num_DLA_cores)
+        return int(runtime.num_DLA_cores)
     except Exception:
         return 0

@@ -1,5 +1,9 @@
 """`edgesr build-engine --backend onnxruntime` end to end: FP32/FP16/INT8 artifacts, their
-sidecars, the accuracy gate (measured on the written file), --force, and calibration reuse."""
+sidecars, the accuracy gate (measured on the written file), --force, and calibration reuse.
+
+CPU dependence, stated: INT8 on ONNX Runtime's CPU kernels can saturate on x86 CPUs without VNNI
+(``export/gate.py``), so there the INT8 builds add ``--force`` (``INT8_CPU``) and the test checks
+the exact Q/DQ arithmetic (``exact_qdq``, what TensorRT computes) against the threshold instead."""
 
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ import pytest
 from export_helpers import SMALL_PROFILE, cli, one_line_error, session_cache, tiny_checkpoint
 
 from edgesr.artifact import read_sidecar, sha256_file
+from edgesr.export.gate import cpu_has_vnni
 from edgesr.imageops import downscale, from_nchw, load_image, to_nchw
 
 pytest.importorskip("torch", reason="export needs torch (edgesr[train])")
 ORT = ["--backend", "onnxruntime", *SMALL_PROFILE]
+NO_VNNI = cpu_has_vnni() is False
+INT8_CPU = ["--force"] if NO_VNNI else []  # see the docstring
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +40,7 @@ def test_build_writes_engine_sidecar_report_and_reference(
     capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path, precision: str
 ) -> None:
     engine = tmp_path / "out" / f"m.{precision}.engine"
-    flags = {"fp32": [], "fp16": ["--fp16"], "int8": ["--int8", "--calib-images", "3"]}[precision]
+    flags = {"fp32": [], "fp16": ["--fp16"], "int8": ["--int8", "--calib-images", "3", *INT8_CPU]}[precision]
     code, out, err = cli(capsys, "build-engine", fp32_onnx, "-o", engine, *ORT, *flags)
     assert code == 0, err
     sc = read_sidecar(engine)
@@ -41,20 +48,22 @@ def test_build_writes_engine_sidecar_report_and_reference(
     assert sc.profile.min == (16, 16) and sc.profile.opt == (32, 48) and sc.profile.max == (48, 64)
     assert sc.engine_sha256 == sha256_file(engine)
     assert sc.source_onnx_sha256 == sha256_file(fp32_onnx)
-    assert sc.backend_version and sc.gate and sc.gate["passed"] and not sc.gate["forced"]
+    cpu_kernels = precision == "int8" and NO_VNNI  # the gate may fail on saturating kernels: forced
+    assert sc.backend_version and sc.gate and (sc.gate["passed"] or (cpu_kernels and sc.gate["forced"]))
     # the reference FP32 ONNX is beside the engine, under the name the sidecar gives
     assert sc.reference_onnx and sha256_file(engine.parent / sc.reference_onnx) == sha256_file(fp32_onnx)
     report = json.loads((engine.parent / sc.gate["report"]).read_text())
     assert report["artifact"] == engine.name and len(report["images"]) == 4  # the 4 built-in holdout photos
     assert all(img["lr_hw"][0] <= 48 and img["lr_hw"][1] <= 64 for img in report["images"])
     minimum = {"fp32": 50, "fp16": 50, "int8": 38}[precision]
-    assert report["min_psnr_db"] == minimum and report["passed"]
+    assert report["min_psnr_db"] == minimum and (report["passed"] or cpu_kernels)
     assert "PSNR vs FP32" in out and f"{precision} vs FP32: mean" in out
     meta = {p.key: p.value for p in onnx.load(str(engine)).metadata_props}
     assert meta["edgesr.precision"] == precision
     assert ("exact_qdq" in report) == (precision == "int8")  # Q/DQ arithmetic without CPU integer kernels
     if precision == "int8":
         assert all(isinstance(img["psnr_exact_qdq"], float) for img in report["images"])
+        assert report["exact_qdq"]["worst_psnr_db"] >= minimum  # the arithmetic TensorRT runs, on any CPU
         calib = sc.build["calibration"]
         checked = {img["name"] for img in report["images"]}
         assert not checked & {Path(f).name for f in calib["image_files"]}  # gate images were not calibration images
@@ -71,7 +80,7 @@ def test_gate_numbers_are_those_of_the_written_file(
     from edgesr.samples import samples_dir
 
     engine = tmp_path / "m.engine"
-    code, _, err = cli(capsys, "build-engine", fp32_onnx, "-o", engine, *ORT, "--int8", "--calib-images", "3")
+    code, _, err = cli(capsys, "build-engine", fp32_onnx, "-o", engine, *ORT, "--int8", "--calib-images", "3", *INT8_CPU)
     assert code == 0, err
     report = json.loads((tmp_path / "m.engine.gate.json").read_text())
     entry = next(r for r in report["images"] if r["name"] == "coins.png")
@@ -103,7 +112,7 @@ def test_gate_refuses_then_force_writes(capsys: pytest.CaptureFixture[str], fp32
 def test_int8_keep_none_vs_auto_and_calibration_reuse(
     capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path
 ) -> None:
-    args = [*ORT, "--int8", "--calib-images", "2"]
+    args = [*ORT, "--int8", "--calib-images", "2", *INT8_CPU]
     code, out, err = cli(capsys, "build-engine", fp32_onnx, "-o", tmp_path / "auto.engine", *args)
     assert code == 0, err
     code, out, err = cli(

@@ -1,15 +1,27 @@
 """TensorRT runner. The compatibility rules (sidecar vs this machine) are pure and run everywhere; the
 runner itself needs TensorRT + pycuda + an NVIDIA GPU: those tests are marked ``gpu`` and skip here with
-the reason (run them on a Jetson / GPU box with ``pytest -m gpu``)."""
+the reason (run them on a Jetson / GPU box with ``pytest -m gpu``; README "Running the GPU tests on a
+Jetson").
+
+The GPU tests need no torch (a base + TensorRT Jetson install): the engines are built ONCE per module by
+the production builder ``edgesr.export.engine_trt.build_trt_engine`` (its FP16/INT8 flags, timing cache,
+logger and DLA path) from ``tinymodel``'s SRResNet graph and its FP16 / Q-DQ variants, made by the
+torch-free ``export.fp16`` / ``export.int8`` with calibration crops written here."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from export_helpers import session_cache
 
 from edgesr.artifact import ShapeProfile, Sidecar, sha256_file, write_sidecar
 from edgesr.errors import BadInputError, IncompatibleArtifactError, MissingDependencyError
@@ -88,7 +100,7 @@ def test_tensorrt_engine_without_tensorrt_says_how_to_get_it(tmp_path: Path) -> 
 
 
 # -- the runner on a GPU ----------------------------------------------------------------------------------------
-def _gpu_or_skip() -> tuple[object, object]:
+def _gpu_or_skip() -> tuple[Any, Any]:
     trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (JetPack, or pip install 'edgesr[trt]')")
     cuda = pytest.importorskip("pycuda.driver", reason="pycuda is not installed (pip install 'edgesr[trt]')")
     try:
@@ -100,53 +112,73 @@ def _gpu_or_skip() -> tuple[object, object]:
     return trt, cuda
 
 
-def build_trt_engine(onnx_path: Path, engine: Path, profile: ShapeProfile = PROFILE, fp16: bool = False) -> Path:
-    """A minimal TensorRT build of an edgesr ONNX (8.5 .. 11.x), with its sidecar."""
-    trt, cuda = _gpu_or_skip()
-    from edgesr.runtime.trt_runner import _logger, gpu_facts
+def build(onnx_path: Path, engine: Path, precision: str, profile: ShapeProfile = PROFILE, **kw: Any) -> Path:
+    """The production build (``build_trt_engine``) + the sidecar ``edgesr build-engine`` would write."""
+    from edgesr.export.engine_trt import TrtBuildConfig, build_trt_engine
 
-    log = _logger(trt)
-    builder = trt.Builder(log)
-    major = int(trt.__version__.split(".")[0])
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH) if major < 10 else 0  # 8.x parser needs it
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, log)
-    assert parser.parse_from_file(str(onnx_path)), [str(parser.get_error(i)) for i in range(parser.num_errors)]
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 28)
-    if hasattr(trt.BuilderFlag, "TF32"):
-        config.clear_flag(trt.BuilderFlag.TF32)
-    if fp16 and hasattr(trt.BuilderFlag, "FP16"):  # removed in 11.x (strongly typed): then the build stays FP32
-        config.set_flag(trt.BuilderFlag.FP16)
-    prof = builder.create_optimization_profile()
-    mb = profile.max_batch
-    prof.set_shape("lr", (1, 3, *profile.min), (1, 3, *profile.opt), (mb, 3, *profile.max))
-    assert config.add_optimization_profile(prof) >= 0
-    plan = builder.build_serialized_network(network, config)
-    assert plan is not None, log.last()
-    engine.parent.mkdir(parents=True, exist_ok=True)
-    engine.write_bytes(bytes(plan))
-    meta_spec = open_runner(onnx_path).spec
+    facts = build_trt_engine(onnx_path, engine, TrtBuildConfig(precision, profile, workspace_mib=256, **kw))
     write_sidecar(engine, Sidecar(
-        backend="tensorrt", precision="fp16" if fp16 else "fp32", spec=meta_spec, profile=profile,
-        source_onnx_sha256=sha256_file(onnx_path), engine_sha256=sha256_file(engine), backend_version=trt.__version__,
-        device=gpu_facts(cuda), reference_onnx=None,
+        backend="tensorrt", precision=precision, spec=edge_xs(4), profile=profile,
+        source_onnx_sha256=sha256_file(onnx_path), engine_sha256=sha256_file(engine),
+        backend_version=facts["tensorrt_version"], device=facts["device"], build={"engine": facts},
+        reference_onnx=None,
     ))
     return engine
 
 
-@pytest.fixture
-def trt_engine(tmp_path: Path) -> tuple[Path, Path]:
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """FP32, FP16 and INT8 (Q/DQ) engines of one SRResNet graph, built once for the module."""
     _gpu_or_skip()
-    onnx_path = tinymodel.srresnet_onnx(tmp_path / "xs.onnx", edge_xs(4))
-    return build_trt_engine(onnx_path, tmp_path / "xs.engine"), onnx_path
+    from edgesr.export.calibration import CalibrationConfig, calibrate
+    from edgesr.export.fp16 import to_fp16
+    from edgesr.export.int8 import quantize_qdq, resolve_keep
+    from edgesr.export.onnx_io import open_edgesr_onnx, save_model
+
+    from edgesr.imageops import save_image
+
+    root = tmp_path_factory.mktemp("trt")
+    fp32 = tinymodel.srresnet_onnx(root / "xs.onnx", edge_xs(4))
+    src = open_edgesr_onnx(fp32)
+    crops = root / "calibration"
+    crops.mkdir()
+    for i, frame in enumerate(tinymodel.test_frames(4, 96, 128, seed=1)):
+        save_image(crops / f"c{i}.png", frame)
+    with session_cache(tmp_path_factory):
+        cal = calibrate(fp32, CalibrationConfig(data=str(crops), images=4, shape=PROFILE.opt))
+        onnx = {
+            "fp32": fp32,
+            "fp16": save_model(to_fp16(src), root / "xs.fp16.onnx"),
+            "int8": save_model(quantize_qdq(src, cal, resolve_keep(src.model, "auto")), root / "xs.int8.onnx"),
+        }
+        cache = root / "timing.cache"
+        out = {p: build(path, root / f"xs.{p}.engine", p, timing_cache=cache) for p, path in onnx.items()}
+    return {**out, "onnx": fp32, "onnx_fp16": onnx["fp16"]}
+
+
+def layer_precisions(engine: Path) -> str | None:
+    """The engine inspector's per-layer JSON (lower case), or None where this TensorRT has no inspector or
+    the plan has no per-layer formats."""
+    trt, _ = _gpu_or_skip()
+    from edgesr.runtime.trt_device import create, trt_logger
+
+    plan = create(trt, "Runtime", trt_logger(trt)).deserialize_cuda_engine(engine.read_bytes())
+    if plan is None or not hasattr(plan, "create_engine_inspector") or not hasattr(trt, "LayerInformationFormat"):
+        return None
+    info = json.loads(plan.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON))
+    text = json.dumps(info.get("Layers", [])).lower()
+    return text if "format/datatype" in text else None
+
+
+def _out(engine: Path, x: np.ndarray) -> np.ndarray:
+    with open_runner(engine) as r:
+        return r.infer(x)
 
 
 @pytest.mark.gpu
-def test_trt_matches_onnxruntime(trt_engine: tuple[Path, Path]) -> None:
-    engine, onnx_path = trt_engine
+def test_trt_matches_onnxruntime(engines: dict[str, Path]) -> None:
     lr = tinymodel.test_frames(1, 48, 64)[0]
-    with open_runner(engine) as trt_r, open_runner(onnx_path) as ort_r:
+    with open_runner(engines["fp32"]) as trt_r, open_runner(engines["onnx"]) as ort_r:
         assert trt_r.backend == "tensorrt" and trt_r.profile is not None and trt_r.profile.max == (96, 128)
         a = from_nchw(trt_r.infer(to_nchw(lr)))[0]
         b = from_nchw(ort_r.infer(to_nchw(lr)))[0]
@@ -154,10 +186,36 @@ def test_trt_matches_onnxruntime(trt_engine: tuple[Path, Path]) -> None:
 
 
 @pytest.mark.gpu
-def test_two_frames_in_flight_keep_order_and_values(trt_engine: tuple[Path, Path]) -> None:
-    engine, _ = trt_engine
+def test_fp16_engine_is_really_fp16(engines: dict[str, Path]) -> None:
+    """40 dB alone would also pass an FP32 engine: the outputs must differ, and the inspector (where this
+    TensorRT has one) must show FP16 layers, none in the FP32 engine."""
+    x = to_nchw(tinymodel.test_frames(1, 48, 64)[0])
+    fp32, fp16 = _out(engines["fp32"], x), _out(engines["fp16"], x)
+    assert not np.array_equal(fp16, fp32)
+    assert rgb_psnr(from_nchw(fp16)[0], from_nchw(fp32)[0]) > 40
+    layers16, layers32 = layer_precisions(engines["fp16"]), layer_precisions(engines["fp32"])
+    if layers16 is None or layers32 is None:
+        pytest.skip("this TensorRT has no engine inspector with per-layer formats (outputs compared above)")
+    assert "fp16" in layers16 or "half" in layers16
+    assert "fp16" not in layers32 and "half" not in layers32
+
+
+@pytest.mark.gpu
+def test_int8_engine_is_really_quantised(engines: dict[str, Path]) -> None:
+    x = to_nchw(tinymodel.test_frames(1, 48, 64)[0])
+    fp32, int8 = _out(engines["fp32"], x), _out(engines["int8"], x)
+    assert not np.array_equal(int8, fp32)
+    assert rgb_psnr(from_nchw(int8)[0], from_nchw(fp32)[0]) > 30
+    layers = layer_precisions(engines["int8"])
+    if layers is None:
+        pytest.skip("this TensorRT has no engine inspector with per-layer formats (outputs compared above)")
+    assert "int8" in layers
+
+
+@pytest.mark.gpu
+def test_two_frames_in_flight_keep_order_and_values(engines: dict[str, Path]) -> None:
     frames = [to_nchw(f) for f in tinymodel.test_frames(5, 48, 64)]
-    with open_runner(engine) as r:
+    with open_runner(engines["fp32"]) as r:
         assert r.max_in_flight == 2
         sequential = [r.infer(x) for x in frames]
         tickets = [r.submit(frames[0]), r.submit(frames[1])]
@@ -170,9 +228,8 @@ def test_two_frames_in_flight_keep_order_and_values(trt_engine: tuple[Path, Path
 
 
 @pytest.mark.gpu
-def test_shapes_within_the_profile_and_refusal_outside(trt_engine: tuple[Path, Path]) -> None:
-    engine, _ = trt_engine
-    with open_runner(engine) as r:
+def test_shapes_within_the_profile_and_refusal_outside(engines: dict[str, Path]) -> None:
+    with open_runner(engines["fp32"]) as r:
         for h, w in ((16, 16), (96, 128), (33, 47)):
             assert r.infer(np.zeros((1, 3, h, w), np.float32)).shape == (1, 3, 4 * h, 4 * w)
         assert r.infer(np.zeros((2, 3, 20, 20), np.float32)).shape == (2, 3, 80, 80)
@@ -181,10 +238,9 @@ def test_shapes_within_the_profile_and_refusal_outside(trt_engine: tuple[Path, P
 
 
 @pytest.mark.gpu
-def test_runner_works_from_another_thread(trt_engine: tuple[Path, Path]) -> None:
-    engine, _ = trt_engine
+def test_runner_works_from_another_thread(engines: dict[str, Path]) -> None:
     x = to_nchw(tinymodel.test_frames(1, 48, 64)[0])
-    with open_runner(engine) as r:
+    with open_runner(engines["fp32"]) as r:
         here = r.infer(x)
         box: list[np.ndarray] = []
         t = threading.Thread(target=lambda: box.append(r.infer(x)))
@@ -194,11 +250,23 @@ def test_runner_works_from_another_thread(trt_engine: tuple[Path, Path]) -> None
 
 
 @pytest.mark.gpu
-def test_sidecar_from_another_tensorrt_is_refused_before_loading(trt_engine: tuple[Path, Path]) -> None:
-    engine, _ = trt_engine
+def test_open_close_leaves_no_context_current(engines: dict[str, Path]) -> None:
+    """[issue 10, defect 4] primary context retained once, pushed/popped per call, never detached."""
+    _, cuda = _gpu_or_skip()
+    before = cuda.Context.get_current()
+    for _ in range(3):
+        with open_runner(engines["fp16"]) as r:
+            r.infer(np.zeros((1, 3, 16, 16), np.float32))
+        assert cuda.Context.get_current() == before
+
+
+@pytest.mark.gpu
+def test_sidecar_from_another_tensorrt_is_refused_before_loading(engines: dict[str, Path], tmp_path: Path) -> None:
     from edgesr.artifact import read_sidecar
 
-    sc = read_sidecar(engine)
+    engine = tmp_path / "copy.engine"
+    shutil.copyfile(engines["fp32"], engine)
+    sc = read_sidecar(engines["fp32"])
     sc.backend_version = "7.2.3"
     write_sidecar(engine, sc)
     with pytest.raises(IncompatibleArtifactError, match="TensorRT 7.2.3.*edgesr build-engine"):
@@ -206,13 +274,59 @@ def test_sidecar_from_another_tensorrt_is_refused_before_loading(trt_engine: tup
 
 
 @pytest.mark.gpu
-def test_stream_through_tensorrt_with_checks(trt_engine: tuple[Path, Path], tmp_path: Path) -> None:
+def test_stream_through_tensorrt_with_checks(engines: dict[str, Path], tmp_path: Path) -> None:
     from edgesr.runtime.stream import StreamSettings, run_stream
 
-    engine, onnx_path = trt_engine
     video = tinymodel.write_video(tmp_path / "in.mp4", tinymodel.test_frames(30, 48, 64), audio=True)
-    report = run_stream(StreamSettings(engine=engine, source=str(video), output=str(tmp_path / "o.mp4"),
-                                       reference=onnx_path, quiet=True))
+    report = run_stream(StreamSettings(engine=engines["fp32"], source=str(video), output=str(tmp_path / "o.mp4"),
+                                       reference=engines["onnx"], quiet=True))
     assert report["frames_out"] == report["frames_in"] == 30
     worst = report["psnr"]["worst_db"]
     assert report["psnr"]["checks"] == 1 and (worst == "inf" or worst > 60)
+
+
+@pytest.mark.gpu
+def test_dla_build_with_the_production_logger(engines: dict[str, Path], tmp_path: Path) -> None:
+    """DLA (Jetson Xavier/Orin): the production builder with the process's one TensorRT logger, so a
+    failure names TensorRT's own message (a second logger would leave it "no message")."""
+    trt, _ = _gpu_or_skip()
+    from edgesr.runtime.trt_runner import _dla_cores
+
+    if _dla_cores(trt) < 1:
+        pytest.skip("this GPU has no DLA (Jetson Xavier/Orin only)")
+    static = ShapeProfile((48, 64), (48, 64), (48, 64))
+    cache = tmp_path / "t.cache"
+    engine = build(engines["onnx_fp16"], tmp_path / "dla.engine", "fp16", static, dla_core=0, timing_cache=cache)
+    x = to_nchw(tinymodel.test_frames(1, 48, 64)[0])
+    got, want = _out(engine, x), _out(engines["fp32"], x)
+    assert rgb_psnr(from_nchw(got)[0], from_nchw(want)[0]) > 35
+
+
+# -- collection without a GPU, with and without torch --------------------------------------------------------------
+BLOCK_TORCH = (
+    "import sys\n"
+    "class _NoTorch:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'torch' or name.startswith(('torch.', 'torchvision')):\n"
+    "            raise ImportError(name + ' is blocked in this test')\n"
+    "sys.meta_path.insert(0, _NoTorch())\n"
+)
+
+
+@pytest.mark.parametrize("torch_importable", [True, False])
+def test_gpu_tests_are_collected_with_and_without_torch(torch_importable: bool) -> None:
+    """``pytest -m gpu --collect-only`` lists the GPU tests that build through ``build_trt_engine`` (here:
+    no GPU, so they would skip when run), also where torch cannot be imported (a base Jetson install)."""
+    repo = Path(__file__).resolve().parents[1]
+    code = ("" if torch_importable else BLOCK_TORCH) + (
+        "import pytest, sys\n"
+        "sys.exit(pytest.main(['-m', 'gpu', '--collect-only', '-q', '-p', 'no:cacheprovider', "
+        "'tests/test_runtime_trt.py', 'tests/test_trt_gpu.py']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    listed = {line.split("::")[1].split("[")[0] for line in out.stdout.splitlines() if "::" in line}
+    assert {"test_fp16_engine_is_really_fp16", "test_int8_engine_is_really_quantised", "test_trt_matches_onnxruntime",
+            "test_dla_build_with_the_production_logger", "test_open_close_leaves_no_context_current"} <= listed
+    assert "test_engine_matches_onnxruntime_fp32" in listed  # tests/test_trt_gpu.py (skips at run time sans torch)
+    assert "test_same_build_is_accepted" not in listed  # deselected: not a gpu test

@@ -2,38 +2,44 @@
 run with the runtime's TensorRT runner and compared with ONNX Runtime FP32; timing-cache reuse;
 refusal of an engine whose sidecar names another GPU; DLA where the device has one.
 
-Skipped, with the reason, where TensorRT, pycuda or a GPU is missing."""
+Skipped, with the reason, where TensorRT, pycuda, a GPU or torch (the export) is missing; the skips
+happen when the tests run, so ``pytest -m gpu --collect-only`` lists them everywhere. The torch-free
+GPU tests (production builder from ``tinymodel``) are in ``test_runtime_trt.py``."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from export_helpers import SMALL_PROFILE, cli, session_cache, tiny_checkpoint
 
+from edgesr.export.build import BuildConfig, build_engine
+from edgesr.export.calibration import CalibrationConfig
+from edgesr.runtime import open_runner
+
+from edgesr.artifact import read_sidecar, write_sidecar
+from edgesr.errors import IncompatibleArtifactError
+from edgesr.imageops import downscale, load_image, to_nchw
+from edgesr.metrics import psnr
+
 pytestmark = pytest.mark.gpu
-
-trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (JetPack on Jetson; pip install 'edgesr[trt]')")
-cuda = pytest.importorskip("pycuda.driver", reason="pycuda is not installed (pip install 'edgesr[trt]')")
-pytest.importorskip("torch", reason="export needs torch (edgesr[train])")
-
-from edgesr.export.build import BuildConfig, build_engine  # noqa: E402
-from edgesr.export.calibration import CalibrationConfig  # noqa: E402
-from edgesr.runtime import open_runner  # noqa: E402
-
-from edgesr.artifact import read_sidecar, write_sidecar  # noqa: E402
-from edgesr.errors import IncompatibleArtifactError  # noqa: E402
-from edgesr.imageops import downscale, load_image, to_nchw  # noqa: E402
-from edgesr.metrics import psnr  # noqa: E402
-
 MIN_PSNR_VS_ORT = {"fp32": 50.0, "fp16": 40.0, "int8": 30.0}
+trt: Any = None
+cuda: Any = None
 
 
 @pytest.fixture(scope="module", autouse=True)
 def gpu() -> None:
+    global trt, cuda
+    trt = pytest.importorskip(
+        "tensorrt", reason="TensorRT is not installed (JetPack on Jetson; pip install 'edgesr[trt]')"
+    )
+    cuda = pytest.importorskip("pycuda.driver", reason="pycuda is not installed (pip install 'edgesr[trt]')")
+    pytest.importorskip("torch", reason="export needs torch (edgesr[train]); test_runtime_trt.py needs none")
     try:
         cuda.init()
         if cuda.Device.count() < 1:
@@ -122,8 +128,9 @@ def test_engine_from_another_gpu_is_refused(fp32_onnx: Path, tmp_path: Path) -> 
 
 
 def test_dla_build_where_available(fp32_onnx: Path, tmp_path: Path) -> None:
-    builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
-    if int(getattr(builder, "num_DLA_cores", 0)) < 1:
+    from edgesr.runtime.trt_runner import _dla_cores  # the process's one TensorRT logger, not a second one
+
+    if _dla_cores(trt) < 1:
         pytest.skip("this GPU has no DLA (Jetson Xavier/Orin only)")
     engine = tmp_path / "dla.engine"
     cfg = config(fp32_onnx, engine, "fp16", dla_core=0)

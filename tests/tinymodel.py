@@ -65,18 +65,18 @@ class _Graph:
         w = self.weight(self.rng.normal(0.0, std, (cout, cin, k, k)))
         b = self.weight(self.rng.normal(0.0, 0.01, (cout,)))
         y = self._name("conv")
-        self.nodes.append(helper.make_node("Conv", [x, w, b], [y], pads=[k // 2] * 4, kernel_shape=[k, k]))
+        self.nodes.append(helper.make_node("Conv", [x, w, b], [y], name=y, pads=[k // 2] * 4, kernel_shape=[k, k]))
         return y
 
     def prelu(self, x: str, slope: float = 0.25) -> str:
         s = self.weight(np.full((1, 1, 1), slope))
         y = self._name("prelu")
-        self.nodes.append(helper.make_node("PRelu", [x, s], [y]))
+        self.nodes.append(helper.make_node("PRelu", [x, s], [y], name=y))
         return y
 
     def op(self, kind: str, inputs: list[str], **attrs: object) -> str:
         y = self._name(kind.lower())
-        self.nodes.append(helper.make_node(kind, inputs, [y], **attrs))
+        self.nodes.append(helper.make_node(kind, inputs, [y], name=y, **attrs))  # named, as exporters do
         return y
 
     def model(self, out: str, spec: ModelSpec, precision: str, name: str) -> onnx.ModelProto:

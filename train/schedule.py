@@ -29,11 +29,14 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+CPUINFO = Path("/proc/cpuinfo")  # the CPU-feature probe's input (tests point it at a file of their own)
+
+
 def cpu_has_native_bf16() -> bool:
     """avx512_bf16 / amx_bf16 (Linux ``/proc/cpuinfo``). Without them bf16 autocast is
     emulated and slower than fp32."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        flags = CPUINFO.read_text()
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags

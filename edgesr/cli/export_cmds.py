@@ -200,6 +200,8 @@ def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
             f"[bold yellow]warning:[/bold yellow] gate failed (< {gate.min_psnr_db:g} dB) and --force "
             "wrote the engine anyway"
         )
+    for warning in sc.build.get("engine", {}).get("warnings", []):
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     if result.calibration_reused is not None:
         console.print(f"calibration: {'reused cached ranges' if result.calibration_reused else 'computed and cached'}")
     opt = sc.build.get("engine", {}).get("optimisation")

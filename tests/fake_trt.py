@@ -1,0 +1,275 @@
+"""Stand-ins for the ``tensorrt`` and ``pycuda`` modules, for machines without an NVIDIA GPU.
+
+They stand in for hardware libraries only: the thing under test is edgesr's code (``export.engine_trt``,
+``runtime.trt_runner``, ``runtime.trt_device``), driven through the real CLI. They follow the real APIs'
+shapes and failure modes (TENSORRT_API.md; pycuda ``src/cpp/cuda.hpp``):
+
+- ``trt.Builder(logger)`` / ``trt.Runtime(logger)`` log an error and raise pybind11's
+  ``TypeError: pybind11::init(): factory function returned nullptr`` when TensorRT cannot start CUDA;
+- pycuda's ``driver.Error`` family (``MemoryError``, ``LogicError``, ``LaunchError``); device-side objects
+  (streams, events, device and pinned memory) need a current context to be made, and count whether they
+  are released while one is current; ``detach()`` of a non-current primary context leaves an entry on the
+  driver's context stack (what pycuda does: push, then ``cuDevicePrimaryCtxRelease``, which does not pop);
+- a "plan" is the parsed ONNX plus the build's profile and flags; "execution" runs that ONNX with ONNX
+  Runtime on the bytes in "device memory", so a build's accuracy gate and a stream really run.
+
+``FakeGPU(fail={...})`` picks failures: ``builder_nullptr``, ``runtime_nullptr``, ``mem_alloc``,
+``pagelocked``, ``launch``, ``parse``, ``build_none``. ``counts`` tallies creations and releases.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import sys
+import types
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from fake_pycuda import GPU_NAME, make_driver  # noqa: F401 - GPU_NAME re-exported for the tests
+
+NULLPTR = "pybind11::init(): factory function returned nullptr"
+PLAN_MAGIC = b"FAKEPLAN\n"
+
+
+class FakeGPU:
+    def __init__(self, version: str = "10.3.0.30", fail: set[str] | frozenset[str] = frozenset()) -> None:
+        self.version = version
+        self.fail = set(fail)
+        self.counts: Counter[str] = Counter()
+        self.stack: list[Any] = []  # pycuda's context stack (the tests use one thread at a time)
+        self.driver_stack_leaks = 0
+        self.memory: dict[int, np.ndarray] = {}
+        self.last_flags: list[int] | None = None  # the builder flags of the last plan
+        self.driver = make_driver(self)
+        self.pycuda = _module("pycuda")
+        self.pycuda.driver = self.driver  # type: ignore[attr-defined]
+        self.tensorrt = self._tensorrt()
+
+    module = staticmethod(lambda name: _module(name))
+
+    def install(self, monkeypatch: Any) -> FakeGPU:
+        monkeypatch.setitem(sys.modules, "tensorrt", self.tensorrt)
+        monkeypatch.setitem(sys.modules, "pycuda", self.pycuda)
+        monkeypatch.setitem(sys.modules, "pycuda.driver", self.driver)
+        return self
+
+    def install_for_process(self) -> FakeGPU:
+        """For a subprocess that runs the ``gpu`` tests themselves against the fakes (a dry run of their code)."""
+        sys.modules.update({"tensorrt": self.tensorrt, "pycuda": self.pycuda, "pycuda.driver": self.driver})
+        return self
+
+    def leftovers(self) -> dict[str, int]:
+        """What was made and not released (or released with no context current): all zero when clean."""
+        c = self.counts
+        return {
+            "streams": c["stream_created"] - c["stream_released_current"],
+            "events": c["event_created"] - c["event_released_current"],
+            "device_memory": c["mem_alloc"] - c["mem_free"],
+            "pinned_memory": c["pinned"] - c["pinned_released_current"],
+            "context_stack": len(self.stack),
+            "unbalanced_push_pop": c["push"] - c["pop"],
+            "driver_stack_leaks": self.driver_stack_leaks,
+        }
+
+    # -- tensorrt ------------------------------------------------------------------------------------------
+    def _tensorrt(self) -> types.ModuleType:
+        gpu = self
+        t = _module("tensorrt")
+        t.__version__ = self.version  # type: ignore[attr-defined]
+        major = int(self.version.split(".")[0])
+
+        class Severity:
+            INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
+
+        class ILogger:
+            pass
+
+        ILogger.Severity = Severity  # type: ignore[attr-defined]
+        ILogger.__init__ = lambda self: None  # type: ignore[method-assign]
+
+        t.ILogger = ILogger  # type: ignore[attr-defined]
+        t.Logger = ILogger  # type: ignore[attr-defined]
+        t.TensorIOMode = types.SimpleNamespace(INPUT=1, OUTPUT=2)  # type: ignore[attr-defined]
+        t.DataType = types.SimpleNamespace(FLOAT=0, HALF=1)  # type: ignore[attr-defined]
+        t.MemoryPoolType = types.SimpleNamespace(WORKSPACE=0)  # type: ignore[attr-defined]
+        t.DeviceType = types.SimpleNamespace(GPU=0, DLA=1)  # type: ignore[attr-defined]
+        creation = {"EXPLICIT_BATCH": 0} if major < 10 else {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
+        flags = {"FP16": 0, "INT8": 1, "GPU_FALLBACK": 3, "TF32": 6}
+        if major >= 11:
+            creation, flags = {"STRONGLY_TYPED": 0}, {"GPU_FALLBACK": 3, "TF32": 2}
+        t.NetworkDefinitionCreationFlag = types.SimpleNamespace(**creation)  # type: ignore[attr-defined]
+        t.BuilderFlag = types.SimpleNamespace(**flags)  # type: ignore[attr-defined]
+        t.nptype = lambda dt: {0: np.float32, 1: np.float16}[dt]  # type: ignore[attr-defined]
+
+        def factory(kind: str, logger: Any) -> None:
+            if f"{kind.lower()}_nullptr" in gpu.fail:
+                logger.log(Severity.ERROR, f"[{kind.lower()}.cpp::create{kind}] CUDA initialization failure with "
+                                           "error: 35. Please check your CUDA installation")
+                raise TypeError(NULLPTR)
+            gpu.counts[kind.lower()] += 1
+
+        class Network:
+            def __init__(self) -> None:
+                self.onnx: bytes = b""
+
+        class Parser:
+            def __init__(self, network: Network, logger: Any) -> None:
+                self.network, self.logger, self.errors = network, logger, []
+
+            def parse_from_file(self, path: str) -> bool:
+                if "parse" in gpu.fail:
+                    self.errors = ["In node 3 (importConv): UNSUPPORTED_NODE: fake parse failure"]
+                    self.logger.log(Severity.ERROR, self.errors[0])
+                    return False
+                with open(path, "rb") as f:
+                    self.network.onnx = f.read()
+                return True
+
+            @property
+            def num_errors(self) -> int:
+                return len(self.errors)
+
+            def get_error(self, i: int) -> str:
+                return self.errors[i]
+
+        class Profile:
+            def set_shape(self, name: str, mn: Any, opt: Any, mx: Any) -> None:
+                self.shapes = [list(mn), list(opt), list(mx)]
+
+        class Cache:
+            def serialize(self) -> bytes:
+                return b"fake timing cache"
+
+        class Config:
+            def __init__(self) -> None:
+                self.flags: set[int] = set()
+                self.profile: Profile | None = None
+                self.cache: Cache | None = None
+
+            def set_memory_pool_limit(self, pool: int, n: int) -> None:
+                pass
+
+            def set_flag(self, f: int) -> None:
+                self.flags.add(f)
+
+            def clear_flag(self, f: int) -> None:
+                self.flags.discard(f)
+
+            def add_optimization_profile(self, p: Profile) -> int:
+                self.profile = p
+                return 0
+
+            def create_timing_cache(self, buf: bytes) -> Cache:
+                return Cache()
+
+            def set_timing_cache(self, cache: Cache, ignore_mismatch: bool) -> bool:
+                self.cache = cache
+                return True
+
+            def get_timing_cache(self) -> Cache | None:
+                return self.cache
+
+        class Builder:
+            num_DLA_cores = 0
+
+            def __init__(self, logger: Any) -> None:
+                factory("Builder", logger)
+                self.logger = logger
+
+            def create_network(self, flags: int = 0) -> Network:
+                return Network()
+
+            def create_builder_config(self) -> Config:
+                return Config()
+
+            def create_optimization_profile(self) -> Profile:
+                return Profile()
+
+            def build_serialized_network(self, network: Network, config: Config) -> bytes | None:
+                if "build_none" in gpu.fail:
+                    return None
+                gpu.counts["plans"] += 1
+                gpu.last_flags = sorted(config.flags)
+                head = json.dumps({"profile": config.profile.shapes if config.profile else None}).encode()
+                return PLAN_MAGIC + head + b"\n" + network.onnx
+
+        class Engine:
+            num_io_tensors = 2
+
+            def __init__(self, profile: list[list[int]], onnx_bytes: bytes) -> None:
+                import onnxruntime
+
+                self.profile = profile
+                self.session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+                meta = self.session.get_modelmeta().custom_metadata_map
+                self.scale = int(json.loads(meta["edgesr.spec"])["scale"])
+
+            def get_tensor_name(self, i: int) -> str:
+                return ["lr", "sr"][i]
+
+            def get_tensor_mode(self, name: str) -> int:
+                return t.TensorIOMode.INPUT if name == "lr" else t.TensorIOMode.OUTPUT  # type: ignore[attr-defined]
+
+            def get_tensor_dtype(self, name: str) -> int:
+                return 0
+
+            def get_tensor_profile_shape(self, name: str, index: int) -> list[list[int]]:
+                return self.profile
+
+            def create_execution_context(self) -> ExecutionContext:
+                return ExecutionContext(self)
+
+        class ExecutionContext:
+            def __init__(self, engine: Engine) -> None:
+                self.engine, self.shape, self.addr = engine, None, {}
+
+            def set_input_shape(self, name: str, shape: Any) -> bool:
+                mn, _, mx = self.engine.profile
+                shape = [int(s) for s in shape]
+                if not all(a <= s <= b for a, s, b in zip(mn, shape, mx, strict=True)):
+                    return False
+                self.shape = shape
+                return True
+
+            def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+                n, c, h, w = self.shape  # type: ignore[misc]
+                s = self.engine.scale
+                return (n, c, h * s, w * s) if name == "sr" else (n, c, h, w)
+
+            def set_tensor_address(self, name: str, addr: int) -> bool:
+                self.addr[name] = addr
+                return True
+
+            def execute_async_v3(self, stream_handle: int) -> bool:
+                n = int(np.prod(self.shape))
+                x = gpu.memory[self.addr["lr"]][: 4 * n].view(np.float32).reshape(self.shape)
+                (y,) = self.engine.session.run(None, {"lr": x})
+                raw = np.ascontiguousarray(y, np.float32).view(np.uint8).ravel()
+                gpu.memory[self.addr["sr"]][: raw.size] = raw
+                return True
+
+        class Runtime:
+            num_DLA_cores = 0
+
+            def __init__(self, logger: Any) -> None:
+                factory("Runtime", logger)
+                self.logger = logger
+
+            def deserialize_cuda_engine(self, plan: bytes) -> Engine | None:
+                if not plan.startswith(PLAN_MAGIC):
+                    self.logger.log(Severity.ERROR, "Serialization assertion magicTagRead == kMAGIC_TAG failed")
+                    return None
+                head, onnx_bytes = plan[len(PLAN_MAGIC):].split(b"\n", 1)
+                return Engine(json.loads(head)["profile"], onnx_bytes)
+
+        t.Builder, t.Runtime, t.OnnxParser = Builder, Runtime, Parser  # type: ignore[attr-defined]
+        t.ICudaEngine = Engine  # type: ignore[attr-defined]
+        return t
+
+
+def _module(name: str) -> types.ModuleType:  # also FakeGPU.module
+    m = types.ModuleType(name)
+    m.__spec__ = importlib.machinery.ModuleSpec(name, None)  # importlib.util.find_spec() works on it
+    return m
