@@ -112,8 +112,15 @@ def edgesr(
     """``edgesr ARGS`` as a user runs it: its own process, real stdout/stderr (FFmpeg writes there too)."""
     env = {**os.environ, **kw.pop("env", {})}
     env.pop("EDGESR_DEBUG", None)
-    cmd = [str(python), "-m", "edgesr", *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    return subprocess.run(_command(python, args), capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+def _command(python: str | Path, args: Any) -> list[str]:
+    """The test's own Python: ``python -m edgesr``; another venv's: its ``edgesr`` script, as a user types it
+    (and never the checkout's edgesr/ folder that ``-m`` would find first in the current directory)."""
+    if str(python) == sys.executable:
+        return [str(python), "-m", "edgesr", *map(str, args)]
+    return [str(Path(python).parent / "edgesr"), *map(str, args)]
 
 
 def start_edgesr(
@@ -121,7 +128,7 @@ def start_edgesr(
 ) -> subprocess.Popen[str]:
     full_env = {**os.environ, **(env or {})}
     full_env.pop("EDGESR_DEBUG", None)
-    return subprocess.Popen([str(python), "-m", "edgesr", *map(str, args)], stdout=subprocess.PIPE,
+    return subprocess.Popen(_command(python, args), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=full_env)
 
 
@@ -153,3 +160,42 @@ def wait_for(cond: Any, timeout: float, every: float = 0.05) -> bool:
             return True
         time.sleep(every)
     return False
+
+
+# -- the Jetson-like install: Debian's Python + its OpenCV (with GStreamer) + edgesr's base, no torch ------------
+REPO = HERE.parents[1]
+
+
+def base_requirements() -> list[str]:
+    """edgesr's base dependencies (no extras) from pyproject.toml."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return [str(d) for d in deps]
+
+
+@pytest.fixture(scope="session")
+def jetson_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python3 -m venv --system-site-packages`` over Debian's python3-opencv, then edgesr's base install: the
+    README's Jetson recipe. numpy is pinned to the system's (python3-opencv is built against it); pip's
+    cache or find-links make it work offline once the wheels are there, and without them the tests skip."""
+    need(SYSTEM_PYTHON.exists(), "no /usr/bin/python3 (Debian's Python)")
+    probe = subprocess.run([str(SYSTEM_PYTHON), "-c", "import cv2, numpy; print(numpy.__version__); "
+                            "print('GStreamer:' in cv2.getBuildInformation())"], capture_output=True, text=True)
+    need(probe.returncode == 0, "the system Python has no OpenCV (python3-opencv)")
+    numpy_version = probe.stdout.split()[0]
+    venv = tmp_path_factory.mktemp("jetson") / "venv"
+    made = subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--system-site-packages", str(venv)],
+                          capture_output=True, text=True)
+    need(made.returncode == 0, f"cannot make a venv with the system Python (python3-venv): {made.stderr[-300:]}")
+    py = venv / "bin" / "python"
+    constraints = venv / "constraints.txt"
+    constraints.write_text(f"numpy=={numpy_version}\n")
+    pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    own = subprocess.run([*pip, "--no-deps", "--no-build-isolation", str(REPO)], capture_output=True, text=True)
+    assert own.returncode == 0, own.stderr[-3000:]
+    deps = subprocess.run([*pip, "-c", str(constraints), *base_requirements()], capture_output=True, text=True)
+    need(deps.returncode == 0, f"cannot install edgesr's base dependencies (offline?): {deps.stderr[-300:]}")
+    return venv
