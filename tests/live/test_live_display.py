@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tinymodel
-from conftest import edgesr, gst_has, need, report, start_edgesr, wait_for
+from live_helpers import edgesr, gst_has, need, report, start_edgesr, wait_for
 from PIL import Image
 
 from edgesr.metrics import psnr

@@ -7,7 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from conftest import edgesr, gst_has, mp4_frames, need, one_line_error, report
+from live_helpers import edgesr, gst_has, mp4_frames, need, one_line_error, report
 
 pytestmark = pytest.mark.slow
 

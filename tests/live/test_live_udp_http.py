@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tinymodel
-from conftest import edgesr, free_port, mp4_frames, need, one_line_error, report
+from live_helpers import edgesr, free_port, mp4_frames, need, one_line_error, report
 from PIL import Image
 
 pytestmark = pytest.mark.slow
