@@ -171,7 +171,7 @@ REPO = HERE.parents[1]
 def base_requirements() -> list[str]:
     """edgesr's base dependencies (no extras) from pyproject.toml."""
     try:
-        import tomllib
+        import tomllib  # novermin (3.11+; tomli below on 3.10)
     except ImportError:  # Python 3.10
         import tomli as tomllib
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -196,7 +196,12 @@ def jetson_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     constraints = venv / "constraints.txt"
     constraints.write_text(f"numpy=={numpy_version}\n")
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    own = subprocess.run([*pip, "--no-deps", "--no-build-isolation", str(REPO)], capture_output=True, text=True)
+    src = venv.parent / "src"  # a copy: building in the checkout would leave build/ there
+    for part in ["edgesr", "train", "export", "runtime"]:
+        shutil.copytree(REPO / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ["pyproject.toml", "README.md"]:
+        shutil.copy2(REPO / part, src / part)
+    own = subprocess.run([*pip, "--no-deps", "--no-build-isolation", str(src)], capture_output=True, text=True)
     assert own.returncode == 0, own.stderr[-3000:]
     deps = subprocess.run([*pip, "-c", str(constraints), *base_requirements()], capture_output=True, text=True)
     need(deps.returncode == 0, f"cannot install edgesr's base dependencies (offline?): {deps.stderr[-300:]}")
