@@ -62,11 +62,11 @@ def _network_opener(cv2: Any, uri: str, opts: LiveOptions) -> Opener:
     return lambda: cv2.VideoCapture(uri)  # GStreamer-only builds: uridecodebin picks the protocol
 
 
-def _why_not_open(uri: str) -> str:
+def _why_not_open(uri: str, timeout_s: float) -> str:
     """A short diagnosis of a network stream that did not open: nobody listening, or a server that refused."""
     m = re.match(r"^[a-z]+://(?:[^@/]*@)?(\[[^\]]+\]|[^:/?]+)(?::(\d+))?", uri)
     if m is None or uri.startswith("udp://"):
-        return "no video arrived"
+        return f"no video arrived within {timeout_s:g} s"
     host, port = m.group(1).strip("[]"), m.group(2)
     default_ports = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443}
     port_n = int(port) if port else default_ports[uri.split(":")[0]]
@@ -149,7 +149,7 @@ class LiveSource(Source):
         if not cap.isOpened():
             cap.release()
             if uri.startswith(NETWORK_SCHEMES):
-                raise DeviceError(f"cannot open stream {uri}: {_why_not_open(uri)}")
+                raise DeviceError(f"cannot open stream {uri}: {_why_not_open(uri, network_timeout_s(opts))}")
             raise DeviceError(f"cannot open {name} ({uri}): missing, busy, or not a capture device")
         fps = float(cap.get(self._cv2.CAP_PROP_FPS) or 0.0)
         self.rate = Fraction(fps).limit_denominator(1001) if 0 < fps < 1000 else None

@@ -184,10 +184,11 @@ def jetson_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     README's Jetson recipe. numpy is pinned to the system's (python3-opencv is built against it); pip's
     cache or find-links make it work offline once the wheels are there, and without them the tests skip."""
     need(SYSTEM_PYTHON.exists(), "no /usr/bin/python3 (Debian's Python)")
-    probe = subprocess.run([str(SYSTEM_PYTHON), "-c", "import cv2, numpy; print(numpy.__version__); "
-                            "print('GStreamer:' in cv2.getBuildInformation())"], capture_output=True, text=True)
+    probe = subprocess.run([str(SYSTEM_PYTHON), "-c", "import sys, cv2, numpy; print(numpy.__version__); "
+                            "print(sys.version_info >= (3, 10))"], capture_output=True, text=True)
     need(probe.returncode == 0, "the system Python has no OpenCV (python3-opencv)")
-    numpy_version = probe.stdout.split()[0]
+    numpy_version, recent = probe.stdout.split()[:2]
+    need(recent == "True", "the system Python is older than 3.10, which edgesr needs")
     venv = tmp_path_factory.mktemp("jetson") / "venv"
     made = subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--system-site-packages", str(venv)],
                           capture_output=True, text=True)
