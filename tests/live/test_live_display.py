@@ -1,9 +1,11 @@
 """``-o display`` in a real window: Xvfb, the Debian-Python venv (its OpenCV has a GUI; pip's headless one has
 none), a screenshot of the X screen compared with the frame edgesr writes for the same input, and ``q`` in
-the window ends the run cleanly."""
+the window or closing it ends the run cleanly."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import re
 import select
@@ -48,7 +50,8 @@ def _x(display: str, *args: str) -> str:
     return out.stdout if out.returncode == 0 else ""
 
 
-def test_display_window_shows_the_upscaled_frame(jetson_venv: Path, xvfb: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("end", ["q", "close"])
+def test_display_window_shows_the_upscaled_frame(jetson_venv: Path, xvfb: str, tmp_path: Path, end: str) -> None:
     need(shutil.which("import") is not None, "imagemagick's import is not installed (imagemagick)")
     need(shutil.which("xdotool") is not None, "xdotool is not installed (xdotool)")
     need(gst_has("filesrc", "pngdec", "imagefreeze", "videoconvert", "appsink"), "GStreamer base plugins missing")
@@ -86,13 +89,17 @@ def test_display_window_shows_the_upscaled_frame(jetson_venv: Path, xvfb: str, t
         assert shown, f"the screen does not show the frame (PSNR {best:.2f} dB)"
 
         window = _x(xvfb, "xdotool", "search", "--name", "^edgesr$").split()[0]
-        _x(xvfb, "xdotool", "key", "--window", window, "q")
+        if end == "q":
+            _x(xvfb, "xdotool", "key", "--window", window, "q")
+        else:
+            close_window(xvfb, int(window))
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
     rep = report(tmp_path / "r.json")
-    assert rep["end_reason"] == "display closed (q pressed)" and rep["error"] is None
+    assert rep["end_reason"] == {"q": "display closed (q pressed)", "close": "display window closed"}[end]
+    assert rep["error"] is None
     assert rep["frames_out"] > 0
 
 
@@ -101,3 +108,33 @@ def _window_psnr(shot_path: Path, position: tuple[int, int], expected: np.ndarra
     shot = np.asarray(Image.open(shot_path).convert("RGB"))
     (x, y), (h, w) = position, expected.shape[:2]
     return psnr(shot[y : y + h, x : x + w].astype(np.float64), expected.astype(np.float64))
+
+
+def close_window(display: str, window: int) -> None:
+    """Send WM_DELETE_WINDOW, what a window manager's close button does (Xvfb runs none), through libX11."""
+    path = ctypes.util.find_library("X11")
+    need(path is not None, "libX11 is not installed")
+    x11 = ctypes.CDLL(path)
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x11.XFlush.argtypes = [ctypes.c_void_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+
+    class ClientMessage(ctypes.Structure):  # XClientMessageEvent, padded to the size of an XEvent
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                    ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("data", ctypes.c_long * 5), ("pad", ctypes.c_long * 12)]
+
+    dpy = x11.XOpenDisplay(display.encode())
+    assert dpy, f"cannot open X display {display}"
+    try:
+        ev = ClientMessage(type=33, window=window, format=32)  # 33: ClientMessage
+        ev.message_type = x11.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
+        ev.data[0] = x11.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
+        assert x11.XSendEvent(dpy, window, 0, 0, ctypes.byref(ev))
+        x11.XFlush(dpy)
+    finally:
+        x11.XCloseDisplay(dpy)
