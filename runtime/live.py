@@ -12,7 +12,9 @@ GStreamer): it is imported only when a live source is opened.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -24,18 +26,56 @@ from typing import Any
 import numpy as np
 
 from edgesr.errors import DeviceError, require
+from edgesr.runtime.gst import missing_elements, pipeline_elements
 from edgesr.runtime.sources import CAMERA_RE, NETWORK_SCHEMES, Frame, LiveOptions, Source
 
 Opener = Callable[[], Any]  # returns a cv2.VideoCapture (or anything with isOpened/read/release/get)
 
 
 def _cv2() -> Any:
+    if not os.environ.get("EDGESR_DEBUG"):  # FFmpeg's and OpenCV's own chatter would break the status view;
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # every failure becomes our one-line error
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     return require("cv2", extra="video", why="needed for cameras and network streams")
 
 
 def opencv_has_gstreamer(cv2: Any) -> bool:
-    m = re.search(r"GStreamer:\s*(\S+)", cv2.getBuildInformation())
+    return _opencv_has(cv2, "GStreamer")
+
+
+def _opencv_has(cv2: Any, backend: str) -> bool:
+    m = re.search(rf"{backend}:\s*(\S+)", cv2.getBuildInformation())
     return bool(m and m.group(1).upper() not in ("NO", "OFF"))
+
+
+def network_timeout_s(opts: LiveOptions) -> float:
+    """How long one open or read of a network stream may block: half of --reconnect, 1 to 5 s. Without it
+    OpenCV's FFmpeg waits 30 s on a silent (cut, not closed) connection, far past --reconnect."""
+    return min(5.0, max(1.0, opts.reconnect_s / 2))
+
+
+def _network_opener(cv2: Any, uri: str, opts: LiveOptions) -> Opener:
+    if _opencv_has(cv2, "FFMPEG") and hasattr(cv2, "CAP_PROP_READ_TIMEOUT_MSEC"):
+        ms = int(network_timeout_s(opts) * 1000)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        return lambda: cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)
+    return lambda: cv2.VideoCapture(uri)  # GStreamer-only builds: uridecodebin picks the protocol
+
+
+def _why_not_open(uri: str, timeout_s: float) -> str:
+    """A short diagnosis of a network stream that did not open: nobody listening, or a server that refused."""
+    m = re.match(r"^[a-z]+://(?:[^@/]*@)?(\[[^\]]+\]|[^:/?]+)(?::(\d+))?", uri)
+    if m is None or uri.startswith("udp://"):
+        return f"no video arrived within {timeout_s:g} s"
+    host, port = m.group(1).strip("[]"), m.group(2)
+    default_ports = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443}
+    port_n = int(port) if port else default_ports[uri.split(":")[0]]
+    try:
+        with socket.create_connection((host, port_n), timeout=2.0):
+            pass
+    except OSError as exc:
+        return f"cannot connect to {host}:{port_n} ({exc.strerror or exc})"
+    return f"{host}:{port_n} answers but gave no video at this address (wrong path or credentials?)"
 
 
 def csi_pipeline(sensor: int, opts: LiveOptions) -> str:
@@ -83,9 +123,16 @@ def open_live(uri: str, opts: LiveOptions) -> LiveSource:
             pipeline, name = csi_pipeline(int(sensor), opts), f"CSI camera {sensor}"
         else:
             pipeline, name = uri, "GStreamer pipeline"
+        missing = missing_elements(pipeline_elements(pipeline))
+        if missing:
+            where = " (NVIDIA's Argus camera plugin: JetPack on a Jetson)" if "nvarguscamerasrc" in missing else ""
+            raise DeviceError(
+                f"{uri if uri.startswith('csi://') else name} needs the GStreamer element(s) {', '.join(missing)}, "
+                f"which this machine does not have{where}"
+            )
         return LiveSource(uri, name, lambda: cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER), opts)
     if uri.startswith(NETWORK_SCHEMES):
-        return LiveSource(uri, f"stream {uri}", lambda: cv2.VideoCapture(uri), opts)
+        return LiveSource(uri, f"stream {uri}", _network_opener(cv2, uri, opts), opts)
     raise DeviceError(f"not a live source URI: {uri}")
 
 
@@ -101,10 +148,14 @@ class LiveSource(Source):
         cap = opener()
         if not cap.isOpened():
             cap.release()
+            if uri.startswith(NETWORK_SCHEMES):
+                raise DeviceError(f"cannot open stream {uri}: {_why_not_open(uri, network_timeout_s(opts))}")
             raise DeviceError(f"cannot open {name} ({uri}): missing, busy, or not a capture device")
         fps = float(cap.get(self._cv2.CAP_PROP_FPS) or 0.0)
         self.rate = Fraction(fps).limit_denominator(1001) if 0 < fps < 1000 else None
         self.reconnects = 0
+        self.outages: list[float] = []  # seconds without frames before each reconnect
+        self._last_ok = time.monotonic()
         self._t0: float | None = None
         self._cap = cap
         self._cond = threading.Condition()
@@ -123,11 +174,8 @@ class LiveSource(Source):
                     if not self._reconnect():
                         return
                     continue
-                with self._cond:
-                    if self._slot is not None:
-                        self.dropped += 1
-                    self._slot = (bgr, time.perf_counter())
-                    self._cond.notify_all()
+                self._last_ok = time.monotonic()
+                self._put(bgr)
         except Exception as exc:  # OpenCV errors end the source with the reason, never silently
             self.end_reason = f"{self.name} failed: {exc}"
         finally:
@@ -136,16 +184,25 @@ class LiveSource(Source):
                 self._ended = True
                 self._cond.notify_all()
 
+    def _put(self, bgr: np.ndarray) -> None:
+        with self._cond:
+            if self._slot is not None:
+                self.dropped += 1  # the pipeline is behind: the older frame goes, the newest stays
+            self._slot = (bgr, time.perf_counter())
+            self._cond.notify_all()
+
     def _reconnect(self) -> bool:
-        """Reopen with backoff until ``reconnect_s`` has passed; False (and the reason set) if it never comes back."""
-        lost = time.monotonic()
+        """Reopen with backoff until ``reconnect_s`` has passed since the last frame; False (and the reason set)
+        if it never comes back."""
         delay = 0.1
         self._cap.release()
         while not self._stop.is_set():
-            if time.monotonic() - lost >= self.opts.reconnect_s:
+            left = self.opts.reconnect_s - (time.monotonic() - self._last_ok)
+            if left <= 0:
                 self.end_reason = f"{self.name} lost: no frames for {self.opts.reconnect_s:g} s (retried with backoff)"
                 return False
-            self._stop.wait(delay)
+            if self._stop.wait(min(delay, left)):
+                break
             delay = min(delay * 2, 2.0)
             cap = self._opener()
             if cap.isOpened():
@@ -153,12 +210,11 @@ class LiveSource(Source):
                 if ok and bgr is not None:
                     self._cap = cap
                     self.reconnects += 1
-                    self.warnings.append(f"{self.name} reconnected after {time.monotonic() - lost:.1f} s")
-                    with self._cond:
-                        if self._slot is not None:
-                            self.dropped += 1
-                        self._slot = (bgr, time.perf_counter())
-                        self._cond.notify_all()
+                    gap = time.monotonic() - self._last_ok
+                    self.outages.append(round(gap, 2))
+                    self.warnings.append(f"{self.name} reconnected after {gap:.1f} s without frames")
+                    self._last_ok = time.monotonic()
+                    self._put(bgr)
                     return True
             cap.release()
         self.end_reason = "stopped"

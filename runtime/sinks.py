@@ -176,7 +176,8 @@ class DisplaySink(Sink):
             raise DeviceError("no display here ($DISPLAY is not set): use --output out.mp4, --output DIR or none")
         self.title = title
         try:
-            self.cv2.namedWindow(title, self.cv2.WINDOW_NORMAL)
+            # resizable, no Qt toolbar/status bar (GUI_NORMAL): the window is the video
+            self.cv2.namedWindow(title, self.cv2.WINDOW_NORMAL | self.cv2.WINDOW_GUI_NORMAL)
         except self.cv2.error as exc:
             raise DeviceError(
                 f"this OpenCV cannot open windows ({str(exc).strip().splitlines()[-1]}); install an OpenCV with GUI "
@@ -184,6 +185,7 @@ class DisplaySink(Sink):
             ) from None
         self._closed: str | None = None
         self._latest: np.ndarray | None = None
+        self._sized = False
         self._lock = threading.Lock()
         self.description = "display window"
 
@@ -196,6 +198,9 @@ class DisplaySink(Sink):
             image, self._latest = self._latest, None
         if image is not None:
             self.cv2.imshow(self.title, self.cv2.cvtColor(image, self.cv2.COLOR_RGB2BGR))
+            if not self._sized:  # WINDOW_NORMAL opens at a toolkit default size: show pixels 1:1 (resizable after)
+                self.cv2.resizeWindow(self.title, image.shape[1], image.shape[0])
+                self._sized = True
         key = self.cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27):
             self._closed = "display closed (q pressed)"

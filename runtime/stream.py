@@ -182,7 +182,10 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
             for w in getattr(sink, "warnings", []):
                 view.warn(w)
             report.update(end_reason=reason, error=None if error is None else str(error), **stats.report())
-            report["live"] = {"reconnects": getattr(source, "reconnects", 0)} if source.live else None
+            report["live"] = (
+                {"reconnects": getattr(source, "reconnects", 0), "outages_s": getattr(source, "outages", [])}
+                if source.live else None
+            )
             if report_path is not None:
                 write_json(report_path, report)
                 report["report_path"] = str(report_path)

@@ -108,7 +108,7 @@ def test_live_source_drops_frames_and_ends_with_the_reason(tmp_path: Path) -> No
     assert report["dropped"] > 0 and report["frames_out"] == report["frames_in"] > 0
     assert report["frames_in"] + report["dropped"] <= 200
     assert report["end_reason"].startswith("test camera lost")
-    assert report["live"] == {"reconnects": 0}
+    assert report["live"] == {"reconnects": 0, "outages_s": []}
 
 
 def test_two_frames_in_flight_keep_order(model: Path, tmp_path: Path) -> None:

@@ -51,6 +51,36 @@ def _gpu() -> str:
     return "none found"
 
 
+def _opencv_shadowing(cv2_file: str) -> str | None:
+    """A warning when the cv2 that imports is a pip OpenCV (opencv-python*, opencv-contrib-python*) while another
+    cv2 (the system's, e.g. JetPack's with GStreamer) sits further down sys.path, unreachable."""
+    import re
+    import sys
+    from importlib import metadata
+
+    here = Path(cv2_file)
+    loaded = here.parent.resolve() if here.stem == "__init__" else here.resolve()  # a package or a bare .so
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if not re.fullmatch(r"opencv(-contrib)?-python(-headless)?", name):
+            continue
+        if Path(str(dist.locate_file("cv2"))).resolve() != loaded:
+            continue
+        others = []
+        for entry in sys.path:
+            folder = Path(entry or ".")
+            found = [folder / "cv2"] if (folder / "cv2").is_dir() else []
+            found += [*folder.glob("cv2*.so"), *folder.glob("cv2*.pyd")]
+            if any(f.resolve() != loaded for f in found):
+                others.append(str(folder))
+        if others:
+            return (
+                f"pip's {name} {dist.version} ({here.parent}) shadows the OpenCV in {others[0]} (the system's, with "
+                f"GStreamer on a Jetson): `pip uninstall {name}` to use it"
+            )
+    return None
+
+
 def info() -> None:
     """Versions of edgesr and its backends, the GPU, and the Jetson model if any."""
     rows = [
@@ -73,17 +103,21 @@ def info() -> None:
     except ImportError:
         pass
     try:
-        import cv2
-
         import re
+
+        import cv2
 
         m = re.search(r"GStreamer:\s*(\S+)", cv2.getBuildInformation())
         rows.append(("opencv GStreamer", m.group(1) if m else "unknown"))
+        rows.append(("opencv path", str(Path(cv2.__file__).parent)))
+        shadow = _opencv_shadowing(cv2.__file__)
     except ImportError:
-        pass
+        shadow = None
     rows.append(("gpu", _gpu()))
     jetson = _jetson()
     rows.append(("jetson", jetson if jetson else "not a Jetson"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         typer.echo(f"{k.ljust(width)}  {v}")
+    if shadow:
+        typer.echo(f"warning: {shadow}", err=True)
