@@ -21,6 +21,10 @@ class UsageError(EdgeSRError):
     exit_code = 2
 
 
+class EdgeSRWarning(UserWarning):
+    """Something the user should know that does not stop the command; the CLI prints it as one line."""
+
+
 class BadInputError(EdgeSRError):
     """An image, video, folder, checkpoint or config that cannot be used."""
 

@@ -225,7 +225,7 @@ def build_trt_engine(
 
 def _save_timing_cache(config: Any, path: Path) -> None:
     serialized = config.get_timing_cache().serialize()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(bytes(memoryview(serialized)))
-    os.replace(tmp, path)
+    from edgesr.artifact import atomic_write
+
+    with atomic_write(path, "TensorRT timing cache") as tmp:
+        tmp.write_bytes(bytes(memoryview(serialized)))

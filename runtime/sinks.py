@@ -1,8 +1,8 @@
 """Where upscaled frames go: a video file, a folder of PNGs, a window, or nowhere.
 
 ``open_sink`` checks the destination BEFORE any frame is processed (an unwritable path is a one-line
-error up front). A video is encoded to ``<name>.partial<suffix>`` and renamed to its real name when it
-is finalised; the pipeline finalises it on every exit path (end of input, Ctrl-C, errors), so the file at
+error up front). A video is encoded to ``<name>.partial-<pid>-<random><suffix>`` (one per run) and renamed
+to its real name when it is finalised; the pipeline finalises it on every exit path (end of input, Ctrl-C, errors), so the file at
 the real name is always complete and playable. Only a hard kill (SIGKILL, power loss) leaves the
 ``.partial`` file instead.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import os
+import secrets
 import tempfile
 import threading
 from fractions import Fraction
@@ -85,7 +86,11 @@ class VideoSink(Sink):
         if self.path.is_dir():
             raise BadInputError(f"output {self.path} is a folder; give a file name such as {self.path / 'out.mp4'}")
         check_writable_dir(self.path.parent, create=True)
-        self.partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        # One partial file per run (pid + random): two runs writing the same -o never share it, and the
+        # rename at the end moves exactly the file this run wrote.
+        self.partial = self.path.with_name(
+            f"{self.path.stem}.partial-{os.getpid()}-{secrets.token_hex(3)}{self.path.suffix}"
+        )
         self.rate = rate or DEFAULT_RATE
         # Fragmented MP4 (moof per keyframe): the index is written as it goes, so memory stays flat on
         # endless live runs and even a hard kill leaves a playable .partial file. Default for live sources.

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgesr import __version__
+from edgesr import __version__, interrupts
 from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
@@ -110,6 +110,7 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[None]:
     hits = [0]
 
     def handler(signum: int, _frame: Any) -> None:
+        interrupts.note(signum)  # the CLI exits 143 for SIGTERM, 130 for Ctrl-C
         hits[0] += 1
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if hits[0] == 1:

@@ -61,6 +61,9 @@ class _StopFlag:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        from edgesr import interrupts
+
+        interrupts.note(signum)  # the CLI exits 143 for SIGTERM, 130 for Ctrl-C
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True

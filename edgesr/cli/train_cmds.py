@@ -10,7 +10,10 @@ from pathlib import Path
 
 import typer
 
+from edgesr.cli.interrupted import interrupted_note
 from edgesr.errors import UsageError
+from edgesr.options import DEVICES, MAX_SIDE, MIN_TILE, SCALES, choice, number
+from edgesr.paths import output_dir, output_file
 
 _TRAIN_FLAGS = (
     "out", "phase", "data", "val", "preset", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
@@ -94,6 +97,12 @@ def evaluate(
 
     if bicubic and checkpoint is not None:
         raise UsageError("--bicubic evaluates the baseline: drop --checkpoint (or --bicubic)")
+    choice(scale, "--scale", SCALES)
+    choice(device, "--device", DEVICES)
+    if save_images is not None:
+        output_dir(save_images, "--save-images", inputs=(data,))
+    if json_out is not None:
+        output_file(json_out, "--json", inputs=(data, checkpoint))
     console = Console()
     warn = lambda m: console.print(f"[yellow]warning:[/] {m}", highlight=False)  # noqa: E731
     if bicubic:
@@ -139,12 +148,13 @@ def upscale(
     from edgesr.train.distributed import pick_device
     from edgesr.train.infer import upscale_image
 
-    if tile < 0:
-        raise UsageError(f"--tile must be >= 0 (got {tile})")
-    if output.resolve() == image.resolve():
-        raise UsageError("--output is the input image: refusing to overwrite it")
+    if tile != 0:
+        number(tile, "--tile (0: no tiling)", MIN_TILE, MAX_SIDE)
+    choice(device, "--device", DEVICES)
+    output_file(output, "--output", inputs=(image, checkpoint))
     lr = load_image(image)
     model = load_generator(checkpoint or default_checkpoint()).to(pick_device(device))
-    sr = upscale_image(model, lr, tile=tile or None)
-    save_image(output, sr)
+    with interrupted_note("upscale", [output]):
+        sr = upscale_image(model, lr, tile=tile or None)
+        save_image(output, sr)
     typer.echo(f"{image} {lr.shape[1]}x{lr.shape[0]} -> {output} {sr.shape[1]}x{sr.shape[0]} ({model.spec.describe()})")
