@@ -170,6 +170,8 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
         finally:
             reason = pipeline.reason or END_OF_INPUT
             error = pipeline.error
+            if error is None and reason == END_OF_INPUT and stats.frames_in == 0:
+                error = BadInputError(f"{settings.source} has no frames: nothing was written")
             aborted = error is not None and not isinstance(error, EdgeSRError)
             closers = [
                 ("reference check", lambda: check.close(wait=not aborted) if check is not None else None),
@@ -185,8 +187,11 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
             report.update(end_reason=reason, error=None if error is None else str(error), **stats.report())
             report["live"] = {"reconnects": getattr(source, "reconnects", 0)} if source.live else None
             if report_path is not None:
-                write_json(report_path, report)
-                report["report_path"] = str(report_path)
+                try:
+                    write_json(report_path, report)
+                    report["report_path"] = str(report_path)
+                except EdgeSRError as exc:  # the first failure is what ended the run; a report error comes second
+                    error = error or exc
     if error is not None:
         if isinstance(error, EdgeSRError):
             raise error
