@@ -178,6 +178,6 @@ def export_onnx(
     model = load_generator(ckpt)
     proto = to_onnx(model, config.opset, config.exporter)
     with atomic_write(out, "ONNX") as tmp:  # parity is proven on the very file that is renamed into place
-        save_model(proto, tmp)
+        save_model(proto, tmp, atomic=False)
         parity = check_parity(model, tmp, config.parity_sizes, config.min_parity_psnr, config.parity_images)
     return ExportResult(out, model.spec, parity, op_counts(proto), config, ckpt, sha256_file(out))

@@ -26,7 +26,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "fs"
     mnt.mkdir()
     try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True, text=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], capture_output=True, text=True)
     except FileNotFoundError:
         pytest.skip("no mount command here: the full-disk tests need a small tmpfs")
     if r.returncode != 0:
@@ -51,6 +51,13 @@ def leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.rglob("*") if any(m in p.name for m in TEMP_MARKERS)]
 
 
+def final_error(err: str) -> str:
+    """Progress lines may come first (train); the failure is exactly one ``error:`` line, at the end."""
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in err and [ln for ln in lines if ln.startswith("error: ")] == lines[-1:], err
+    return lines[-1]
+
+
 def snapshot(paths: list[Path]) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in paths}
 
@@ -70,7 +77,7 @@ def test_train_on_a_full_disk_keeps_last_pt_and_resumes(
 
     filler = fill(small_fs, leave=16 * 1024)  # the metrics lines fit, the next checkpoint does not
     code, _, err = cli(capsys, "train", "--resume", "--out", run)
-    line = one_line_error(err)
+    line = final_error(err)
     assert code == 1 and "cannot write checkpoint" in line and "No space left on device" in line, line
     assert leftovers(small_fs) == []
     assert snapshot([run / "last.pt"]) == good and load_checkpoint(run / "last.pt")["step"] == 2

@@ -152,9 +152,9 @@ def upscale(
         number(tile, "--tile (0: no tiling)", MIN_TILE, MAX_SIDE)
     choice(device, "--device", DEVICES)
     output_file(output, "--output", inputs=(image, checkpoint))
-    lr = load_image(image)
-    model = load_generator(checkpoint or default_checkpoint()).to(pick_device(device))
     with interrupted_note("upscale", [output]):
+        lr = load_image(image)
+        model = load_generator(checkpoint or default_checkpoint()).to(pick_device(device))
         sr = upscale_image(model, lr, tile=tile or None)
         save_image(output, sr)
     typer.echo(f"{image} {lr.shape[1]}x{lr.shape[0]} -> {output} {sr.shape[1]}x{sr.shape[0]} ({model.spec.describe()})")
