@@ -61,6 +61,10 @@ def require(module: str, extra: str | None = None, why: str = ""):  # type: igno
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
+        from edgesr import interrupts
+
+        if interrupts.received():  # SIGTERM inside a package's import can surface as an ImportError
+            raise interrupts.Terminated() from None
         package = {"cv2": "opencv-python-headless", "skimage": "scikit-image", "av": "av"}.get(
             module.split(".")[0], module.split(".")[0]
         )

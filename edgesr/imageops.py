@@ -67,7 +67,7 @@ def _warn_if_huge(p: Path, size: tuple[int, int], limit: int | None) -> None:
         from edgesr.errors import EdgeSRWarning
 
         warnings.warn(
-            f"{p} is {w}x{h} ({w * h / 1e6:.0f} megapixels): decoding it needs about "
+            f"{p} is {w}x{h} ({w * h / 1e6:.1f} megapixels): decoding it needs about "
             f"{w * h * 3 / 2**30:.1f} GiB of memory",
             EdgeSRWarning,
             stacklevel=3,

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 _received: list[int] = []
+_reported: list[bool] = [False]
 
 
 class Terminated(KeyboardInterrupt):
@@ -24,8 +25,23 @@ def note(signum: int) -> None:
     _received.append(signum)
 
 
+def received() -> bool:
+    """A signal has stopped (or is stopping) this command."""
+    return bool(_received)
+
+
+def mark_reported() -> None:
+    """A command printed its own line about the interrupt (the CLI then adds none)."""
+    _reported[0] = True
+
+
+def reported() -> bool:
+    return _reported[0]
+
+
 def reset() -> None:
     _received.clear()
+    _reported[0] = False
 
 
 def signal_name() -> str:

@@ -130,6 +130,17 @@ def _variant(src: EdgeSRModel, cfg: BuildConfig, profile: ShapeProfile, workdir:
     return open_edgesr_onnx(path), info, cal
 
 
+def _check_graph_matches_metadata(src: EdgeSRModel, profile: ShapeProfile) -> None:
+    """One run at the smallest shape: an ONNX whose edgesr metadata contradicts its graph (another scale,
+    other channels) is an incompatible artifact, refused before calibration and the gate."""
+    import numpy as np
+
+    from edgesr.runtime import open_runner
+
+    with open_runner(src.path, providers=["cpu"]) as probe:
+        probe.infer(np.zeros((1, src.spec.in_channels, *profile.min), dtype=np.float32))
+
+
 def _place_reference(src: Path, output: Path) -> str:
     """The FP32 ONNX beside the engine (for stream PSNR checks); its name relative to it."""
     if src.resolve().parent == output.resolve().parent:
@@ -152,6 +163,7 @@ def build_engine(
             "and makes the precision itself (--fp16/--int8)"
         )
     profile = resolve_profile(src.spec, cfg)
+    _check_graph_matches_metadata(src, profile)
     trt_cfg = None
     if cfg.backend == "tensorrt":
         trt_cfg = engine_trt.TrtBuildConfig(cfg.precision, profile, cfg.workspace_mib, cfg.timing_cache, cfg.dla_core)

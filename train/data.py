@@ -39,6 +39,7 @@ def load_pairs(
     scale: int,
     min_lr: int = 1,
     warn: Callable[[str], None] | None = None,
+    role: str = "training",  # named in the error: training, validation, evaluation
 ) -> list[ImagePair]:
     """Read every image under ``folder`` and make its LR twin.
 
@@ -62,7 +63,7 @@ def load_pairs(
     if small:
         warn(f"skipped {len(small)} image(s) smaller than the {min_lr * scale}px crop: {', '.join(small)}")
     if not pairs:
-        raise BadInputError(f"no usable training image in {folder} (need images of at least {min_lr * scale}px)")
+        raise BadInputError(f"no usable {role} image in {folder} (need images of at least {min_lr * scale}px)")
     return pairs
 
 

@@ -32,5 +32,6 @@ def interrupted_note(command: str, outputs: Sequence[Path | None]) -> Iterator[N
             (done if fresh else untouched).append(str(p))
         what = f"kept the finished {', '.join(done)}" if done else "nothing was written"
         rest = f"; not written (any earlier file is unchanged): {', '.join(untouched)}" if untouched else ""
+        interrupts.mark_reported()
         typer.echo(f"{command} interrupted ({interrupts.signal_name()}): {what}{rest}; no temp files left", err=True)
         raise

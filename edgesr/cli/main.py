@@ -60,6 +60,18 @@ def _setup_warnings() -> None:
     warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
 
 
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Typer turns a KeyboardInterrupt inside a command into a silent exit 130; find it in the chain."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _fail(msg: str, code: int) -> None:
     if _debug():
         traceback.print_exc()
@@ -78,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
             _setup_warnings()
             app(args=argv, prog_name="edgesr")
     except EdgeSRError as exc:
+        if interrupts.received():  # a failure caused by the interrupt (a library cut short): report the signal
+            _fail(f"interrupted ({interrupts.signal_name()}): {exc}", interrupts.exit_code())
         _fail(str(exc) or type(exc).__name__, exc.exit_code)
     except KeyboardInterrupt:  # before a command took over (typer turns one inside a command into exit 130)
         _fail(f"interrupted ({interrupts.signal_name()})", interrupts.exit_code())
@@ -86,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{exc.strerror or exc}{where}", 1)
     except SystemExit as exc:
         if exc.code == 130:  # interrupted inside a command: 143 when it was SIGTERM
+            if _caused_by_interrupt(exc) and not interrupts.reported():
+                print(f"error: interrupted ({interrupts.signal_name()})", file=sys.stderr)
             sys.exit(interrupts.exit_code())
         raise
     finally:

@@ -118,7 +118,7 @@ def evaluate(
         model = load_generator(ckpt, expect_scale=scale).to(pick_device(device))
         s, method = model.spec.scale, model.spec.preset
         upscaler = lambda lr: upscale_image(model, lr)  # noqa: E731
-    pairs = load_pairs(data, s, warn=warn)
+    pairs = load_pairs(data, s, warn=warn, role="evaluation")
     result = evaluate_pairs(pairs, upscaler, s, method, data=str(data), save_dir=save_images)
     table = Table(title=f"{method} x{s} on {data}")
     for col in ("image", "size", "PSNR-Y (dB)", "SSIM-Y"):
@@ -142,17 +142,17 @@ def upscale(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Upscale one image with a trained model."""
-    from edgesr.imageops import load_image, save_image
-    from edgesr.pretrained import default_checkpoint
-    from edgesr.train.checkpoint import load_generator
-    from edgesr.train.distributed import pick_device
-    from edgesr.train.infer import upscale_image
-
     if tile != 0:
         number(tile, "--tile (0: no tiling)", MIN_TILE, MAX_SIDE)
     choice(device, "--device", DEVICES)
     output_file(output, "--output", inputs=(image, checkpoint))
     with interrupted_note("upscale", [output]):
+        from edgesr.imageops import load_image, save_image
+        from edgesr.pretrained import default_checkpoint
+        from edgesr.train.checkpoint import load_generator
+        from edgesr.train.distributed import pick_device
+        from edgesr.train.infer import upscale_image
+
         lr = load_image(image)
         model = load_generator(checkpoint or default_checkpoint()).to(pick_device(device))
         sr = upscale_image(model, lr, tile=tile or None)
