@@ -2,9 +2,10 @@
 
 ``open_sink`` checks the destination BEFORE any frame is processed (an unwritable path is a one-line
 error up front). A video is encoded to ``<name>.partial-<pid>-<random><suffix>`` (one per run) and renamed
-to its real name when it is finalised; the pipeline finalises it on every exit path (end of input, Ctrl-C, errors), so the file at
-the real name is always complete and playable. Only a hard kill (SIGKILL, power loss) leaves the
-``.partial`` file instead.
+to its real name when it is finalised; the pipeline finalises it on every exit path (end of input, Ctrl-C,
+errors), so the file at the real name is always complete and playable. A failed write (a full disk) deletes
+the partial file and leaves any earlier file at the real name as it was. Only a hard kill (SIGKILL, power
+loss) leaves the ``.partial`` file instead.
 """
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ class VideoSink(Sink):
             with self.av.open(str(self.partial)) as c:
                 n = c.streams.video[0].frames
         except Exception as exc:
-            raise BadInputError(f"cannot write {self.path}: the finished video does not open ({_reason(exc)})") from None
+            why = _reason(exc)
+            raise BadInputError(f"cannot write {self.path}: the finished video does not open ({why})") from None
         if n and n != self.frames:
             raise BadInputError(f"cannot write {self.path}: the finished video holds {n} of {self.frames} frames")
 

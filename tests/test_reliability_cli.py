@@ -184,9 +184,9 @@ def test_read_only_filesystem(capsys: pytest.CaptureFixture[str], files: dict[st
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mnt)]).returncode != 0:
         pytest.skip("this container does not allow mount")
     try:
-        for label, template, suffix in FILE_OUTPUTS:
+        for _, template, suffix in FILE_OUTPUTS:
             _refused(capsys, _args(template, files, X=mnt / f"x{suffix}"), "read-only filesystem")
-        for label, template in DIR_OUTPUTS:
+        for _, template in DIR_OUTPUTS:
             _refused(capsys, _args(template, files, X=mnt / "out"), "read-only filesystem")
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
@@ -208,7 +208,9 @@ def test_output_that_is_an_input_is_refused(
     assert {p: p.read_bytes() for p in files["imgdir"].parent.rglob("*") if p.is_file()} == before
 
 
-def test_parser_errors_are_short_and_name_the_option(capsys: pytest.CaptureFixture[str], files: dict[str, Path]) -> None:
+def test_parser_errors_are_short_and_name_the_option(
+    capsys: pytest.CaptureFixture[str], files: dict[str, Path]
+) -> None:
     for args, option in ((["stream", *ENGINE, "--threads", "abc"], "--threads"), (["eval", "--nope"], "--nope")):
         code, _, err = cli(capsys, *_args(args, files))
         assert code == 2 and option in err and len(err.strip().splitlines()) <= 8, err

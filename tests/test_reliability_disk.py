@@ -26,7 +26,9 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "fs"
     mnt.mkdir()
     try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], capture_output=True, text=True
+        )
     except FileNotFoundError:
         pytest.skip("no mount command here: the full-disk tests need a small tmpfs")
     if r.returncode != 0:
@@ -150,5 +152,5 @@ def test_single_file_outputs_on_a_full_disk(
     fill(small_fs, leave=0)
     code, _, err = cli(capsys, *args)
     line = one_line_error(err)
-    assert code == 1 and f"cannot write" in line and str(out) in line and "No space left" in line, line
+    assert code == 1 and "cannot write" in line and str(out) in line and "No space left" in line, line
     assert leftovers(small_fs) == [] and out.read_bytes() == b"the previous good file"

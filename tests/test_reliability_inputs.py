@@ -28,10 +28,19 @@ def _no_partials(folder: Path) -> None:
 def test_zero_frame_video_is_an_error(capsys: pytest.CaptureFixture[str], model: Path, tmp_path: Path) -> None:
     import av
 
-    empty = tmp_path / "empty.mp4"
+    empty = tmp_path / "empty.mkv"  # a video stream with no frame in it (only the audio track has packets)
     with av.open(str(empty), "w") as c:
         s = c.add_stream("libx264", rate=30)
         s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        a.layout = "mono"
+        for k in range(5):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 16000, k * 1024
+            for p in a.encode(af):
+                c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
     out = tmp_path / "out.mp4"
     code, stdout, err = cli(capsys, "stream", "--engine", model, "--video", empty, "-o", out, "-q")
     line = one_line_error(err)
@@ -71,7 +80,8 @@ def test_truncated_video_warns_that_the_input_ended_early(
 def test_frame_far_beyond_the_engine_is_refused_at_once(
     capsys: pytest.CaptureFixture[str], model: Path, tmp_path: Path
 ) -> None:
-    engine = tinymodel.ort_engine(tmp_path / "small.ort.onnx", model, profile=ShapeProfile((16, 16), (32, 48), (48, 64)))
+    small = ShapeProfile((16, 16), (32, 48), (48, 64))
+    engine = tinymodel.ort_engine(tmp_path / "small.ort.onnx", model, profile=small)
     frames = tmp_path / "frames"
     save_image(frames / "huge.png", np.zeros((3000, 3000, 3), dtype=np.uint8))
     code, _, err = cli(capsys, "stream", "--engine", engine, "--source", frames, "-o", tmp_path / "sr", "-q",

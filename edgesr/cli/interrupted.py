@@ -21,7 +21,8 @@ def interrupted_note(command: str, outputs: Sequence[Path | None]) -> Iterator[N
     try:
         yield
     except KeyboardInterrupt:
-        done, untouched = [], []
+        done: list[str] = []
+        untouched: list[str] = []
         for p in outputs:
             if p is None:
                 continue

@@ -92,6 +92,7 @@ def evaluate(
     from rich.table import Table
 
     from edgesr.artifact import write_json
+    from edgesr.metrics import min_eval_lr
     from edgesr.train.data import load_pairs
     from edgesr.train.evaluate import bicubic_upscaler, evaluate_pairs
 
@@ -118,7 +119,7 @@ def evaluate(
         model = load_generator(ckpt, expect_scale=scale).to(pick_device(device))
         s, method = model.spec.scale, model.spec.preset
         upscaler = lambda lr: upscale_image(model, lr)  # noqa: E731
-    pairs = load_pairs(data, s, warn=warn, role="evaluation")
+    pairs = load_pairs(data, s, min_lr=min_eval_lr(s), warn=warn, role="evaluation")
     result = evaluate_pairs(pairs, upscaler, s, method, data=str(data), save_dir=save_images)
     table = Table(title=f"{method} x{s} on {data}")
     for col in ("image", "size", "PSNR-Y (dB)", "SSIM-Y"):
