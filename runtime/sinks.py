@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesr.artifact import sha256_file
 from edgesr.errors import BadInputError, DeviceError, UsageError, require
 from edgesr.imageops import save_image
 from edgesr.runtime.audio import AudioPassthrough
@@ -117,6 +118,7 @@ class VideoSink(Sink):
             self.audio = AudioPassthrough.attach(audio_from, self.container, self.warnings)
         self.size: tuple[int, int] | None = None
         self.failed: str | None = None  # the first write error: the partial file is then deleted, never renamed
+        self.sha256: str | None = None  # of the finished file, set by close()
         self.frames = 0
         self._last_pts = -1
         self._t0: float | None = None
@@ -187,6 +189,7 @@ class VideoSink(Sink):
                 raise BadInputError(self.failed)
             if self.frames:
                 self._verify()
+                self.sha256 = sha256_file(self.partial)  # the report names exactly this file
         except BaseException as exc:
             self.partial.unlink(missing_ok=True)
             if isinstance(exc, (BadInputError, KeyboardInterrupt)):

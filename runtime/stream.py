@@ -185,6 +185,8 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
             for w in getattr(sink, "warnings", []):
                 view.warn(w)
             report.update(end_reason=reason, error=None if error is None else str(error), **stats.report())
+            if getattr(sink, "sha256", None):  # two runs writing one -o: each report names the exact file it wrote
+                report["output_sha256"] = sink.sha256
             report["live"] = {"reconnects": getattr(source, "reconnects", 0)} if source.live else None
             if report_path is not None:
                 try:

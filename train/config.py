@@ -149,6 +149,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise BadInputError(f"config file not found: {p}") from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read config file {p}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BadInputError(f"{p} is not valid TOML: {exc}") from None
     table = data.get("train", data)
