@@ -59,9 +59,9 @@ def _not_an_input(p: Path, option: str, inputs: Iterable[PathLike | None], folde
             continue
         inp = Path(raw).expanduser()
         if _same(p, inp):
-            raise UsageError(f"{option} {p} would overwrite the input {inp}: refusing")
+            raise UsageError(f"{option} {p} is the input {inp}: refusing to overwrite an input")
         if not folder and inp.is_dir() and p.exists() and _inside(p, inp):
-            raise UsageError(f"{option} {p} would overwrite a file of the input folder {inp}: refusing")
+            raise UsageError(f"{option} {p} is a file of the input folder {inp}: refusing to overwrite an input")
         if folder and inp.is_dir() and _inside(p, inp):
             raise UsageError(f"{option} {p} is inside the input folder {inp}: refusing to mix outputs into an input")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +59,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors come in many types
-        if "weights only load failed" in str(exc).lower() or "weights_only" in str(exc):
+        text = str(exc)
+        if "Unsupported global" in text or "Unsupported class" in text:  # torch's weights_only refusal
             raise IncompatibleArtifactError(
                 f"{p} is not a trusted edgesr checkpoint: it holds Python objects beyond tensors and plain data, "
                 "which edgesr never unpickles"
             ) from None
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        cause = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)  # not torch's advice around it
+        first = cause.group(1).strip() if cause else (text.strip().splitlines() or [type(exc).__name__])[0]
+        if first.startswith("Unsupported operand"):
+            first = f"not a PyTorch file ({first})"
         if len(first) > 160:
             first = first[:160].rsplit(" ", 1)[0] + " ..."
         raise IncompatibleArtifactError(f"{p} is not a readable edgesr checkpoint: {first}") from None
