@@ -97,11 +97,20 @@ def save_image(path: str | os.PathLike[str], img: np.ndarray) -> None:
     from edgesr.artifact import atomic_write
 
     p = Path(path)
+    fmt = image_format(p)
+    with atomic_write(p, "image") as tmp:
+        Image.fromarray(np.ascontiguousarray(img)).save(tmp, format=fmt)
+
+
+def image_format(path: str | os.PathLike[str]) -> str:
+    """PIL's format name for an output file's suffix; ``BadInputError`` for an unknown one."""
+    from PIL import Image
+
+    p = Path(path)
     fmt = Image.registered_extensions().get(p.suffix.lower())
     if fmt is None:
         raise BadInputError(f"unknown image format for {p} (use .png or .jpg)")
-    with atomic_write(p, "image") as tmp:
-        Image.fromarray(np.ascontiguousarray(img)).save(tmp, format=fmt)
+    return fmt
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

@@ -44,6 +44,7 @@ NUMBERS = [
     (["upscale", "{img}", "-o", "{out}/u.png", "--tile", "1"], "--tile"),
     (["upscale", "{img}", "-o", "{out}/u.png", "--tile", "-3"], "--tile"),
     (["upscale", "{img}", "-o", "{out}/u.png", "--device", "tpu"], "--device"),
+    (["upscale", "{img}", "-o", "{out}/u.xyz"], "unknown image format"),
     (["eval", "--bicubic", "--data", "{imgdir}", "--scale", "0"], "--scale"),
     (["eval", "--bicubic", "--data", "{imgdir}", "--device", "tpu"], "--device"),
     (["export", "{ckpt}", "-o", "{out}/e.onnx", "--parity-size", "0x0"], "--parity-size"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from edgesr.cli.interrupted import interrupted_note
-from edgesr.errors import UsageError
+from edgesr.errors import EdgeSRError, UsageError
 from edgesr.options import DEVICES, MAX_SIDE, MIN_TILE, SCALES, choice, number
 from edgesr.paths import output_dir, output_file
 
@@ -147,6 +147,12 @@ def upscale(
         number(tile, "--tile (0: no tiling)", MIN_TILE, MAX_SIDE)
     choice(device, "--device", DEVICES)
     output_file(output, "--output", inputs=(image, checkpoint))
+    from edgesr.imageops import image_format
+
+    try:
+        image_format(output)
+    except EdgeSRError as exc:
+        raise UsageError(f"--output {exc}") from None
     with interrupted_note("upscale", [output]):
         from edgesr.imageops import load_image, save_image
         from edgesr.pretrained import default_checkpoint
