@@ -8,10 +8,13 @@ that is not the one the sidecar describes, a spec the caller did not expect).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +70,7 @@ class ShapeProfile:
         return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max), "max_batch": self.max_batch}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ShapeProfile":
+    def from_dict(cls, d: dict[str, Any]) -> ShapeProfile:
         return cls(tuple(d["min"]), tuple(d["opt"]), tuple(d["max"]), int(d.get("max_batch", 1)))  # type: ignore[arg-type]
 
 
@@ -114,7 +117,11 @@ class Sidecar:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Sidecar":
+    def from_dict(cls, d: dict[str, Any]) -> Sidecar:
+        if not isinstance(d, dict):
+            raise IncompatibleArtifactError(f"malformed engine sidecar: a JSON {type(d).__name__}, not an object")
+        if not isinstance(d.get("format", 0), int):
+            raise IncompatibleArtifactError(f"malformed engine sidecar: format {d.get('format')!r}")
         if int(d.get("format", 0)) > SIDECAR_FORMAT:
             raise IncompatibleArtifactError("engine sidecar is from a newer edgesr: upgrade edgesr")
         try:
@@ -122,7 +129,7 @@ class Sidecar:
             kw["spec"] = ModelSpec.from_dict(d["spec"])
             kw["profile"] = ShapeProfile.from_dict(d["profile"])
             return cls(**kw)
-        except (KeyError, TypeError, ValueError, UsageError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, UsageError) as exc:
             raise IncompatibleArtifactError(f"malformed engine sidecar: {exc}") from exc
 
 
@@ -153,14 +160,53 @@ def read_sidecar(engine: str | os.PathLike[str]) -> Sidecar:
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Write JSON atomically (temp file + rename): a crash never leaves half a file."""
+    text = json_text(data)
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
+
+
+def json_text(data: Any) -> str:
+    """The JSON edgesr writes (reports, sidecars): indented, numpy and paths converted."""
+    return json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
+
+
+def temp_name(path: str | os.PathLike[str], tag: str = "tmp") -> Path:
+    """A hidden name beside ``path``, unique to this process and call (pid + random), same suffix."""
     p = Path(path)
+    return p.with_name(f".{p.stem}.{tag}{os.getpid()}-{secrets.token_hex(4)}{p.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], what: str = "") -> Iterator[Path]:
+    """Yield a unique temp path beside ``path``; the caller writes it. On success it is fsynced and
+    renamed over ``path`` (the old file stays intact until then). On ANY failure (ENOSPC, an
+    exception, Ctrl-C, SIGTERM) the temp file is removed; an ``OSError`` becomes a one-line
+    ``BadInputError`` naming what could not be written."""
+    p = Path(path)
+    label = f"{what} {p}" if what else str(p)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+    except OSError as exc:
+        raise BadInputError(f"cannot write {label}: {exc.strerror or exc}") from None
+    tmp = temp_name(p)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, p)
     except OSError as exc:
-        raise BadInputError(f"cannot write {p}: {exc.strerror or exc}") from None
+        _remove(tmp)
+        raise BadInputError(f"cannot write {label}: {exc.strerror or exc}") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(p: Path) -> None:
+    try:
+        p.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _json_default(o: Any) -> Any:

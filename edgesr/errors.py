@@ -21,6 +21,10 @@ class UsageError(EdgeSRError):
     exit_code = 2
 
 
+class EdgeSRWarning(UserWarning):
+    """Something the user should know that does not stop the command; the CLI prints it as one line."""
+
+
 class BadInputError(EdgeSRError):
     """An image, video, folder, checkpoint or config that cannot be used."""
 
@@ -57,6 +61,10 @@ def require(module: str, extra: str | None = None, why: str = ""):  # type: igno
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
+        from edgesr import interrupts
+
+        if interrupts.received():  # SIGTERM inside a package's import can surface as an ImportError
+            raise interrupts.Terminated() from None
         package = {"cv2": "opencv-python-headless", "skimage": "scikit-image", "av": "av"}.get(
             module.split(".")[0], module.split(".")[0]
         )

@@ -44,12 +44,34 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, bool]:
     p = Path(path)
     try:
         with Image.open(p) as im:
+            _warn_if_huge(p, im.size, Image.MAX_IMAGE_PIXELS)
             im.load()
             return _pil_to_rgb8(im), im.mode in GRAY_MODES
     except FileNotFoundError:
         raise BadInputError(f"image not found: {p}") from None
+    except Image.DecompressionBombError:
+        raise BadInputError(
+            f"cannot read image {p}: it is larger than {2 * (Image.MAX_IMAGE_PIXELS or 0) // 10**6} megapixels "
+            "(refused as a possible decompression bomb)"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise BadInputError(f"cannot read image {p}: {exc}") from None
+
+
+def _warn_if_huge(p: Path, size: tuple[int, int], limit: int | None) -> None:
+    """PIL's DecompressionBombWarning does not name the file (the CLI silences it); this does."""
+    w, h = size
+    if limit and w * h > limit:
+        import warnings
+
+        from edgesr.errors import EdgeSRWarning
+
+        warnings.warn(
+            f"{p} is {w}x{h} ({w * h / 1e6:.1f} megapixels): decoding it needs about "
+            f"{w * h * 3 / 2**30:.1f} GiB of memory",
+            EdgeSRWarning,
+            stacklevel=3,
+        )
 
 
 def _pil_to_rgb8(im) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -72,18 +94,23 @@ def save_image(path: str | os.PathLike[str], img: np.ndarray) -> None:
     """Write a uint8 RGB (or gray) image; the format follows the suffix. Atomic."""
     from PIL import Image
 
+    from edgesr.artifact import atomic_write
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    fmt = image_format(p)
+    with atomic_write(p, "image") as tmp:
+        Image.fromarray(np.ascontiguousarray(img)).save(tmp, format=fmt)
+
+
+def image_format(path: str | os.PathLike[str]) -> str:
+    """PIL's format name for an output file's suffix; ``BadInputError`` for an unknown one."""
+    from PIL import Image
+
+    p = Path(path)
     fmt = Image.registered_extensions().get(p.suffix.lower())
     if fmt is None:
         raise BadInputError(f"unknown image format for {p} (use .png or .jpg)")
-    try:
-        Image.fromarray(np.ascontiguousarray(img)).save(tmp, format=fmt)
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BadInputError(f"cannot write image {p}: {exc}") from None
+    return fmt
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

@@ -58,6 +58,12 @@ def shave(img: np.ndarray, border: int) -> np.ndarray:
     return img[border:-border, border:-border] if border > 0 else img
 
 
+def min_eval_lr(scale: int) -> int:
+    """Smallest LR side that can be scored: after shaving ``scale`` HR pixels per border, SSIM's 11x11
+    window must still fit (smaller images would score NaN)."""
+    return -(-(11 + 2 * scale) // scale)
+
+
 def sr_psnr_ssim(sr: np.ndarray, hr: np.ndarray, scale: int, gray: bool = False) -> tuple[float, float]:
     """Y-channel PSNR and SSIM of an SR result against its (mod-cropped) HR image.
 

@@ -14,8 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from edgesr.artifact import write_json
-from edgesr.errors import BadInputError
+from edgesr.artifact import atomic_write, write_json
 from edgesr.export.bench_machine import machine_line
 
 if TYPE_CHECKING:
@@ -41,16 +40,10 @@ def write_outputs(result: BenchResult, out: Path) -> dict[str, str]:
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with atomic_write(path, "bench CSV") as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _db(v: float | None) -> str:
@@ -169,6 +162,5 @@ def draw_chart(result: BenchResult, path: Path) -> None:
             psnr = f", {r.psnr_vs_fp32:.1f} dB vs FP32" if finite else ""
             d.text((left + length + 6, y + 3), f"{fps:.2f} fps{psnr}", fill="black", font=font)
             y += bar_h + gap
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    img.save(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "bench chart") as tmp:
+        img.save(tmp, format="PNG")

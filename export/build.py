@@ -23,14 +23,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from edgesr.artifact import (
+    ShapeProfile,
+    Sidecar,
+    atomic_write,
+    json_text,
+    sha256_file,
+    sidecar_path,
+    temp_name,
+    write_json,
+    write_sidecar,
+)
+from edgesr.errors import AccuracyGateError, EdgeSRError, UsageError
 from edgesr.export import engine_ort, engine_trt
 from edgesr.export.calibration import CalibrationConfig, calibrate
 from edgesr.export.check_images import load_check_images
 from edgesr.export.gate import DEFAULT_MIN_PSNR, GateReport, cpu_has_vnni, exact_qdq_session, measure
 from edgesr.export.onnx_io import EdgeSRModel, open_edgesr_onnx, save_model
-
-from edgesr.artifact import ShapeProfile, Sidecar, sha256_file, sidecar_path, write_json, write_sidecar
-from edgesr.errors import AccuracyGateError, EdgeSRError, UsageError
 from edgesr.samples import samples_dir
 from edgesr.spec import ModelSpec
 
@@ -123,14 +132,24 @@ def _variant(src: EdgeSRModel, cfg: BuildConfig, profile: ShapeProfile, workdir:
     return open_edgesr_onnx(path), info, cal
 
 
+def _check_graph_matches_metadata(src: EdgeSRModel, profile: ShapeProfile) -> None:
+    """One run at the smallest shape: an ONNX whose edgesr metadata contradicts its graph (another scale,
+    other channels) is an incompatible artifact, refused before calibration and the gate."""
+    import numpy as np
+
+    from edgesr.runtime import open_runner
+
+    with open_runner(src.path, providers=["cpu"]) as probe:
+        probe.infer(np.zeros((1, src.spec.in_channels, *profile.min), dtype=np.float32))
+
+
 def _place_reference(src: Path, output: Path) -> str:
     """The FP32 ONNX beside the engine (for stream PSNR checks); its name relative to it."""
     if src.resolve().parent == output.resolve().parent:
         return src.name
     ref = output.with_name(f"{output.stem}.fp32.onnx")
-    tmp = ref.with_name(f".{ref.name}.tmp{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, ref)
+    with atomic_write(ref, "FP32 reference") as tmp:
+        shutil.copyfile(src, tmp)
     return ref.name
 
 
@@ -146,13 +165,14 @@ def build_engine(
             "and makes the precision itself (--fp16/--int8)"
         )
     profile = resolve_profile(src.spec, cfg)
+    _check_graph_matches_metadata(src, profile)
     trt_cfg = None
     if cfg.backend == "tensorrt":
         trt_cfg = engine_trt.TrtBuildConfig(cfg.precision, profile, cfg.workspace_mib, cfg.timing_cache, cfg.dla_core)
     min_psnr = cfg.min_psnr_db if cfg.min_psnr_db is not None else DEFAULT_MIN_PSNR[cfg.precision]
     out = cfg.output
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_engine = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp_engine = temp_name(out)
     with tempfile.TemporaryDirectory(prefix="edgesr-build-") as work:
         say(f"{src.spec.describe()} -> {cfg.precision} {cfg.backend}, input {profile.describe()}")
         variant, info, cal = _variant(src, cfg, profile, Path(work), progress)
@@ -184,20 +204,26 @@ def build_engine(
             write_sidecar(tmp_engine, sidecar)
             report = _gate(tmp_engine, src, pairs, skipped, cfg, min_psnr, check_dir, progress)
             report.forced = cfg.force and not report.passed
-            report_path = out.with_name(
-                out.name + (".gate.json" if report.passed or cfg.force else ".gate-failed.json")
-            )
-            write_json(report_path, report.to_dict())
             if not report.passed and not cfg.force:
+                report_path = out.with_name(out.name + ".gate-failed.json")
+                write_json(report_path, report.to_dict())  # the explanation of the refusal; no engine is written
                 raise AccuracyGateError(
                     f"{cfg.precision} engine refused: worst image {report.worst.name} at "
                     f"{report.worst.psnr_vs_fp32:.2f} dB < {min_psnr:g} dB vs FP32 (report: {report_path}); "
                     "--force writes it anyway"
                 )
+            report_path = out.with_name(out.name + ".gate.json")
             sidecar.gate = {k: v for k, v in report.to_dict().items() if k != "images"} | {"report": report_path.name}
             sidecar.reference_onnx = _place_reference(src.path, out)
-            os.replace(tmp_engine, out)
-            write_sidecar(out, sidecar)
+            # Engine, gate report and sidecar are all written to temps first and renamed together (engine
+            # first): a failed write leaves the previous engine, its sidecar and its report as they were.
+            with atomic_write(sidecar_path(out), "engine sidecar") as side_tmp, \
+                    atomic_write(report_path, "gate report") as report_tmp, \
+                    atomic_write(out, "engine") as engine_tmp:
+                side_tmp.write_text(json_text(sidecar.to_dict()))
+                report_tmp.write_text(json_text(report.to_dict()))
+                os.replace(tmp_engine, engine_tmp)
+            out.with_name(out.name + ".gate-failed.json").unlink(missing_ok=True)  # stale: this build passed
         finally:
             tmp_engine.unlink(missing_ok=True)
             sidecar_path(tmp_engine).unlink(missing_ok=True)

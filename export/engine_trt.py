@@ -248,8 +248,9 @@ def build_trt_engine(
     out_path.write_bytes(bytes(memoryview(plan)))
     try:
         _save_timing_cache(config, cache_file)
-    except OSError as exc:  # a read-only path or a full disk costs the next build time, not this engine
-        warnings.append(f"timing cache not saved to {cache_file} ({exc.strerror or exc}): the next build will retune")
+    except (OSError, EdgeSRError) as exc:  # a read-only path or a full disk costs the next build time, not this engine
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        warnings.append(f"timing cache not saved to {cache_file} ({why}): the next build will retune")
     return {
         "tensorrt_version": str(trt.__version__),
         "device": device,
@@ -265,10 +266,7 @@ def build_trt_engine(
 
 def _save_timing_cache(config: Any, path: Path) -> None:
     serialized = config.get_timing_cache().serialize()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    from edgesr.artifact import atomic_write
+
+    with atomic_write(path, "TensorRT timing cache") as tmp:
         tmp.write_bytes(bytes(memoryview(serialized)))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

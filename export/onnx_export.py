@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+
+from edgesr.artifact import INPUT_NAME, OUTPUT_NAME, atomic_write, sha256_file
+from edgesr.errors import IncompatibleArtifactError, UsageError
 from edgesr.export.onnx_io import IR_FOR_OPSET, op_counts, save_model, set_metadata, strip_identities
 from edgesr.export.parity import ParityReport, check_parity
-
-from edgesr.artifact import INPUT_NAME, OUTPUT_NAME, sha256_file
-from edgesr.errors import IncompatibleArtifactError, UsageError
 
 EXPORTERS = ("torchscript", "dynamo")
 MIN_OPSET = 17
@@ -72,9 +72,10 @@ class ExportResult:
 
 def fold_batchnorm(model: Any) -> Any:
     """A copy of the eval-mode SRResNet with every BatchNorm folded into the conv before it."""
-    from edgesr.train.arch import ResidualBlock
     from torch import nn
     from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    from edgesr.train.arch import ResidualBlock
 
     folded = copy.deepcopy(model).eval()
     for module in folded.modules():
@@ -176,11 +177,7 @@ def export_onnx(
         raise UsageError(f"the export output must end in .onnx, got {out.name}")
     model = load_generator(ckpt)
     proto = to_onnx(model, config.opset, config.exporter)
-    tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.onnx")
-    try:
-        save_model(proto, tmp)
+    with atomic_write(out, "ONNX") as tmp:  # parity is proven on the very file that is renamed into place
+        save_model(proto, tmp, atomic=False)
         parity = check_parity(model, tmp, config.parity_sizes, config.min_parity_psnr, config.parity_images)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return ExportResult(out, model.spec, parity, op_counts(proto), config, ckpt, sha256_file(out))

@@ -168,18 +168,18 @@ def check_model(model: onnx.ModelProto, name: str) -> None:
         raise IncompatibleArtifactError(f"{name} fails onnx.checker: {first[:200]}") from None
 
 
-def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
-    """Check and write a single self-contained ONNX file (no external .data), atomically."""
+def save_model(model: onnx.ModelProto, path: str | os.PathLike[str], atomic: bool = True) -> Path:
+    """Check and write a single self-contained ONNX file (no external .data), atomically (``atomic=False``:
+    ``path`` is already a temp file of the caller's ``atomic_write``, which reports a failure by its real name)."""
     p = Path(path)
     check_model(model, p.name)
     if model.ByteSize() > 2_000_000_000:  # protobuf's 2 GB limit; edgesr models are a few MB
         raise IncompatibleArtifactError(f"{p.name} is over 2 GB and cannot be one self-contained file")
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
+    from edgesr.artifact import atomic_write
+
+    if not atomic:
+        onnx.save_model(model, str(p), save_as_external_data=False)
+        return p
+    with atomic_write(p, "ONNX") as tmp:
         onnx.save_model(model, str(tmp), save_as_external_data=False)
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BadInputError(f"cannot write {p}: {exc.strerror or exc}") from None
     return p

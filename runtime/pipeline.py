@@ -202,7 +202,9 @@ class Pipeline:
                     if not finish_oldest():
                         return
                 t0 = time.perf_counter()
-                y = self.tiler.infer(x)
+                y = self.tiler.infer(x, cancelled=self._abort.is_set)
+                if y is None:  # aborted between tiles (a second Ctrl-C, an error elsewhere)
+                    break
                 lat.add(time.perf_counter() - t0)
                 if not self._put(self.q_out, (frame, y)):
                     break

@@ -55,7 +55,21 @@ class Runner(abc.ABC):
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x)
-        return self._infer(x)
+        y = self._infer(x)
+        self.check_output(x, y)
+        return y
+
+    def check_output(self, x: np.ndarray, y: np.ndarray) -> None:
+        """The engine's real output must be what its spec (sidecar/metadata) says: a hand-edited sidecar
+        cannot mislabel a x2 engine as x4."""
+        n, _, h, w = x.shape
+        s = self.spec.scale
+        want = (n, self.spec.in_channels, h * s, w * s)
+        if tuple(y.shape) != want:
+            raise IncompatibleArtifactError(
+                f"{self.path.name} produced output {tuple(y.shape)} for input {tuple(x.shape)}, but its spec "
+                f"({self.spec.describe()}) says {want}: the sidecar or metadata does not describe this engine"
+            )
 
     #: how many ``submit`` calls may be outstanding before ``result`` must be called (2 = double buffering)
     max_in_flight: int = 1

@@ -1,16 +1,18 @@
 """Where upscaled frames go: a video file, a folder of PNGs, a window, or nowhere.
 
 ``open_sink`` checks the destination BEFORE any frame is processed (an unwritable path is a one-line
-error up front). A video is encoded to ``<name>.partial<suffix>`` and renamed to its real name when it
-is finalised; the pipeline finalises it on every exit path (end of input, Ctrl-C, errors), so the file at
-the real name is always complete and playable. Only a hard kill (SIGKILL, power loss) leaves the
-``.partial`` file instead.
+error up front). A video is encoded to ``<name>.partial-<pid>-<random><suffix>`` (one per run) and renamed
+to its real name when it is finalised; the pipeline finalises it on every exit path (end of input, Ctrl-C,
+errors), so the file at the real name is always complete and playable. A failed write (a full disk) deletes
+the partial file and leaves any earlier file at the real name as it was. Only a hard kill (SIGKILL, power
+loss) leaves the ``.partial`` file instead.
 """
 
 from __future__ import annotations
 
 import abc
 import os
+import secrets
 import tempfile
 import threading
 from fractions import Fraction
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesr.artifact import sha256_file
 from edgesr.errors import BadInputError, DeviceError, UsageError, require
 from edgesr.imageops import save_image
 from edgesr.runtime.audio import AudioPassthrough
@@ -85,7 +88,11 @@ class VideoSink(Sink):
         if self.path.is_dir():
             raise BadInputError(f"output {self.path} is a folder; give a file name such as {self.path / 'out.mp4'}")
         check_writable_dir(self.path.parent, create=True)
-        self.partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        # One partial file per run (pid + random): two runs writing the same -o never share it, and the
+        # rename at the end moves exactly the file this run wrote.
+        self.partial = self.path.with_name(
+            f"{self.path.stem}.partial-{os.getpid()}-{secrets.token_hex(3)}{self.path.suffix}"
+        )
         self.rate = rate or DEFAULT_RATE
         # Fragmented MP4 (moof per keyframe): the index is written as it goes, so memory stays flat on
         # endless live runs and even a hard kill leaves a playable .partial file. Default for live sources.
@@ -94,9 +101,12 @@ class VideoSink(Sink):
         if self.fragmented:  # flush_packets: each finished fragment goes to disk now, not when a 32 KB buffer fills
             options = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
         try:
-            self.container = self.av.open(str(self.partial), "w", options=options)
+            self.file = _WatchedFile(self.partial)
+            fmt = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}[self.path.suffix.lower()]
+            self.container = self.av.open(self.file, "w", format=fmt, options=options)
         except (self.av.error.FFmpegError, OSError) as exc:
-            raise BadInputError(f"cannot write {self.path}: {exc}") from None
+            self.partial.unlink(missing_ok=True)
+            raise BadInputError(f"cannot write {self.path}: {_reason(exc)}") from None
         self.stream = self.container.add_stream("libx264", rate=self.rate)
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": str(crf), "preset": preset}
@@ -107,6 +117,8 @@ class VideoSink(Sink):
         if audio_from is not None:
             self.audio = AudioPassthrough.attach(audio_from, self.container, self.warnings)
         self.size: tuple[int, int] | None = None
+        self.failed: str | None = None  # the first write error: the partial file is then deleted, never renamed
+        self.sha256: str | None = None  # of the finished file, set by close()
         self.frames = 0
         self._last_pts = -1
         self._t0: float | None = None
@@ -129,12 +141,20 @@ class VideoSink(Sink):
         vf = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         pts = self._pts(frame)
         vf.pts, vf.time_base = pts, 1 / self.rate
-        for packet in self.stream.encode(vf):
-            self.container.mux(packet)
-        self.frames += 1
-        self._last_time = float(pts / self.rate)
-        if self.audio is not None:
-            self.audio.mux_until(self._last_time)
+        if self.failed is not None:
+            raise BadInputError(self.failed)
+        try:
+            for packet in self.stream.encode(vf):
+                self.container.mux(packet)
+            self.frames += 1
+            self._last_time = float(pts / self.rate)
+            if self.audio is not None:
+                self.audio.mux_until(self._last_time)
+            if self.file.error is not None:  # FFmpeg may swallow it; the file object does not
+                raise self.file.error
+        except Exception as exc:  # the first failed write (a full disk...) ends the run
+            self.failed = f"cannot write {self.path}: {_reason(exc)}"
+            raise BadInputError(self.failed) from None
 
     def _pts(self, frame: Frame) -> int:
         """Source timestamps (files: keeps sync with the audio) or frame count (live), strictly increasing."""
@@ -147,20 +167,91 @@ class VideoSink(Sink):
         return pts
 
     def close(self, complete: bool = True) -> None:
+        """Finalise and rename to the real name; on any write failure delete this run's partial file and
+        raise (an earlier file at the real name stays as it was)."""
         try:
-            if self.frames:
-                for packet in self.stream.encode(None):
-                    self.container.mux(packet)
+            try:
+                if self.frames and self.failed is None:
+                    for packet in self.stream.encode(None):
+                        self.container.mux(packet)
+                    if self.audio is not None:
+                        self.audio.mux_until(None if complete else self._last_time)
+            finally:
                 if self.audio is not None:
-                    self.audio.mux_until(None if complete else self._last_time)
-        finally:
-            if self.audio is not None:
-                self.audio.close()
-            self.container.close()
+                    self.audio.close()
+                try:
+                    self.container.close()
+                finally:
+                    self.file.close()
+            if self.file.error is not None:
+                self.failed = self.failed or f"cannot write {self.path}: {_reason(self.file.error)}"
+            if self.failed is not None:
+                raise BadInputError(self.failed)
+            if self.frames:
+                self._verify()
+                self.sha256 = sha256_file(self.partial)  # the report names exactly this file
+        except BaseException as exc:
+            self.partial.unlink(missing_ok=True)
+            if isinstance(exc, (BadInputError, KeyboardInterrupt)):
+                raise
+            raise BadInputError(self.failed or f"cannot write {self.path}: {_reason(exc)}") from None
         if self.frames:
             os.replace(self.partial, self.path)
         else:
             self.partial.unlink(missing_ok=True)
+
+    def _verify(self) -> None:
+        """The finished file opens and (where its index says) holds every frame written: never report an
+        undecodable file as the output."""
+        try:
+            with self.av.open(str(self.partial)) as c:
+                n = c.streams.video[0].frames
+        except Exception as exc:
+            why = _reason(exc)
+            raise BadInputError(f"cannot write {self.path}: the finished video does not open ({why})") from None
+        if n and n != self.frames:
+            raise BadInputError(f"cannot write {self.path}: the finished video holds {n} of {self.frames} frames")
+
+
+class _WatchedFile:
+    """The muxer's output file, unbuffered (fragments reach the disk when FFmpeg flushes them), which
+    remembers the first write error: FFmpeg can swallow it and carry on encoding into a broken file."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self.f = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by VideoSink.close
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        try:
+            while view:
+                n = self.f.write(view)
+                view = view[n or 0:]
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())[:200]
 
 
 class DisplaySink(Sink):

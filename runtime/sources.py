@@ -108,10 +108,12 @@ class VideoFileSource(Source):
         av = require("av")
         errors = 0
         packets = self.container.demux(self.stream)
+        decoded_frames = 0
         while True:
             try:
                 packet = next(packets)
             except StopIteration:
+                self._warn_if_short(decoded_frames)
                 return
             except av.error.FFmpegError as exc:  # a broken container: skip on, but not forever
                 errors += 1
@@ -133,7 +135,17 @@ class VideoFileSource(Source):
                 continue
             for frame in decoded:
                 errors = 0
+                decoded_frames += 1
                 yield frame
+
+    def _warn_if_short(self, decoded: int) -> None:
+        """A truncated file ends early: say so (its header announces more frames than it held)."""
+        announced = self.stream.frames or 0
+        if announced and decoded + self.skipped < announced:
+            self.warnings.append(
+                f"the input ended early: {self.path.name} held {decoded} of the {announced} frames its header "
+                "announces (a truncated or partly written file?)"
+            )
 
     def read(self) -> Frame | None:
         av = require("av")

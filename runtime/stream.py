@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgesr import __version__
+from edgesr import __version__, interrupts
 from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
@@ -110,6 +110,7 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[None]:
     hits = [0]
 
     def handler(signum: int, _frame: Any) -> None:
+        interrupts.note(signum)  # the CLI exits 143 for SIGTERM, 130 for Ctrl-C
         hits[0] += 1
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if hits[0] == 1:
@@ -169,6 +170,8 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
         finally:
             reason = pipeline.reason or END_OF_INPUT
             error = pipeline.error
+            if error is None and reason == END_OF_INPUT and stats.frames_in == 0:
+                error = BadInputError(f"{settings.source} has no frames: nothing was written")
             aborted = error is not None and not isinstance(error, EdgeSRError)
             closers = [
                 ("reference check", lambda: check.close(wait=not aborted) if check is not None else None),
@@ -182,13 +185,18 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
             for w in getattr(sink, "warnings", []):
                 view.warn(w)
             report.update(end_reason=reason, error=None if error is None else str(error), **stats.report())
+            if getattr(sink, "sha256", None):  # two runs writing one -o: each report names the exact file it wrote
+                report["output_sha256"] = sink.sha256
             report["live"] = (
                 {"reconnects": getattr(source, "reconnects", 0), "outages_s": getattr(source, "outages", [])}
                 if source.live else None
             )
             if report_path is not None:
-                write_json(report_path, report)
-                report["report_path"] = str(report_path)
+                try:
+                    write_json(report_path, report)
+                    report["report_path"] = str(report_path)
+                except EdgeSRError as exc:  # the first failure is what ended the run; a report error comes second
+                    error = error or exc
     if error is not None:
         if isinstance(error, EdgeSRError):
             raise error

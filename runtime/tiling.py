@@ -10,14 +10,16 @@ network's effective receptive field the stitched frame equals the untiled one to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from edgesr.errors import UsageError
+from edgesr.errors import BadInputError, UsageError
 from edgesr.runtime.runner import Runner
 
 DEFAULT_OVERLAP = 16
+MAX_TILES_PER_FRAME = 1024
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -76,13 +78,22 @@ class Tiler:
         return min(prof.max[0], h), min(prof.max[1], w)
 
     def tiles_for(self, h: int, w: int) -> int:
+        """Tiles per HxW frame; a frame needing more than MAX_TILES_PER_FRAME is refused before any of
+        them runs (a 10000x10000 frame into a small engine would take minutes per frame)."""
         t = self.plan(h, w)
         if t is None:
             return 1
-        return len(tile_starts(h, t[0], self.overlap)) * len(tile_starts(w, t[1], self.overlap))
+        n = len(tile_starts(h, t[0], self.overlap)) * len(tile_starts(w, t[1], self.overlap))
+        if n > MAX_TILES_PER_FRAME:
+            raise BadInputError(
+                f"a {h}x{w} frame needs {n} tiles of {t[0]}x{t[1]} through {self.runner.path.name} (more than "
+                f"{MAX_TILES_PER_FRAME}): pass a smaller input, or build an engine with a larger --max-shape"
+            )
+        return n
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        """NCHW float32 (N=1) in, NCHW float32 out, tiled if needed."""
+    def infer(self, x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> np.ndarray | None:
+        """NCHW float32 (N=1) in, NCHW float32 out, tiled if needed. ``cancelled`` is asked between tiles:
+        when it says yes, None comes back (the run is being aborted)."""
         n, c, h, w = x.shape
         t = self.plan(h, w)
         if t is None:
@@ -93,10 +104,13 @@ class Tiler:
         s = self.runner.spec.scale
         ys, xs = tile_starts(h, th, self.overlap), tile_starts(w, tw, self.overlap)
         ykeep, xkeep = keep_bounds(ys, th, h), keep_bounds(xs, tw, w)
+        self.tiles_for(h, w)
         jobs = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
         out = np.empty((1, c, h * s, w * s), dtype=np.float32)
         batch = self.runner.profile.max_batch if self.runner.profile is not None else 1
         for k in range(0, len(jobs), batch):
+            if cancelled is not None and cancelled():
+                return None
             group = jobs[k : k + batch]
             tiles = np.concatenate([x[:, :, ys[i] : ys[i] + th, xs[j] : xs[j] + tw] for i, j in group], axis=0)
             y = self.runner.infer(np.ascontiguousarray(tiles))

@@ -172,7 +172,7 @@ def test_precision_variant_or_output_over_source_refused(
     capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path
 ) -> None:
     code, _, err = cli(capsys, "build-engine", fp32_onnx, "-o", fp32_onnx, *ORT)
-    assert code == 2 and "would overwrite the source ONNX" in one_line_error(err)
+    assert code == 2 and "refusing to overwrite an input" in one_line_error(err)
     engine = tmp_path / "m.engine"
     assert cli(capsys, "build-engine", fp32_onnx, "-o", engine, *ORT, "--fp16")[0] == 0
     code, _, err = cli(capsys, "build-engine", engine, "-o", tmp_path / "again.engine", *ORT, "--int8")

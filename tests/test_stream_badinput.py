@@ -66,7 +66,7 @@ def test_unwritable_output_fails_before_processing(
     blocker.write_text("x")
     for output in (str(blocker / "out.mp4"), str(blocker / "frames")):
         code, out, err = cli(capsys, "stream", "--engine", str(model), "--video", str(video), "-o", output)
-        assert code == 1 and "cannot write to" in one_line_error(err)
+        assert code == 2 and "is a file, not a folder" in one_line_error(err)  # a usage error (issue 9)
         assert out == ""  # nothing was processed
     assert not list(tmp_path.glob("**/*.report.json"))
 

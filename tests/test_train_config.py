@@ -46,7 +46,9 @@ def test_toml_then_flags(tmp_path: Path) -> None:
         ({"phase": "srgan"}, "--init"),
         ({"schedule": "slow"}, "--schedule must be one of"),
         ({"steps": 0}, "--steps must be at least 1"),
-        ({"lr": -1.0}, "--lr must be positive"),
+        ({"lr": -1.0}, r"--lr must be a number in \(0, 1\]"),
+        ({"lr": float("nan")}, r"--lr must be a number in \(0, 1\], got nan"),
+        ({"scale": 0}, "--scale must be one of 2, 3, 4"),
     ],
 )
 def test_bad_values_are_usage_errors(kw: dict[str, object], msg: str) -> None:

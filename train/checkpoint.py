@@ -9,13 +9,16 @@ Contents: ``format``, ``edgesr_version``, ``spec`` (a ``ModelSpec`` dict), ``pha
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from edgesr import __version__
+from edgesr.artifact import atomic_write
 from edgesr.errors import BadInputError, IncompatibleArtifactError
 from edgesr.spec import ModelSpec
 from edgesr.train.arch import SRResNet, build_generator
@@ -26,18 +29,26 @@ CHECKPOINT_FORMAT = 1
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` (must hold ``spec`` and ``generator``) atomically: temp file + rename."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": CHECKPOINT_FORMAT, "edgesr_version": __version__, **state}
     if isinstance(data["spec"], ModelSpec):
         data["spec"] = data["spec"].to_dict()
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    try:
-        torch.save(data, tmp)
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BadInputError(f"cannot write checkpoint {p}: {exc.strerror or exc}") from None
+    with atomic_write(p, "checkpoint") as tmp:
+        try:
+            torch.save(data, tmp)
+        except RuntimeError as exc:  # torch's zip writer reports a full disk as a RuntimeError
+            code = _write_errno(tmp)
+            why = os.strerror(code) if code != errno.EIO else str(exc).strip().splitlines()[0][:120]
+            raise OSError(code, why) from None
     return p
+
+
+def _write_errno(p: Path) -> int:
+    """ENOSPC when the filesystem is (nearly) full, else EIO."""
+    try:
+        st = os.statvfs(p.parent)
+        return errno.ENOSPC if st.f_bavail * st.f_frsize < 1 << 20 else errno.EIO
+    except OSError:
+        return errno.EIO
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -48,8 +59,19 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors come in many types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise IncompatibleArtifactError(f"{p} is not a readable edgesr checkpoint: {first[:200]}") from None
+        text = str(exc)
+        if "Unsupported global" in text or "Unsupported class" in text:  # torch's weights_only refusal
+            raise IncompatibleArtifactError(
+                f"{p} is not a trusted edgesr checkpoint: it holds Python objects beyond tensors and plain data, "
+                "which edgesr never unpickles"
+            ) from None
+        cause = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)  # not torch's advice around it
+        first = cause.group(1).strip() if cause else (text.strip().splitlines() or [type(exc).__name__])[0]
+        if first.startswith("Unsupported operand"):
+            first = f"not a PyTorch file ({first})"
+        if len(first) > 160:
+            first = first[:160].rsplit(" ", 1)[0] + " ..."
+        raise IncompatibleArtifactError(f"{p} is not a readable edgesr checkpoint: {first}") from None
     if not isinstance(data, dict) or "spec" not in data or "generator" not in data:
         raise IncompatibleArtifactError(f"{p} is not an edgesr checkpoint (no model spec inside)")
     if int(data.get("format", 0)) > CHECKPOINT_FORMAT:

@@ -22,6 +22,7 @@ from typing import Any
 
 from edgesr.errors import BadInputError, UsageError
 from edgesr.spec import IMAGE_SKIPS
+from edgesr.options import MAX_SIDE, MIN_TILE, SCALES, choice, number
 
 PHASES = ("srresnet", "srgan")
 SCHEDULES = ("fast", "paper")
@@ -71,6 +72,7 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """Fill in the schedule's defaults and validate every field (UsageError)."""
         _choice("phase", self.phase, PHASES)
+        choice(self.scale, "--scale", SCALES)
         _choice("schedule", self.schedule, SCHEDULES)
         paper = self.schedule == "paper"
         cfg = replace(
@@ -95,10 +97,11 @@ class TrainConfig:
             raise UsageError(f"--crop {cfg.crop} is not a multiple of --scale {cfg.scale}")
         if cfg.phase == "srgan" and cfg.crop % 16:
             raise UsageError(f"SRGAN's discriminator needs --crop divisible by 16 (got {cfg.crop})")
-        if cfg.lr is not None and cfg.lr <= 0:
-            raise UsageError(f"--lr must be positive (got {cfg.lr})")
-        if cfg.time_budget_min is not None and cfg.time_budget_min <= 0:
-            raise UsageError(f"--time-budget must be positive minutes (got {cfg.time_budget_min})")
+        number(cfg.lr, "--lr", 0, 1, lo_open=True)
+        number(cfg.time_budget_min, "--time-budget (minutes)", 0, lo_open=True)
+        number(cfg.adv_weight, "--adv-weight", 0, 1e3)
+        number(cfg.seed, "--seed", 0, 2**63 - 1)
+        number(cfg.crop, "--crop", MIN_TILE, MAX_SIDE)
         if cfg.phase == "srgan" and cfg.init is None:
             raise UsageError("--phase srgan starts from an SRResNet checkpoint: pass --init CKPT")
         return cfg
@@ -116,7 +119,12 @@ class TrainConfig:
         if isinstance(data.get("data"), str):  # one folder (configs and runs saved before several were allowed)
             data = {**data, "data": [data["data"]]}
         elif data.get("data") is not None:
-            data = {**data, "data": [str(d) for d in data["data"]]}
+            if not isinstance(data["data"], (list, tuple)) or not all(isinstance(d, str) for d in data["data"]):
+                raise UsageError(f"{source}: data must be a folder or a list of folders, got {data['data']!r}")
+            data = {**data, "data": list(data["data"])}
+        for f in fields(cls):
+            if f.name in data:
+                _check_type(f.name, data[f.name], str(f.type), source)
         try:
             return cls(**data)
         except TypeError as exc:
@@ -124,9 +132,10 @@ class TrainConfig:
 
     def save(self, run_dir: Path) -> Path:
         path = run_dir / "config.json"
-        tmp = path.with_name(".config.json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        from edgesr.artifact import atomic_write
+
+        with atomic_write(path, "run config") as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
         return path
 
 
@@ -151,6 +160,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise BadInputError(f"config file not found: {p}") from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read config file {p}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BadInputError(f"{p} is not valid TOML: {exc}") from None
     table = data.get("train", data)
@@ -185,6 +196,21 @@ def merge_for_resume(saved: TrainConfig, overrides: dict[str, Any]) -> TrainConf
 def _same_default(saved: TrainConfig, key: str, value: Any) -> bool:
     """A flag equal to what the schedule resolved (e.g. --lr 1e-3 on a fast run) is no conflict."""
     return key in ("loss", "lr", "decay") and getattr(saved.resolved(), key) == value
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+_TYPE_WORDS = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "true or false"}
+
+
+def _check_type(name: str, value: Any, annotation: str, source: str) -> None:
+    """A TOML value of the wrong type (``steps = "many"``) is one UsageError line naming the setting."""
+    optional = annotation.endswith("| None")
+    kind = annotation.replace("| None", "").strip()
+    if kind not in _TYPES or (value is None and optional):
+        return
+    ok = isinstance(value, _TYPES[kind]) and not (kind != "bool" and isinstance(value, bool))
+    if not ok:
+        raise UsageError(f"{source}: {name} must be {_TYPE_WORDS[kind]}, got {value!r}")
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -66,6 +66,7 @@ def load_pairs(
     scale: int,
     min_lr: int = 1,
     warn: Callable[[str], None] | None = None,
+    role: str = "training",  # named in the error: training, validation, evaluation
 ) -> list[ImagePair]:
     """Read every image under ``folder`` (a folder, image, list file, or a list of them) and
     make its LR twin.
@@ -91,7 +92,7 @@ def load_pairs(
     if small:
         warn(f"skipped {len(small)} image(s) smaller than the {min_lr * scale}px crop: {', '.join(small)}")
     if not pairs:
-        raise BadInputError(f"no usable training image in {where} (need images of at least {min_lr * scale}px)")
+        raise BadInputError(f"no usable {role} image in {where} (need images of at least {min_lr * scale}px)")
     return pairs
 
 

@@ -20,6 +20,7 @@ import torch
 from rich.console import Console
 
 from edgesr.errors import IncompatibleArtifactError
+from edgesr.metrics import min_eval_lr
 from edgesr.spec import ModelSpec, preset
 from edgesr.train import distributed as D
 from edgesr.train.arch import Discriminator, build_generator
@@ -61,6 +62,9 @@ class _StopFlag:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        from edgesr import interrupts
+
+        interrupts.note(signum)  # the CLI exits 143 for SIGTERM, 130 for Ctrl-C
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
@@ -105,7 +109,10 @@ class _Trainer:
         data_dir = cfg.data or default_train_dir()
         say = lambda m: warn(f"[yellow]warning:[/] {m}")  # noqa: E731
         self.pairs = load_pairs(data_dir, cfg.scale, min_lr=cfg.crop // cfg.scale, warn=say)
-        self.val_pairs: list[ImagePair] = load_pairs(cfg.val, cfg.scale, warn=say) if cfg.val else []
+        self.val_pairs: list[ImagePair] = (
+            load_pairs(cfg.val, cfg.scale, min_lr=min_eval_lr(cfg.scale), warn=say, role="validation")
+            if cfg.val else []
+        )
         self.sampler = PatchSampler(self.pairs, cfg.scale, cfg.crop, cfg.seed)
         self.preview = preview_patch((self.val_pairs or self.pairs)[0], cfg.scale)
         self.amp = autocast_dtype(cfg.amp, ctx.device)

@@ -4,12 +4,13 @@ never clobbering a user's files, and keeping ``metrics.jsonl`` consistent on res
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from edgesr.artifact import atomic_write
 from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError
+from edgesr.paths import output_dir
 from edgesr.train.checkpoint import load_checkpoint
 from edgesr.train.config import TrainConfig, build_config, merge_for_resume, read_toml
 
@@ -24,6 +25,8 @@ def resolve_config(
         raise UsageError("--resume and --overwrite contradict each other: pick one")
     file_values = read_toml(config_file) if config_file else {}
     out = Path(overrides.get("out") or file_values.get("out") or TrainConfig.out)
+    inputs = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
+    output_dir(out, "--out", inputs=(inputs.get("data"), inputs.get("val")))
     if resume:
         last = out / "last.pt"
         if not last.is_file():
@@ -64,6 +67,5 @@ def drop_metrics_after(path: Path, step: int) -> None:
     lines = path.read_text().splitlines()
     keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
     if len(keep) != len(lines):
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text("".join(ln + "\n" for ln in keep))
-        tmp.replace(path)
+        with atomic_write(path, "metrics") as tmp:
+            tmp.write_text("".join(ln + "\n" for ln in keep))

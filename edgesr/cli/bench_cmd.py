@@ -10,6 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from edgesr.options import number, shape
+from edgesr.paths import output_dir
+
 console = Console()
 if not console.is_terminal and "COLUMNS" not in os.environ:  # logs: wide enough for the table
     console = Console(width=150)
@@ -35,14 +38,18 @@ def bench(
     threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads. Default: ONNX Runtime's."),
 ) -> None:
     """Benchmark a model on every available backend and precision: latency, fps, GFLOP/s, memory, PSNR vs FP32."""
-    from edgesr.artifact import parse_hw
     from edgesr.export.bench import BenchConfig, run_bench
     from edgesr.export.bench_backends import BACKENDS, PRECISIONS
     from edgesr.export.bench_report import print_result
 
+    number(warmup, "--warmup", 0, 10_000)
+    number(runs, "--runs", 1, 100_000)
+    number(calib_images, "--calib-images", 1, 100_000)
+    number(threads, "--threads", 1, 1024)
+    output_dir(out, "--out", inputs=(model,))
     cfg = BenchConfig(
         model=model,
-        sizes=tuple(parse_hw(s) for s in _csv(sizes) or ()) or None,
+        sizes=tuple(shape(s, "--sizes") for s in _csv(sizes) or ()) or None,
         backends=_csv(backends) or BACKENDS,
         precisions=_csv(precisions) or PRECISIONS,
         warmup=warmup,

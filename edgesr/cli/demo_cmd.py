@@ -12,6 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from edgesr.options import number
+from edgesr.paths import output_dir
+
 console = Console()
 if not console.is_terminal and "COLUMNS" not in os.environ:  # logs: wide enough for the table
     console = Console(width=150)
@@ -32,6 +35,9 @@ def demo(
     from edgesr.cli.export_cmds import _progress
     from edgesr.export.demo import DemoConfig, Reporter, run_demo
 
+    number(train_steps, "--train-steps", 1, 10_000_000)
+    number(frames, "--frames", 1, 100_000)
+    output_dir(out, "--out", inputs=(checkpoint,))
     cfg = DemoConfig(out=out, checkpoint=checkpoint, train_steps=train_steps, keep=keep, frames=frames)
     ui = Reporter(
         step=lambda i, n, text: console.print(f"[bold cyan][{i}/{n}][/bold cyan] {escape(text)}"),

@@ -14,7 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgesr.cli.interrupted import interrupted_note
 from edgesr.errors import UsageError
+from edgesr.options import MIN_SIDE, choice, number, shape
+from edgesr.paths import output_file
 
 console = Console()
 
@@ -34,16 +37,19 @@ def export(
     parity_images: Path | None = typer.Option(None, help="Folder of photos for the parity check. Default: built-in."),
 ) -> None:
     """Export a checkpoint to a self-describing ONNX file, with a parity proof on real images."""
-    from edgesr.artifact import parse_hw
     from edgesr.export.onnx_export import ExportConfig, export_onnx
     from edgesr.export.parity import fmt_db
     from edgesr.pretrained import default_checkpoint
 
     ckpt = checkpoint or default_checkpoint()
-    out = output or Path(ckpt.stem + ".onnx")
-    sizes = tuple(dict.fromkeys(parse_hw(s) for s in parity_size))
+    out = output_file(output or Path(ckpt.stem + ".onnx"), "--output", inputs=(ckpt,))
+    number(opset, "--opset", 13, 21)
+    number(min_parity_psnr, "--min-parity-psnr (dB)", 0, 200)
+    choice(exporter, "--exporter", ("torchscript", "dynamo"))
+    sizes = tuple(dict.fromkeys(shape(s, "--parity-size") for s in parity_size))
     cfg = ExportConfig(opset, exporter, sizes, min_parity_psnr, str(parity_images) if parity_images else None)
-    with console.status(f"exporting {ckpt.name} ({exporter}, opset {opset}) and checking parity"):
+    with console.status(f"exporting {ckpt.name} ({exporter}, opset {opset}) and checking parity"), \
+            interrupted_note("export", [out]):
         result = export_onnx(ckpt, out, cfg)
     console.print(f"[bold]{result.path}[/bold]: {result.spec.describe()}, opset {opset}, ops {result.ops}")
     console.print(f"parity vs PyTorch ({result.parity.images_from}, ONNX Runtime CPU):")
@@ -114,7 +120,7 @@ def build_engine(
     """Build a TensorRT or ONNX Runtime engine (FP32/FP16/INT8) with an accuracy gate and a sidecar."""
     from dataclasses import replace
 
-    from edgesr.artifact import parse_hw
+    from edgesr.artifact import sidecar_path
     from edgesr.export import engine_trt
     from edgesr.export.build import BuildConfig
     from edgesr.export.build import build_engine as run_build
@@ -132,12 +138,24 @@ def build_engine(
     given = [flag for flag, value in int8_only.items() if value is not None]
     if given and precision != "int8":
         raise UsageError(f"{', '.join(given)} only apply to --int8 builds")
+    choice(backend, "--backend", ("tensorrt", "onnxruntime"))
+    choice(calib_method, "--calib-method", ("minmax", "entropy", "percentile"))
+    number(max_batch, "--max-batch", 1, 256)
+    number(workspace, "--workspace (MiB)", 1, 1 << 20)
+    number(dla_core, "--dla-core", 0, 15)
+    number(calib_images, "--calib-images", 1, 100_000)
+    number(min_psnr, "--min-psnr (dB)", 0, 200)
+    shapes = {name: shape(v, f"--{name}-shape", MIN_SIDE) if v else None
+              for name, v in (("min", min_shape), ("opt", opt_shape), ("max", max_shape))}
     if backend is None:
         backend = "tensorrt" if engine_trt.tensorrt_available() else "onnxruntime"
     if backend == "onnxruntime" and dla_core is not None:
         raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
     suffix = ".engine" if backend == "tensorrt" else ".ort.onnx"
     out = output or onnx.with_name(f"{onnx.name.removesuffix('.onnx')}.{precision}{suffix}")
+    out = output_file(out, "--output", inputs=(onnx, calib_data, check_data))
+    if timing_cache is not None:
+        output_file(timing_cache, "--timing-cache", inputs=(onnx, out))
     calib = CalibrationConfig()
     calib = replace(
         calib,
@@ -150,9 +168,9 @@ def build_engine(
         output=out,
         precision=precision,
         backend=backend,
-        min_shape=parse_hw(min_shape) if min_shape else None,
-        opt_shape=parse_hw(opt_shape) if opt_shape else None,
-        max_shape=parse_hw(max_shape) if max_shape else None,
+        min_shape=shapes["min"],
+        opt_shape=shapes["opt"],
+        max_shape=shapes["max"],
         max_batch=max_batch,
         calibration=calib,
         int8_keep=int8_keep or "auto",
@@ -163,7 +181,7 @@ def build_engine(
         timing_cache=timing_cache,
         dla_core=dla_core,
     )
-    with _progress() as progress:
+    with _progress() as progress, interrupted_note("build-engine", [out, sidecar_path(out)]):
         result = run_build(cfg, progress, step=lambda msg: console.print(msg))
     _print_gate(result)
 

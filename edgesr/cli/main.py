@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 
 import typer
 
+from edgesr import interrupts
 from edgesr.cli import bench_cmd, demo_cmd, export_cmds, info_cmd, stream_cmd, train_cmds
-from edgesr.errors import EdgeSRError
+from edgesr.errors import EdgeSRError, EdgeSRWarning
 
 app = typer.Typer(
     name="edgesr",
@@ -39,19 +41,68 @@ def _debug() -> bool:
     return os.environ.get("EDGESR_DEBUG", "") not in ("", "0")
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """Every warning (edgesr's own and libraries') is one ``warning:`` line; the source is named for
+    library warnings. EDGESR_DEBUG=1 keeps Python's usual format."""
+    text = " ".join(str(message).split())
+    if not issubclass(category, EdgeSRWarning):
+        parts = os.path.normpath(filename).split(os.sep)
+        module = parts[parts.index("site-packages") + 1] if "site-packages" in parts[:-1] else parts[-1]
+        text = f"{module}: {text}"
+    print(f"warning: {text[:300]}", file=file or sys.stderr)
+
+
+def _setup_warnings() -> None:
+    if _debug():
+        return
+    warnings.showwarning = _one_line_warning
+    # PIL's DecompressionBombWarning does not say which file: edgesr.imageops warns itself, naming it.
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Typer turns a KeyboardInterrupt inside a command into a silent exit 130; find it in the chain."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _fail(msg: str, code: int) -> None:
+    if _debug():
+        traceback.print_exc()
+    print(f"error: {' '.join(msg.split())}", file=sys.stderr)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Typer/click handle usage errors (exit 2) and ``--help``; an
-    ``EdgeSRError`` raised by a command becomes one ``error:`` line and its exit code."""
+    ``EdgeSRError`` raised by a command becomes one ``error:`` line and its exit code.
+    SIGINT ends any command with 130, SIGTERM with 143, after the same cleanup."""
+    interrupts.reset()
+    old_term = interrupts.install()
     try:
-        app(args=argv, prog_name="edgesr")
+        with warnings.catch_warnings():
+            _setup_warnings()
+            app(args=argv, prog_name="edgesr")
     except EdgeSRError as exc:
-        if _debug():
-            traceback.print_exc()
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"error: {msg}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
-        if _debug():
-            traceback.print_exc()
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        if interrupts.received():  # a failure caused by the interrupt (a library cut short): report the signal
+            _fail(f"interrupted ({interrupts.signal_name()}): {exc}", interrupts.exit_code())
+        _fail(str(exc) or type(exc).__name__, exc.exit_code)
+    except KeyboardInterrupt:  # before a command took over (typer turns one inside a command into exit 130)
+        _fail(f"interrupted ({interrupts.signal_name()})", interrupts.exit_code())
+    except OSError as exc:  # a write/read failure no stage turned into an EdgeSRError: still one line
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}", 1)
+    except SystemExit as exc:
+        if exc.code == 130:  # interrupted inside a command: 143 when it was SIGTERM
+            if _caused_by_interrupt(exc) and not interrupts.reported():
+                print(f"error: interrupted ({interrupts.signal_name()})", file=sys.stderr)
+            sys.exit(interrupts.exit_code())
+        raise
+    finally:
+        interrupts.restore(old_term)

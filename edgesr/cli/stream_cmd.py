@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from edgesr.errors import UsageError
+from edgesr.options import MIN_SIDE, MIN_TILE, SCALES, choice, number, shape
+from edgesr.paths import output_dir, output_file
 
 SOURCE_HELP = (
     "Source URI: /dev/video0, csi://0, rtsp://..., a video file, a folder of images, or a GStreamer "
@@ -19,13 +21,35 @@ def _db(value: float | str | None) -> str:
     return f"{value:.2f} dB" if isinstance(value, float) else f"{value} dB"
 
 
-def _hw(text: str | None) -> tuple[int, int] | None:
+def _hw(text: str | None, option: str, minimum: int) -> tuple[int, int] | None:
     """'256' -> (256, 256); '180x320' -> (180, 320); None -> None."""
-    if text is None:
-        return None
-    from edgesr.artifact import parse_hw
+    return None if text is None else shape(text, option, minimum, square_ok=True)
 
-    return (int(text), int(text)) if text.isdigit() else parse_hw(text)
+
+def _check_numbers(check_every: int, min_psnr: float | None, fail_below: float | None, tile_overlap: int,
+                   max_frames: int | None, threads: int | None, scale: int | None, reconnect: float,
+                   capture_fps: int | None) -> None:
+    number(check_every, "--check-every (0: never)", 0, 1_000_000)
+    number(min_psnr, "--min-psnr (dB)", 0, 200)
+    number(fail_below, "--fail-below (dB)", 0, 200)
+    number(tile_overlap, "--tile-overlap", 0, 1024)
+    number(max_frames, "--max-frames", 1)
+    number(threads, "--threads", 1, 1024)
+    choice(scale, "--scale", SCALES)
+    number(reconnect, "--reconnect (seconds)", 0, 86_400)
+    number(capture_fps, "--capture-fps", 1, 1000)
+
+
+def _check_paths(output: str, report: Path | None, inputs: tuple[str | Path | None, ...]) -> None:
+    from edgesr.runtime.sinks import output_kind
+
+    kind = output_kind(output)
+    if kind == "video":
+        output_file(output, "--output", inputs=inputs)
+    elif kind == "folder":
+        output_dir(output, "--output", inputs=inputs)
+    if report is not None:
+        output_file(report, "--report", inputs=(*inputs, output if kind != "folder" else None))
 
 
 def stream(
@@ -82,12 +106,17 @@ def stream(
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UsageError("no --output given and no display here: pass --output out.mp4, --output DIR or none")
         output = "display"
-    if max_frames is not None and max_frames < 1:
-        raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
+    _check_numbers(check_every, min_psnr, fail_below, tile_overlap, max_frames, threads, scale, reconnect, capture_fps)
+    tile_hw = _hw(tile, "--tile", MIN_TILE)
+    if tile_hw is not None and tile_overlap * 2 >= min(tile_hw):
+        raise UsageError(f"--tile-overlap {tile_overlap} must be less than half of --tile {tile}")
+    size_hw = _hw(capture_size, "--capture-size", MIN_SIDE)
     if engine is None:
         from edgesr.pretrained import default_onnx
 
         engine = default_onnx()
+    source_path = uri if flag != "--camera" and "://" not in uri else None
+    _check_paths(output, report, (source_path, engine, reference))
     settings = StreamSettings(
         engine=engine,
         source=uri,
@@ -95,9 +124,9 @@ def stream(
         report=report,
         reference=reference,
         check=CheckConfig(every=check_every, min_psnr=min_psnr, fail_below=fail_below),
-        tile=TileConfig(tile=_hw(tile), overlap=tile_overlap),
+        tile=TileConfig(tile=tile_hw, overlap=tile_overlap),
         pipeline=PipelineConfig(max_frames=max_frames, side_by_side=side_by_side),
-        live=LiveOptions(reconnect_s=reconnect, size=_hw(capture_size), fps=capture_fps),
+        live=LiveOptions(reconnect_s=reconnect, size=size_hw, fps=capture_fps),
         providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
         threads=threads,
         expect_scale=scale,

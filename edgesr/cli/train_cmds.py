@@ -10,7 +10,10 @@ from pathlib import Path
 
 import typer
 
-from edgesr.errors import UsageError
+from edgesr.cli.interrupted import interrupted_note
+from edgesr.errors import EdgeSRError, UsageError
+from edgesr.options import DEVICES, MAX_SIDE, MIN_TILE, SCALES, choice, number
+from edgesr.paths import output_dir, output_file
 
 _TRAIN_FLAGS = (
     "out", "phase", "data", "val", "preset", "image_skip", "scale", "steps", "batch", "crop", "schedule", "loss", "lr",
@@ -96,11 +99,18 @@ def evaluate(
     from rich.table import Table
 
     from edgesr.artifact import write_json
+    from edgesr.metrics import min_eval_lr
     from edgesr.train.data import load_pairs
     from edgesr.train.evaluate import bicubic_upscaler, evaluate_pairs
 
     if bicubic and checkpoint is not None:
         raise UsageError("--bicubic evaluates the baseline: drop --checkpoint (or --bicubic)")
+    choice(scale, "--scale", SCALES)
+    choice(device, "--device", DEVICES)
+    if save_images is not None:
+        output_dir(save_images, "--save-images", inputs=(data,))
+    if json_out is not None:
+        output_file(json_out, "--json", inputs=(data, checkpoint))
     console = Console()
     warn = lambda m: console.print(f"[yellow]warning:[/] {m}", highlight=False)  # noqa: E731
     if bicubic:
@@ -116,7 +126,7 @@ def evaluate(
         model = load_generator(ckpt, expect_scale=scale).to(pick_device(device))
         s, method = model.spec.scale, model.spec.preset
         upscaler = lambda lr: upscale_image(model, lr)  # noqa: E731
-    pairs = load_pairs(data, s, warn=warn)
+    pairs = load_pairs(data, s, min_lr=min_eval_lr(s), warn=warn, role="evaluation")
     result = evaluate_pairs(pairs, upscaler, s, method, data=str(data), save_dir=save_images)
     table = Table(title=f"{method} x{s} on {data}")
     for col in ("image", "size", "PSNR-Y (dB)", "SSIM-Y"):
@@ -140,18 +150,25 @@ def upscale(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Upscale one image with a trained model."""
-    from edgesr.imageops import load_image, save_image
-    from edgesr.pretrained import default_checkpoint
-    from edgesr.train.checkpoint import load_generator
-    from edgesr.train.distributed import pick_device
-    from edgesr.train.infer import upscale_image
+    if tile != 0:
+        number(tile, "--tile (0: no tiling)", MIN_TILE, MAX_SIDE)
+    choice(device, "--device", DEVICES)
+    output_file(output, "--output", inputs=(image, checkpoint))
+    from edgesr.imageops import image_format
 
-    if tile < 0:
-        raise UsageError(f"--tile must be >= 0 (got {tile})")
-    if output.resolve() == image.resolve():
-        raise UsageError("--output is the input image: refusing to overwrite it")
-    lr = load_image(image)
-    model = load_generator(checkpoint or default_checkpoint()).to(pick_device(device))
-    sr = upscale_image(model, lr, tile=tile or None)
-    save_image(output, sr)
+    try:
+        image_format(output)
+    except EdgeSRError as exc:
+        raise UsageError(f"--output {exc}") from None
+    with interrupted_note("upscale", [output]):
+        from edgesr.imageops import load_image, save_image
+        from edgesr.pretrained import default_checkpoint
+        from edgesr.train.checkpoint import load_generator
+        from edgesr.train.distributed import pick_device
+        from edgesr.train.infer import upscale_image
+
+        lr = load_image(image)
+        model = load_generator(checkpoint or default_checkpoint()).to(pick_device(device))
+        sr = upscale_image(model, lr, tile=tile or None)
+        save_image(output, sr)
     typer.echo(f"{image} {lr.shape[1]}x{lr.shape[0]} -> {output} {sr.shape[1]}x{sr.shape[0]} ({model.spec.describe()})")

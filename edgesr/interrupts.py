@@ -1,0 +1,70 @@
+"""SIGINT and SIGTERM end every command the same way: the stack unwinds (temp files removed, the last
+good artifact kept, reports written), then the process exits 130 (SIGINT) or 143 (SIGTERM).
+
+SIGTERM is turned into ``Terminated``, a ``KeyboardInterrupt``, so every place that already cleans up
+after Ctrl-C cleans up after SIGTERM too. Stages that handle the signals themselves (training, the
+stream) call ``note`` so that the CLI still exits with the code of the signal that stopped them.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+_received: list[int] = []
+_reported: list[bool] = [False]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, unwinding the stack like Ctrl-C."""
+
+
+def note(signum: int) -> None:
+    """Record that ``signum`` stopped (or is stopping) the command."""
+    _received.append(signum)
+
+
+def received() -> bool:
+    """A signal has stopped (or is stopping) this command."""
+    return bool(_received)
+
+
+def mark_reported() -> None:
+    """A command printed its own line about the interrupt (the CLI then adds none)."""
+    _reported[0] = True
+
+
+def reported() -> bool:
+    return _reported[0]
+
+
+def reset() -> None:
+    _received.clear()
+    _reported[0] = False
+
+
+def signal_name() -> str:
+    return "SIGTERM" if signal.SIGTERM in _received else "Ctrl-C"
+
+
+def exit_code() -> int:
+    """143 if a SIGTERM was received, else 130 (Ctrl-C)."""
+    return 128 + signal.SIGTERM if signal.SIGTERM in _received else 128 + signal.SIGINT
+
+
+def _on_sigterm(signum: int, _frame: Any) -> None:
+    note(signum)
+    raise Terminated()
+
+
+def install() -> Any:
+    """Turn SIGTERM into ``Terminated`` (main thread only). Returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def restore(old: Any) -> None:
+    if old is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, old)

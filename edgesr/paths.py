@@ -1,0 +1,110 @@
+"""One check for every path a command reads or writes, run by the CLI before any work starts.
+
+A file where a folder is expected, a folder where a file is expected, a parent that is a file, a place
+that cannot be written (permissions, a read-only filesystem, /proc) and an output that resolves to one
+of the command's inputs are each one ``UsageError`` line (exit 2) naming the option, before anything is
+loaded or written. Missing parent folders are fine: the command creates them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from edgesr.errors import UsageError
+
+PathLike = str | os.PathLike[str]
+
+
+def _nearest_existing(p: Path) -> Path:
+    probe = p
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe
+
+
+def _writable_place(p: Path, option: str) -> None:
+    """The nearest existing ancestor of ``p`` must be a folder in which a file can really be created."""
+    anc = _nearest_existing(p)
+    if not anc.is_dir():
+        raise UsageError(f"{option} {p}: {anc} is a file, not a folder")
+    try:  # a real probe: permissions, read-only filesystems and pseudo-filesystems all answer here
+        fd, probe = tempfile.mkstemp(prefix=".edgesr-probe-", dir=anc)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = "read-only filesystem" if exc.errno == 30 else (exc.strerror or str(exc)).lower()
+        raise UsageError(f"{option} {p}: cannot write in {anc} ({reason})") from None
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _inside(child: Path, folder: Path) -> bool:
+    c, f = child.resolve(), folder.resolve()
+    return c == f or f in c.parents
+
+
+def _not_an_input(p: Path, option: str, inputs: Iterable[PathLike | None], folder: bool) -> None:
+    for raw in inputs:
+        if raw is None:
+            continue
+        inp = Path(raw).expanduser()
+        if _same(p, inp):
+            raise UsageError(f"{option} {p} is the input {inp}: refusing to overwrite an input")
+        if not folder and inp.is_dir() and p.exists() and _inside(p, inp):
+            raise UsageError(f"{option} {p} is a file of the input folder {inp}: refusing to overwrite an input")
+        if folder and inp.is_dir() and _inside(p, inp):
+            raise UsageError(f"{option} {p} is inside the input folder {inp}: refusing to mix outputs into an input")
+
+
+def output_file(path: PathLike, option: str, inputs: Iterable[PathLike | None] = ()) -> Path:
+    """A file the command will (re)write. Returns it, ``~`` expanded."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise UsageError(f"{option} {p} is a folder: give a file name")
+    if str(path).endswith(os.sep):
+        raise UsageError(f"{option} {path} names a folder: give a file name")
+    _writable_place(p.parent, option)
+    _not_an_input(p, option, inputs, folder=False)
+    return p
+
+
+def output_dir(path: PathLike, option: str, inputs: Iterable[PathLike | None] = ()) -> Path:
+    """A folder the command will create (if missing) and write into."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{option} {p} is a file, not a folder")
+    _writable_place(p, option)
+    _not_an_input(p, option, inputs, folder=True)
+    return p
+
+
+def input_file(path: PathLike, option: str) -> Path:
+    """A file the command reads."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise UsageError(f"{option} {p} is a folder, not a file")
+    if not p.exists():
+        raise UsageError(f"{option} {p} does not exist")
+    if not os.access(p, os.R_OK):
+        raise UsageError(f"{option} {p} is not readable")
+    return p
+
+
+def input_dir(path: PathLike, option: str) -> Path:
+    """A folder the command reads (an image folder)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UsageError(f"{option} {p} does not exist")
+    if not p.is_dir():
+        raise UsageError(f"{option} {p} is a file, not a folder")
+    return p
