@@ -37,6 +37,7 @@ class FakeGPU:
     def __init__(self, version: str = "10.3.0.30", fail: set[str] | frozenset[str] = frozenset()) -> None:
         self.version = version
         self.fail = set(fail)
+        self.during_build: Any = None  # a callable run while the engine builds (the world changing meanwhile)
         self.counts: Counter[str] = Counter()
         self.stack: list[Any] = []  # pycuda's context stack (the tests use one thread at a time)
         self.driver_stack_leaks = 0
@@ -191,6 +192,8 @@ class FakeGPU:
                 if "build_none" in gpu.fail:
                     return None
                 gpu.counts["plans"] += 1
+                if gpu.during_build is not None:
+                    gpu.during_build()
                 gpu.last_flags = sorted(config.flags)
                 head = json.dumps({"profile": config.profile.shapes if config.profile else None}).encode()
                 return PLAN_MAGIC + head + b"\n" + network.onnx

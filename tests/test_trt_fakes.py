@@ -202,11 +202,17 @@ def test_trt_extra_pins_a_pycuda_that_builds_against_cuda_13() -> None:
 def test_unwritable_timing_cache_is_a_warning_and_the_engine_is_kept(
     fake, capsys: pytest.CaptureFixture[str], onnx_fp32: Path, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
-    fake()
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the cache's folder should be")  # fails even as root, unlike chmod
+    gpu = fake()
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()  # writable when build-engine checks its paths up front ...
+
+    def folder_becomes_a_file() -> None:  # ... and gone while the engine builds (fails even as root, unlike chmod)
+        cache_dir.rmdir()
+        cache_dir.write_text("a file where the cache's folder was")
+
+    gpu.during_build = folder_becomes_a_file
     engine = tmp_path / "m.engine"
-    code, out, err = build(capsys, onnx_fp32, engine, "--timing-cache", blocker / "timing.cache")
+    code, out, err = build(capsys, onnx_fp32, engine, "--timing-cache", cache_dir / "timing.cache")
     assert code == 0, err
     assert engine.is_file() and read_sidecar(engine).gate["passed"]
     assert "warning: timing cache not saved" in " ".join(out.split())

@@ -26,7 +26,9 @@ def resolve_config(
     file_values = read_toml(config_file) if config_file else {}
     out = Path(overrides.get("out") or file_values.get("out") or TrainConfig.out)
     inputs = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
-    output_dir(out, "--out", inputs=(inputs.get("data"), inputs.get("val")))
+    data = inputs.get("data")
+    sources = list(data) if isinstance(data, (list, tuple)) else [data]
+    output_dir(out, "--out", inputs=(*sources, inputs.get("val")))
     if resume:
         last = out / "last.pt"
         if not last.is_file():
