@@ -35,8 +35,16 @@ def stream(
     camera: str | None = typer.Option(None, "--camera", help="Camera index or device, e.g. 0 or /dev/video0."),
     video: Path | None = typer.Option(None, "--video", help="Video file (every frame, in order)."),
     source: str | None = typer.Option(None, "--source", help=SOURCE_HELP),
-    output: str | None = typer.Option(
-        None, "--output", "-o", help="out.mp4 (H.264), a folder (PNGs), display, or none. Default: display if any."
+    output: list[str] | None = typer.Option(
+        None, "--output", "-o",
+        help="out.mp4 (H.264), a folder (PNGs), display, none, rtsp://:8554/sr (RTSP server) or http://:8080 "
+        "(live view page); repeat to fan out. Default: display if any.",
+    ),
+    listen: str | None = typer.Option(
+        None, help="Bind address of rtsp:// and http:// outputs given without a host. Default: 127.0.0.1 only."
+    ),
+    realtime: bool = typer.Option(
+        False, "--realtime", help="Read a video file at its own frame rate, as a camera would (for serving it)."
     ),
     check_every: int = typer.Option(30, help="Compare every N-th frame with the FP32 reference (0: never)."),
     min_psnr: float | None = typer.Option(None, help="Warn on every check below this PSNR (dB)."),
@@ -78,10 +86,10 @@ def stream(
     uri = camera_uri(str(value)) if flag == "--camera" else str(value)
     if flag == "--video" and Path(uri).is_dir():
         raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
-    if output is None:
+    if not output:
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UsageError("no --output given and no display here: pass --output out.mp4, --output DIR or none")
-        output = "display"
+        output = ["display"]
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
     if engine is None:
@@ -91,7 +99,10 @@ def stream(
     settings = StreamSettings(
         engine=engine,
         source=uri,
-        output=output,
+        output=output[0],
+        more_outputs=tuple(output[1:]),
+        listen=listen,
+        realtime=realtime,
         report=report,
         reference=reference,
         check=CheckConfig(every=check_every, min_psnr=min_psnr, fail_below=fail_below),
