@@ -44,7 +44,8 @@ def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buf, "JPEG", quality=quality)
+    # 4:4:4: chroma subsampling would blur exactly the detail an operator looks at
+    Image.fromarray(np.ascontiguousarray(image)).save(buf, "JPEG", quality=quality, subsampling=0)
     return buf.getvalue()
 
 

@@ -86,6 +86,8 @@ def stream(
     uri = camera_uri(str(value)) if flag == "--camera" else str(value)
     if flag == "--video" and Path(uri).is_dir():
         raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
+    if realtime and (flag == "--camera" or "://" in uri or "!" in uri):
+        raise UsageError(f"--realtime is for video files: {uri} is live, its device sets the pace")
     if not output:
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UsageError("no --output given and no display here: pass --output out.mp4, --output DIR or none")
