@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -125,3 +126,43 @@ class Stream:
 
 def project_python() -> str:
     return sys.executable
+
+
+def _rtsp_request(sock: socket.socket, method: str, url: str, cseq: int, headers: str = "") -> tuple[str, bytes]:
+    sock.sendall(f"{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\n{headers}\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError(f"RTSP server closed the connection after {method}")
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    text = head.decode("latin-1")
+    m = re.search(r"(?im)^content-length:\s*(\d+)", text)
+    length = int(m.group(1)) if m else 0
+    while len(body) < length:
+        body += sock.recv(4096)
+    if " 200 " not in text.splitlines()[0]:
+        raise ConnectionError(f"RTSP {method} failed: {text.splitlines()[0]}")
+    return text, body[:length]
+
+
+def stalled_rtsp_client(url: str, rcvbuf: int = 4096) -> socket.socket:
+    """Connect, DESCRIBE, SETUP (RTP over the RTSP TCP connection), PLAY, then never read again: the
+    worst client a server can have. Returns the socket (close it to end the session)."""
+    m = re.match(r"rtsp://([^:/]+):(\d+)(/.*)", url)
+    assert m, url
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: a small TCP window
+    sock.settimeout(30)
+    sock.connect((m.group(1), int(m.group(2))))
+    text, sdp = _rtsp_request(sock, "DESCRIBE", url, 1, "Accept: application/sdp\r\n")
+    base = re.search(r"(?im)^content-base:\s*(\S+)", text)
+    control = re.search(r"a=control:(\S+)", sdp.decode("latin-1").split("m=video", 1)[1])
+    assert control, sdp
+    track = control.group(1) if "://" in control.group(1) else (base.group(1) if base else url + "/") + control.group(1)
+    text, _ = _rtsp_request(sock, "SETUP", track, 2, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+    session = re.search(r"(?im)^session:\s*([^;\r\n]+)", text)
+    assert session, text
+    _rtsp_request(sock, "PLAY", url, 3, f"Session: {session.group(1)}\r\nRange: npt=0.000-\r\n")
+    return sock
