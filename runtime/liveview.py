@@ -62,6 +62,17 @@ def check_state(psnr: Any, min_psnr: float | None, fail_below: float | None) -> 
     return "ok"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A viewer that goes away mid-response (closed tab, screenshot taken) is normal: no traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class LiveViewSink(Sink):
     def __init__(self, address: NetAddress, context: LiveContext, max_fps: float = MAX_FPS) -> None:
         self.address, self.context, self.max_fps = address, context, max_fps
@@ -74,12 +85,11 @@ class LiveViewSink(Sink):
         self._encode_lock = threading.Lock()
         self.viewers = 0
         try:
-            self.server = ThreadingHTTPServer((address.host, address.port), _handler(self))
+            self.server = _Server((address.host, address.port), _handler(self))
         except OSError as exc:
             raise DeviceError(
                 f"cannot serve the live view on {address.host}:{address.port}: {exc.strerror or exc}"
             ) from None
-        self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://{'localhost' if address.host == '127.0.0.1' else address.host}:{self.port}/"
         scope = (
@@ -186,8 +196,6 @@ class LiveViewSink(Sink):
 
 
 def _handler(sink: LiveViewSink) -> type[BaseHTTPRequestHandler]:
-    page = render_page(sink.max_fps)
-
     class Handler(BaseHTTPRequestHandler):
         server_version = "edgesr-liveview"
         protocol_version = "HTTP/1.1"
@@ -219,7 +227,7 @@ def _handler(sink: LiveViewSink) -> type[BaseHTTPRequestHandler]:
             if view not in ("sr", "compare"):
                 self._send(400, "text/plain", b"view must be sr or compare\n")
             elif url.path in ("/", "/index.html"):
-                self._send(200, "text/html; charset=utf-8", page)
+                self._send(200, "text/html; charset=utf-8", render_page(sink.max_fps, sink.figures(), view))
             elif url.path == "/stats.json":
                 self._send(200, "application/json", json.dumps(sink.figures()).encode())
             elif url.path == "/frame.jpg":

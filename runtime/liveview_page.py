@@ -3,12 +3,16 @@ internet). Layout contract (tests and screenshots rely on it): the PSNR banner f
 ``BANNER_PX`` pixels; the frame is drawn at its natural size with its top-left corner at
 (``FRAME_LEFT``, ``FRAME_TOP``); the figures sit to its right.
 
-The page polls ``/stats.json`` twice a second and reloads ``/frame.jpg`` as soon as the previous one has
+The page arrives with the figures of the moment built in and the newest frame as its image (so it is
+complete at its load event: screenshots and slow links see a full page), then polls ``/stats.json`` twice a second and reloads ``/frame.jpg`` as soon as the previous one has
 loaded (at most ``max_fps``): a slow browser simply sees fewer frames. ``/stream.mjpg`` is the same
 picture as MJPEG for players (VLC, ffplay) and ``<img>`` tags.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 BANNER_PX = 44
 FRAME_LEFT = 8
@@ -40,7 +44,7 @@ label { user-select: none; }
 <body>
 <div id="psnr">PSNR vs FP32: waiting for the first check</div>
 <div id="main">
-  <img id="frame" alt="upscaled frame">
+  <img id="frame" alt="upscaled frame" src="/frame.jpg?view=__VIEW__&amp;t=0">
   <div id="side">
     <div id="title" class="muted"></div>
     <table id="figures"></table>
@@ -102,20 +106,27 @@ function next() {
     $("frame").src = "/frame.jpg?view=" + ($("compare").checked ? "compare" : "sr") + "&t=" + Date.now();
   }, wait);
 }
+$("compare").checked = __VIEW_JS__ === "compare";
+show(__INITIAL__);  // the figures as of this page load: complete at the load event, no flash of empty tables
 $("frame").onload = next;
 $("frame").onerror = () => setTimeout(next, 500);
-next();
-poll();
+if ($("frame").complete) next();
+setTimeout(poll, 500);
 </script>
 </body></html>
 """
 
 
-def render_page(max_fps: float) -> bytes:
+def render_page(max_fps: float, figures: dict[str, Any], view: str = "sr") -> bytes:
+    """The page with the figures of the moment built in (``figures``: what ``/stats.json`` says now)."""
+    initial = json.dumps(figures).replace("</", "<\\/")
     html = (
         PAGE.replace("__BANNER_CSS__", BANNER_CSS)
         .replace("__FRAME_LEFT__", str(FRAME_LEFT))
         .replace("__FRAME_TOP__", str(FRAME_TOP))
         .replace("__MAX_FPS__", f"{max_fps:g}")
+        .replace("__VIEW_JS__", json.dumps(view))
+        .replace("__VIEW__", view)
+        .replace("__INITIAL__", initial)  # last: the figures' text is never taken for a placeholder
     )
     return html.encode("utf-8")

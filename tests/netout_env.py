@@ -166,3 +166,34 @@ def stalled_rtsp_client(url: str, rcvbuf: int = 4096) -> socket.socket:
     assert session, text
     _rtsp_request(sock, "PLAY", url, 3, f"Session: {session.group(1)}\r\nRange: npt=0.000-\r\n")
     return sock
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def chromium() -> str:
+    """Path of a Chromium/Chrome binary, or ``pytest.skip`` with how to get one."""
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("no headless Chromium here: apt install chromium (listed in .ci/system-packages)")
+
+
+def screenshot(browser: str, url: str, png: Path, size: tuple[int, int] = (1000, 460)) -> Path:
+    """Headless Chromium renders ``url`` at 1 CSS px = 1 image px and saves a PNG screenshot of the window
+    at the page's load event. (No ``--virtual-time-budget``: with a page that keeps loading frames it can
+    wait forever; the live page is complete at its load event instead.)"""
+    png.unlink(missing_ok=True)
+    profile = tempfile.mkdtemp(prefix="edgesr-chromium-")
+    try:
+        out = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+             "--no-first-run", "--force-device-scale-factor=1", f"--user-data-dir={profile}",
+             f"--window-size={size[0]},{size[1]}", f"--screenshot={png}", url],
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert png.exists(), f"chromium wrote no screenshot ({out.returncode}): {out.stderr[-1500:]}"
+    return png
