@@ -83,7 +83,8 @@ class LiveViewSink(Sink):
         self._closing = False
         self._jpegs: dict[str, tuple[int, bytes, int]] = {}  # view -> (seq, jpeg, frame index)
         self._encode_lock = threading.Lock()
-        self.viewers = 0
+        self.viewers = 0  # MJPEG connections now
+        self.jpegs_served = 0  # frames sent so far (page and MJPEG)
         try:
             self.server = _Server((address.host, address.port), _handler(self))
         except OSError as exc:
@@ -132,6 +133,10 @@ class LiveViewSink(Sink):
     def count_viewer(self, delta: int) -> None:
         with self._cond:
             self.viewers += delta
+
+    def count_served(self) -> None:
+        with self._cond:
+            self.jpegs_served += 1
 
     @property
     def closing(self) -> bool:
@@ -190,6 +195,7 @@ class LiveViewSink(Sink):
             "fail_below": check.fail_below,
             "state": check_state(stats.psnr, check.min_psnr, check.fail_below),
             "viewers": self.viewers,
+            "jpegs_served": self.jpegs_served,
             "uptime_s": round(stats.elapsed(), 1),
             "ended": self.ended,
         }
@@ -237,6 +243,7 @@ def _handler(sink: LiveViewSink) -> type[BaseHTTPRequestHandler]:
                 else:
                     seq, jpg, index = got
                     self._send(200, "image/jpeg", jpg, {"X-Frame-Index": str(index), "X-Frame-Count": str(seq)})
+                    sink.count_served()
             elif url.path == "/stream.mjpg":
                 self._mjpeg(view)
             else:
@@ -266,6 +273,7 @@ def _handler(sink: LiveViewSink) -> type[BaseHTTPRequestHandler]:
                     ).encode()
                     self.wfile.write(head + jpg + b"\r\n")
                     self.wfile.flush()
+                    sink.count_served()
             except OSError:  # the viewer went away or stopped reading for WRITE_TIMEOUT_S
                 pass
             finally:

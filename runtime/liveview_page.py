@@ -4,9 +4,10 @@ internet). Layout contract (tests and screenshots rely on it): the PSNR banner f
 (``FRAME_LEFT``, ``FRAME_TOP``); the figures sit to its right.
 
 The page arrives with the figures of the moment built in and the newest frame as its image (so it is
-complete at its load event: screenshots and slow links see a full page), then polls ``/stats.json`` twice a second and reloads ``/frame.jpg`` as soon as the previous one has
-loaded (at most ``max_fps``): a slow browser simply sees fewer frames. ``/stream.mjpg`` is the same
-picture as MJPEG for players (VLC, ffplay) and ``<img>`` tags.
+complete at its load event: screenshots and slow links see a full page), then polls ``/stats.json``
+twice a second and reloads ``/frame.jpg`` as soon as the previous one has loaded (at most ``max_fps``):
+a slow browser simply sees fewer frames. ``/stream.mjpg`` is the same picture as MJPEG for players
+(VLC, ffplay) and ``<img>`` tags.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ label { user-select: none; }
     <h4>last PSNR checks vs FP32 (dB)</h4>
     <div id="checks" class="muted">none yet</div>
     <p><label><input type="checkbox" id="compare"> side by side with bicubic</label></p>
-    <p class="muted">MJPEG: <a href="/stream.mjpg">/stream.mjpg</a> &middot; figures: <a href="/stats.json">/stats.json</a></p>
+    <p class="muted">MJPEG: <a href="/stream.mjpg">/stream.mjpg</a> &middot;
+      figures: <a href="/stats.json">/stats.json</a></p>
   </div>
 </div>
 <script>
@@ -73,10 +75,11 @@ function banner(s) {
     el.textContent = "PSNR vs FP32: " + s.checks_note; el.className = ""; return;
   }
   if (!p.checks) { el.textContent = "PSNR vs FP32: waiting for the first check"; el.className = ""; return; }
-  let text = "PSNR vs FP32: last " + db(p.last_db) + " \\u00b7 mean " + db(p.mean_db) + " \\u00b7 worst " + db(p.worst_db);
-  if (s.state === "failing") text += " \\u00b7 FAILING (mean < --fail-below " + s.fail_below + ")";
-  else if (s.state === "below_min") text += " \\u00b7 BELOW --min-psnr " + s.min_psnr;
-  else text += " \\u00b7 OK";
+  const dot = " \\u00b7 ";
+  let text = "PSNR vs FP32: last " + db(p.last_db) + dot + "mean " + db(p.mean_db) + dot + "worst " + db(p.worst_db);
+  if (s.state === "failing") text += dot + "FAILING (mean < --fail-below " + s.fail_below + ")";
+  else if (s.state === "below_min") text += dot + "BELOW --min-psnr " + s.min_psnr;
+  else text += dot + "OK";
   el.textContent = text; el.className = s.state;
 }
 function show(s) {
@@ -88,11 +91,15 @@ function show(s) {
   f.appendChild(row(["dropped / skipped", s.dropped + " / " + s.skipped]));
   f.appendChild(row(["size in -> out", (s.input_hw || ["-"]).join("x") + " -> " + (s.output_hw || ["-"]).join("x")]));
   f.appendChild(row(["checks (skipped busy)", s.psnr.checks + " (" + s.psnr.skipped_reference_busy + ")"]));
-  f.appendChild(row(["below --min-psnr", s.psnr.below_min_psnr + (s.min_psnr === null ? "" : " (< " + s.min_psnr + ")")]));
+  const below = s.min_psnr === null ? "" : " (< " + s.min_psnr + ")";
+  f.appendChild(row(["below --min-psnr", s.psnr.below_min_psnr + below]));
   f.appendChild(row(["--fail-below", s.fail_below === null ? "off" : String(s.fail_below)]));
   const l = $("latency"); while (l.rows.length > 1) l.deleteRow(1);
-  for (const [stage, v] of Object.entries(s.latency_ms)) l.appendChild(row([stage, num(v.p50, 1), num(v.p95, 1), num(v.p99, 1)]));
-  $("checks").textContent = s.psnr.values.length ? s.psnr.values.map((c) => "#" + c.frame + ": " + db(c.psnr_db)).join(", ") : "none yet";
+  for (const [stage, v] of Object.entries(s.latency_ms)) {
+    l.appendChild(row([stage, num(v.p50, 1), num(v.p95, 1), num(v.p99, 1)]));
+  }
+  const checks = s.psnr.values.map((c) => "#" + c.frame + ": " + db(c.psnr_db));
+  $("checks").textContent = checks.length ? checks.join(", ") : "none yet";
 }
 async function poll() {
   try { const r = await fetch("/stats.json", {cache: "no-store"}); if (r.ok) show(await r.json()); } catch (e) {}

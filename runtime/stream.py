@@ -23,10 +23,10 @@ from edgesr import __version__
 from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
-from edgesr.runtime.pipeline import Pipeline, PipelineConfig
-from edgesr.runtime.runner import Runner, open_runner
 from edgesr.runtime.outputs import LiveContext, check_outputs, first_file_output, open_outputs
 from edgesr.runtime.pacing import PacedSource
+from edgesr.runtime.pipeline import Pipeline, PipelineConfig
+from edgesr.runtime.runner import Runner, open_runner
 from edgesr.runtime.sinks import check_writable_dir, output_kind
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import StreamStats
@@ -171,7 +171,8 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
         sink = open_outputs(outputs, source.rate, source.audio_path, fragmented, settings.listen, live_context, _say)
         report.update(
             engine=str(runner.path), engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
-            output=settings.output if len(outputs) == 1 else outputs, output_description=sink.description, checks=check_note,
+            output=settings.output if len(outputs) == 1 else outputs, output_description=sink.description,
+            checks=check_note,
             check_every=settings.check.every, min_psnr=settings.check.min_psnr, fail_below=settings.check.fail_below,
         )
         view = StatusView(stats, f"edgesr stream: {source.uri} -> {sink.description}", quiet=settings.quiet)

@@ -74,7 +74,8 @@ def jetson_like_python() -> Path:
         out = subprocess.run([str(python), "-m", "pip", "install", "-q", *missing, *pin], capture_output=True,
                              text=True, timeout=900)
         if out.returncode != 0:
-            pytest.skip(f"cannot pip install {' '.join(missing)} into the Jetson-like venv: {out.stderr.strip()[-300:]}")
+            why = out.stderr.strip()[-300:]
+            pytest.skip(f"cannot pip install {' '.join(missing)} into the Jetson-like venv: {why}")
     done.write_text("ok\n")
     return python
 
@@ -89,7 +90,8 @@ class Stream:
                                      stdout=subprocess.PIPE, stderr=self.err, text=True)
 
     def stderr(self) -> str:
-        self.err.flush()
+        if not self.err.closed:
+            self.err.flush()
         return self.err_path.read_text()
 
     def served_url(self, scheme: str, timeout: float = 60.0) -> str:

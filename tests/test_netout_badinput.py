@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 import tinymodel
 from export_helpers import cli, one_line_error
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tinymodel
+from netout_env import Stream, chromium, project_python, screenshot
 from PIL import Image
 
-import tinymodel
-from edgesr.imageops import from_nchw, load_image, save_image, to_nchw
+from edgesr.imageops import from_nchw, save_image, to_nchw
 from edgesr.metrics import rgb_psnr
 from edgesr.runtime import open_runner
 from edgesr.runtime.liveview_page import BANNER_CSS, BANNER_PX, FRAME_LEFT, FRAME_TOP
-from netout_env import Stream, chromium, project_python, screenshot
 
 pytestmark = pytest.mark.slow
 SIZE = (1000, 460)

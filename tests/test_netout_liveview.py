@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tinymodel
+from netout_env import Stream, project_python
 from PIL import Image
 
-import tinymodel
 from edgesr.imageops import load_image, upscale_bicubic
 from edgesr.metrics import rgb_psnr
 from edgesr.runtime.liveview import encode_jpeg
-from netout_env import Stream, project_python
 
 
 def get(url: str) -> tuple[bytes, dict[str, str]]:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import tinymodel
+from netout_env import Stream, jetson_like_python, stalled_rtsp_client
+
 from edgesr.imageops import load_image
 from edgesr.metrics import rgb_psnr
-from netout_env import Stream, jetson_like_python, stalled_rtsp_client
 
 pytestmark = pytest.mark.slow
 X264_CRF = 20  # runtime.sink_rtsp.X264_CRF: the quality the stream promises
@@ -101,7 +101,7 @@ def x264_reference_psnr(frames: list[np.ndarray]) -> list[float]:
     buf.seek(0)
     with av.open(buf) as c:
         decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    return [rgb_psnr(d, f) for d, f in zip(decoded, frames)]
+    return [rgb_psnr(d, f) for d, f in zip(decoded, frames, strict=True)]
 
 
 def test_rtsp_clients_get_the_written_frames(tmp_path: Path, jpython: Path, engine: Path) -> None:
