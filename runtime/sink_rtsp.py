@@ -7,8 +7,8 @@ H.264 encoder -> RTP payloader. The encoder is ``nvv4l2h264enc`` (Jetson hardwar
 ``x264enc`` otherwise (``EDGESR_RTSP_ENCODER`` forces one). Nothing here can slow the stream:
 
 - no client connected: frames are not even converted;
-- the encoder is behind: the leaky queue drops the oldest frame (and ``appsrc`` refuses frames while it
-  reports enough data), counted in ``dropped``;
+- the encoder is behind: the leaky queue in front of it drops frames, and while ``appsrc`` itself
+  reports enough data the writer does not even hand it one (those are counted in ``dropped``);
 - a client does not read (a stalled TCP connection): the RTSP server drops that client's backlog
   (``drop-backlog``, the default) instead of blocking the shared pipeline; the other clients keep going.
 """

@@ -108,7 +108,8 @@ def test_rtsp_clients_get_the_written_frames(tmp_path: Path, jpython: Path, engi
     video = tinymodel.write_video(tmp_path / "in.mp4", smooth_frames(300, 48, 64), fps=30, audio=False)
     frames_dir = tmp_path / "frames"
     stream = Stream(jpython, ["--engine", str(engine), "--video", str(video), "--realtime", "--check-every", "30",
-                              "-o", "rtsp://127.0.0.1:0/sr", "-o", str(frames_dir)], tmp_path)
+                              "-o", "rtsp://127.0.0.1:0/sr", "-o", str(frames_dir), "-o", str(tmp_path / "rec.mp4")],
+                    tmp_path)
     try:
         url = stream.served_url("rtsp")
         encoder = re.search(r"H\.264 by (\w+)", stream.stderr())
@@ -126,6 +127,10 @@ def test_rtsp_clients_get_the_written_frames(tmp_path: Path, jpython: Path, engi
         assert all(f.shape == (192, 256, 3) for f in r.frames)  # the engine's x4 output of 48x64
     written = [load_image(p) for p in sorted(frames_dir.glob("*.png"))]
     assert len(written) == 300
+    import av
+
+    with av.open(str(tmp_path / "rec.mp4")) as c:  # recorded while serving: every frame
+        assert sum(1 for _ in c.decode(video=0)) == 300
     reference = x264_reference_psnr(written)  # the tiny model's output is grainy: H.264 keeps ~24 dB of it
     matched = []
     for decoded in readers[0].frames[-10:]:
