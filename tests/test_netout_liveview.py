@@ -48,9 +48,14 @@ def test_live_view_serves_the_written_frames_and_figures(tmp_path: Path, media: 
     stream = Stream(project_python(), ["--engine", str(engine), "--video", str(video), "--realtime",
                                        "-o", "http://:0", "-o", str(frames_dir), "--check-every", "10",
                                        "--min-psnr", "200", "--report", str(tmp_path / "r.json")], tmp_path)
+    stalled = socket.socket()
     try:
         base = stream.served_url("http")
         assert "loopback only" in stream.stderr()
+        # a viewer that asks for MJPEG and never reads: it must cost the stream nothing
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", int(base.rsplit(":", 1)[1].strip("/"))))
+        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
         page, headers = get(base)
         assert headers["Content-Type"].startswith("text/html") and b'id="psnr"' in page and b"/stats.json" in page
 
@@ -97,13 +102,15 @@ def test_live_view_serves_the_written_frames_and_figures(tmp_path: Path, media: 
         time.sleep(1.5)  # a few checks have run
         figures = json.loads(get(base + "stats.json")[0])
         assert figures["psnr"]["checks"] >= 1 and figures["state"] == "below_min"  # nothing reaches 200 dB
-        assert figures["min_psnr"] == 200 and figures["output_hw"] == [192, 256] and figures["viewers"] == 0
+        assert figures["min_psnr"] == 200 and figures["output_hw"] == [192, 256] and figures["viewers"] == 1
         assert set(figures["latency_ms"]) >= {"capture", "infer", "write", "end_to_end"}
     finally:
         code, _, err = stream.wait(timeout=120)
+        stalled.close()
     assert code == 0, err[-2000:]
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames_out"] == 240 and len(list(frames_dir.glob("*.png"))) == 240
+    assert report["fps"] > 15  # the file plays at 30 fps (--realtime) despite the viewer that never reads
     final = {c["frame"]: c["psnr_db"] for c in report["psnr"]["values"]}
     live = {c["frame"]: c["psnr_db"] for c in figures["psnr"]["values"]}
     assert live and all(final[f] == v for f, v in live.items())  # the live figures are the report's
