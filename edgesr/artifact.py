@@ -67,7 +67,7 @@ class ShapeProfile:
         return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max), "max_batch": self.max_batch}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ShapeProfile:
+    def from_dict(cls, d: dict[str, Any]) -> "ShapeProfile":
         return cls(tuple(d["min"]), tuple(d["opt"]), tuple(d["max"]), int(d.get("max_batch", 1)))  # type: ignore[arg-type]
 
 
@@ -114,7 +114,7 @@ class Sidecar:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Sidecar:
+    def from_dict(cls, d: dict[str, Any]) -> "Sidecar":
         if int(d.get("format", 0)) > SIDECAR_FORMAT:
             raise IncompatibleArtifactError("engine sidecar is from a newer edgesr: upgrade edgesr")
         try:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 from edgesr.errors import IncompatibleArtifactError, UsageError
 
@@ -62,7 +61,7 @@ class ModelSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
         try:
             kw = dict(data)
             for key in ("input_range", "output_range"):
@@ -78,7 +77,7 @@ class ModelSpec:
             raise IncompatibleArtifactError(f"malformed model spec: {exc}") from exc
 
     @classmethod
-    def from_json(cls, text: str) -> ModelSpec:
+    def from_json(cls, text: str) -> "ModelSpec":
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:

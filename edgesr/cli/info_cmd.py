@@ -73,9 +73,9 @@ def info() -> None:
     except ImportError:
         pass
     try:
-        import re
-
         import cv2
+
+        import re
 
         m = re.search(r"GStreamer:\s*(\S+)", cv2.getBuildInformation())
         rows.append(("opencv GStreamer", m.group(1) if m else "unknown"))
