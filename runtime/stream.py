@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,9 +23,11 @@ from edgesr import __version__, interrupts
 from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
+from edgesr.runtime.outputs import LiveContext, check_outputs, first_file_output, open_outputs
+from edgesr.runtime.pacing import PacedSource
 from edgesr.runtime.pipeline import Pipeline, PipelineConfig
 from edgesr.runtime.runner import Runner, open_runner
-from edgesr.runtime.sinks import check_output, check_writable_dir, open_sink, output_kind
+from edgesr.runtime.sinks import check_writable_dir, output_kind
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import StreamStats
 from edgesr.runtime.status import StatusView
@@ -38,6 +41,9 @@ class StreamSettings:
     engine: Path
     source: str
     output: str = "none"
+    more_outputs: tuple[str, ...] = ()  # further -o: all get every frame (FanOutSink)
+    listen: str | None = None  # bind address of rtsp:// and http:// outputs without a host (127.0.0.1)
+    realtime: bool = False  # read a video file at its own frame rate, as a camera delivers
     report: Path | None = None  # None: beside a file/folder output, not written for none/display
     reference: Path | None = None  # None: the sidecar's reference_onnx
     check: CheckConfig = field(default_factory=CheckConfig)
@@ -126,11 +132,21 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def _say(line: str) -> None:
+    """Where the stream serves (RTSP, live view): always said, even with --quiet."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def run_stream(settings: StreamSettings) -> dict[str, Any]:
     """Run a stream to its end; returns the report (also written to the report path). Raises the error
     that ended the run, if any, AFTER the output is finalised and the report written."""
-    check_output(settings.output)
-    report_path = settings.report if settings.report is not None else default_report_path(settings.output)
+    outputs = [settings.output, *settings.more_outputs]
+    check_outputs(outputs, settings.listen)
+    first_file = first_file_output(outputs)
+    report_path = settings.report
+    if report_path is None and first_file is not None:
+        report_path = default_report_path(first_file)
     if report_path is not None:
         check_writable_dir(report_path.parent, create=False)
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -147,11 +163,17 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
             stack.callback(reference.close)
         tiler = Tiler(runner, settings.tile)
         source = stack.enter_context(open_source(settings.source, settings.live))
+        if settings.realtime:
+            if source.live:
+                raise UsageError(f"--realtime is for files: {source.uri} is live, its device sets the pace")
+            source = PacedSource(source)
         fragmented = source.live if settings.fragmented_mp4 is None else settings.fragmented_mp4
-        sink = open_sink(settings.output, source.rate, source.audio_path, fragmented=fragmented)
+        live_context = LiveContext(stats, settings.check, f"{source.uri} -> {runner.describe()}", check_note)
+        sink = open_outputs(outputs, source.rate, source.audio_path, fragmented, settings.listen, live_context, _say)
         report.update(
             engine=str(runner.path), engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
-            output=settings.output, output_description=sink.description, checks=check_note,
+            output=settings.output if len(outputs) == 1 else outputs, output_description=sink.description,
+            checks=check_note,
             check_every=settings.check.every, min_psnr=settings.check.min_psnr, fail_below=settings.check.fail_below,
         )
         view = StatusView(stats, f"edgesr stream: {source.uri} -> {sink.description}", quiet=settings.quiet)

@@ -40,16 +40,22 @@ def _check_numbers(check_every: int, min_psnr: float | None, fail_below: float |
     number(capture_fps, "--capture-fps", 1, 1000)
 
 
-def _check_paths(output: str, report: Path | None, inputs: tuple[str | Path | None, ...]) -> None:
+def _check_paths(outputs: list[str], report: Path | None, inputs: tuple[str | Path | None, ...]) -> None:
+    from edgesr.runtime.outputs import network_scheme
     from edgesr.runtime.sinks import output_kind
 
-    kind = output_kind(output)
-    if kind == "video":
-        output_file(output, "--output", inputs=inputs)
-    elif kind == "folder":
-        output_dir(output, "--output", inputs=inputs)
+    written: list[str] = []  # files the run writes: never an input, and never the report
+    for output in outputs:
+        if network_scheme(output):
+            continue
+        kind = output_kind(output)
+        if kind == "video":
+            output_file(output, "--output", inputs=inputs)
+            written.append(output)
+        elif kind == "folder":
+            output_dir(output, "--output", inputs=inputs)
     if report is not None:
-        output_file(report, "--report", inputs=(*inputs, output if kind != "folder" else None))
+        output_file(report, "--report", inputs=(*inputs, *written))
 
 
 def stream(
@@ -59,8 +65,16 @@ def stream(
     camera: str | None = typer.Option(None, "--camera", help="Camera index or device, e.g. 0 or /dev/video0."),
     video: Path | None = typer.Option(None, "--video", help="Video file (every frame, in order)."),
     source: str | None = typer.Option(None, "--source", help=SOURCE_HELP),
-    output: str | None = typer.Option(
-        None, "--output", "-o", help="out.mp4 (H.264), a folder (PNGs), display, or none. Default: display if any."
+    output: list[str] | None = typer.Option(
+        None, "--output", "-o",
+        help="out.mp4 (H.264), a folder (PNGs), display, none, rtsp://:8554/sr (RTSP server) or http://:8080 "
+        "(live view page); repeat to fan out. Default: display if any.",
+    ),
+    listen: str | None = typer.Option(
+        None, help="Bind address of rtsp:// and http:// outputs given without a host. Default: 127.0.0.1 only."
+    ),
+    realtime: bool = typer.Option(
+        False, "--realtime", help="Read a video file at its own frame rate, as a camera would (for serving it)."
     ),
     check_every: int = typer.Option(30, help="Compare every N-th frame with the FP32 reference (0: never)."),
     min_psnr: float | None = typer.Option(None, help="Warn on every check below this PSNR (dB)."),
@@ -102,10 +116,12 @@ def stream(
     uri = camera_uri(str(value)) if flag == "--camera" else str(value)
     if flag == "--video" and Path(uri).is_dir():
         raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
-    if output is None:
+    if realtime and (flag == "--camera" or "://" in uri or "!" in uri):
+        raise UsageError(f"--realtime is for video files: {uri} is live, its device sets the pace")
+    if not output:
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UsageError("no --output given and no display here: pass --output out.mp4, --output DIR or none")
-        output = "display"
+        output = ["display"]
     _check_numbers(check_every, min_psnr, fail_below, tile_overlap, max_frames, threads, scale, reconnect, capture_fps)
     tile_hw = _hw(tile, "--tile", MIN_TILE)
     if tile_hw is not None and tile_overlap * 2 >= min(tile_hw):
@@ -120,7 +136,10 @@ def stream(
     settings = StreamSettings(
         engine=engine,
         source=uri,
-        output=output,
+        output=output[0],
+        more_outputs=tuple(output[1:]),
+        listen=listen,
+        realtime=realtime,
         report=report,
         reference=reference,
         check=CheckConfig(every=check_every, min_psnr=min_psnr, fail_below=fail_below),

@@ -1,0 +1,201 @@
+"""Helpers for the network-output tests (``-o rtsp://``, ``-o http://``).
+
+``jetson_like_python``: a venv made from the system Python (``/usr/bin/python3``) with
+``--system-site-packages``, as on a Jetson: GStreamer's Python bindings (``gi``, GstRtspServer) and an
+OpenCV with GStreamer come from the OS packages; edgesr is installed ``--no-deps -e`` plus only the base
+dependencies the OS lacks. Built once and reused across sessions (rebuilt when the list below or the
+system Python changes). Tests skip with the reason when it cannot be made.
+
+``run_stream_bg``: ``edgesr stream`` as a background process; ``served_url`` reads the address it prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SYSTEM_PYTHON = Path(os.environ.get("EDGESR_SYSTEM_PYTHON", "/usr/bin/python3"))
+BASE_DEPS = {"numpy": "numpy", "PIL": "pillow", "typer": "typer", "rich": "rich", "onnx": "onnx",
+             "onnxruntime": "onnxruntime", "av": "av"}
+GST_CHECK = (
+    "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
+    "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+    "assert Gst.ElementFactory.find('x264enc') or Gst.ElementFactory.find('nvv4l2h264enc'), 'no H.264 encoder'"
+)
+
+
+def _venv_dir() -> Path:
+    key = hashlib.sha256(f"{SYSTEM_PYTHON}:{sorted(BASE_DEPS.items())}:{REPO}".encode()).hexdigest()[:12]
+    root = Path(os.environ.get("EDGESR_JETSON_VENV_DIR", Path(tempfile.gettempdir()) / "edgesr-test-venvs"))
+    return root / f"jetson-like-{key}"
+
+
+def jetson_like_python() -> Path:
+    """The venv's python, or ``pytest.skip`` with why not."""
+    if not SYSTEM_PYTHON.exists():
+        pytest.skip(f"no system Python at {SYSTEM_PYTHON} (set EDGESR_SYSTEM_PYTHON)")
+    probe = subprocess.run([str(SYSTEM_PYTHON), "-c", GST_CHECK], capture_output=True, text=True)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
+        pytest.skip(f"system Python has no GStreamer RTSP server bindings ({last}): "
+                    "apt install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly")
+    venv = _venv_dir()
+    python = venv / "bin" / "python"
+    done = venv / ".edgesr-ready"
+    if done.exists() and python.exists():
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    steps = [[str(SYSTEM_PYTHON), "-m", "venv", "--system-site-packages", str(venv)],
+             [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(REPO)]]
+    for cmd in steps:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            pytest.skip(f"cannot build the Jetson-like venv ({' '.join(cmd[:4])}): {out.stderr.strip()[-300:]}")
+    missing = [pkg for mod, pkg in BASE_DEPS.items()
+               if subprocess.run([str(python), "-c", f"import {mod}"], capture_output=True).returncode != 0]
+    if missing:
+        # keep the system numpy (OpenCV and gi's numpy support are built against it): pin it for the resolver
+        have = subprocess.run([str(python), "-c", "import numpy; print(numpy.__version__)"], capture_output=True,
+                              text=True)
+        pin = [f"numpy=={have.stdout.strip()}"] if have.returncode == 0 else []
+        out = subprocess.run([str(python), "-m", "pip", "install", "-q", *missing, *pin], capture_output=True,
+                             text=True, timeout=900)
+        if out.returncode != 0:
+            why = out.stderr.strip()[-300:]
+            pytest.skip(f"cannot pip install {' '.join(missing)} into the Jetson-like venv: {why}")
+    done.write_text("ok\n")
+    return python
+
+
+class Stream:
+    """A background ``edgesr stream``; ``stop()`` sends Ctrl-C (SIGINT) and waits for the report."""
+
+    def __init__(self, python: Path | str, args: list[str], cwd: Path) -> None:
+        self.err_path = cwd / f"stream-{time.monotonic_ns()}.err"
+        self.err = self.err_path.open("w")
+        self.proc = subprocess.Popen([str(python), "-m", "edgesr", "stream", *args, "--quiet"], cwd=cwd,
+                                     stdout=subprocess.PIPE, stderr=self.err, text=True)
+
+    def stderr(self) -> str:
+        if not self.err.closed:
+            self.err.flush()
+        return self.err_path.read_text()
+
+    def served_url(self, scheme: str, timeout: float = 60.0) -> str:
+        """The URL the stream prints for ``scheme`` (e.g. 'RTSP: rtsp://localhost:41234/sr (...)')."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(rf"{scheme}://localhost:\d+\S*", self.stderr())
+            if m:
+                return m.group(0).replace("localhost", "127.0.0.1")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"edgesr stream ended early ({self.proc.returncode}): {self.stderr()[-2000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"edgesr stream printed no {scheme}:// address in {timeout} s: {self.stderr()[-2000:]}")
+
+    def stop(self, timeout: float = 60.0) -> tuple[int, str, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.err.close()
+        return self.proc.returncode, out, self.err_path.read_text()
+
+    def wait(self, timeout: float = 120.0) -> tuple[int, str, str]:
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return self.stop()
+        self.err.close()
+        return self.proc.returncode, out, self.err_path.read_text()
+
+
+def project_python() -> str:
+    return sys.executable
+
+
+def _rtsp_request(sock: socket.socket, method: str, url: str, cseq: int, headers: str = "") -> tuple[str, bytes]:
+    sock.sendall(f"{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\n{headers}\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError(f"RTSP server closed the connection after {method}")
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    text = head.decode("latin-1")
+    m = re.search(r"(?im)^content-length:\s*(\d+)", text)
+    length = int(m.group(1)) if m else 0
+    while len(body) < length:
+        body += sock.recv(4096)
+    if " 200 " not in text.splitlines()[0]:
+        raise ConnectionError(f"RTSP {method} failed: {text.splitlines()[0]}")
+    return text, body[:length]
+
+
+def stalled_rtsp_client(url: str, rcvbuf: int = 4096) -> socket.socket:
+    """Connect, DESCRIBE, SETUP (RTP over the RTSP TCP connection), PLAY, then never read again: the
+    worst client a server can have. Returns the socket (close it to end the session)."""
+    m = re.match(r"rtsp://([^:/]+):(\d+)(/.*)", url)
+    assert m, url
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: a small TCP window
+    sock.settimeout(30)
+    sock.connect((m.group(1), int(m.group(2))))
+    text, sdp = _rtsp_request(sock, "DESCRIBE", url, 1, "Accept: application/sdp\r\n")
+    base = re.search(r"(?im)^content-base:\s*(\S+)", text)
+    control = re.search(r"a=control:(\S+)", sdp.decode("latin-1").split("m=video", 1)[1])
+    assert control, sdp
+    track = control.group(1) if "://" in control.group(1) else (base.group(1) if base else url + "/") + control.group(1)
+    text, _ = _rtsp_request(sock, "SETUP", track, 2, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+    session = re.search(r"(?im)^session:\s*([^;\r\n]+)", text)
+    assert session, text
+    _rtsp_request(sock, "PLAY", url, 3, f"Session: {session.group(1)}\r\nRange: npt=0.000-\r\n")
+    return sock
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def chromium() -> str:
+    """Path of a Chromium/Chrome binary, or ``pytest.skip`` with how to get one."""
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("no headless Chromium here: apt install chromium (listed in .ci/system-packages)")
+
+
+def screenshot(browser: str, url: str, png: Path, size: tuple[int, int] = (1000, 460)) -> Path:
+    """Headless Chromium renders ``url`` at 1 CSS px = 1 image px and saves a PNG screenshot of the window
+    at the page's load event. (No ``--virtual-time-budget``: with a page that keeps loading frames it can
+    wait forever; the live page is complete at its load event instead.)"""
+    png.unlink(missing_ok=True)
+    profile = tempfile.mkdtemp(prefix="edgesr-chromium-")
+    try:
+        out = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+             "--no-first-run", "--force-device-scale-factor=1", f"--user-data-dir={profile}",
+             f"--window-size={size[0]},{size[1]}", f"--screenshot={png}", url],
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert png.exists(), f"chromium wrote no screenshot ({out.returncode}): {out.stderr[-1500:]}"
+    return png
