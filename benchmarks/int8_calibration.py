@@ -59,6 +59,8 @@ def main() -> None:
     ap.add_argument("--calib-shape", default="180x320")
     ap.add_argument("--check-lr", default="120x160")
     ap.add_argument("--min-psnr", type=float, default=DEFAULT_MIN_PSNR["int8"])
+    ap.add_argument("--search-crops", type=int, default=SEARCH_CROPS)
+    ap.add_argument("--search-shape", default=f"{SEARCH_SHAPE[0]}x{SEARCH_SHAPE[1]}")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
     rows = []
@@ -78,7 +80,9 @@ def main() -> None:
             tmp = a.out.parent / f".{name}-{method}.onnx"
             save_model(quantized_graph(src.model, ranges, []), tmp)
             row["all"] = score(tmp, pairs, refs, src.spec.scale)
-            xs = list(crops(replace(cfg, images=SEARCH_CROPS, shape=SEARCH_SHAPE), calibration_files(cfg)))
+            xs = list(
+                crops(replace(cfg, images=a.search_crops, shape=parse_hw(a.search_shape)), calibration_files(cfg))
+            )
             s = search_keep(src.model, ranges, xs, macs, a.min_psnr + MARGIN_DB)
             row["search_s"] = round(time.perf_counter() - t1, 1)
             save_model(quantized_graph(src.model, ranges, s.keep), tmp)

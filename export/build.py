@@ -3,7 +3,10 @@
 Steps (nothing is written at ``output`` unless the gate passes or ``--force`` is given):
 1. open the FP32 ONNX from ``edgesr export`` (clear errors for anything else);
 2. make the precision's ONNX on the CPU: FP32 as is, FP16 (``fp16``), INT8 Q/DQ from cached
-   calibration (``calibration`` + ``int8``);
+   calibration with measured float convs (``int8_build``: ``calibration``, ``int8_search``,
+   ``int8``); ``--backend onnx`` stops there and writes that Q/DQ ONNX as is (portable); a
+   Q/DQ ONNX written so is taken as the source of a ``--backend tensorrt`` INT8 build, gated
+   against the FP32 reference its sidecar names;
 3. build the engine next to ``output`` under a temporary name (``engine_ort`` or ``engine_trt``)
    with a provisional sidecar;
 4. open that very file with ``edgesr.runtime.open_runner`` and gate it against the FP32

@@ -19,7 +19,7 @@ from edgesr.export.int8 import PLACEMENT, load_ranges, qdq_summary, quantize_qdq
 from edgesr.export.int8_search import MARGIN_DB, conv_macs, int8_mac_share, search_keep
 from edgesr.export.onnx_io import EdgeSRModel
 
-SEARCH_CROPS = 4  # sensitivity search: seeded crops of the calibration images, LR HxW below
+SEARCH_CROPS = 8  # sensitivity search: seeded crops of the calibration images, LR HxW below
 SEARCH_SHAPE = (48, 48)
 
 Progress = Callable[[str, int], Callable[[int, int], None]]

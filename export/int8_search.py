@@ -9,10 +9,11 @@ RGB uint8 (the gate's metric). Steps:
 
 1. all convs quantised; then each conv alone quantised ("only": its own cost) and each conv
    alone left in float ("leave out": what keeping it buys);
-2. while the worst crop is below the target (the gate's threshold + ``MARGIN_DB``): among the
-   ``CANDIDATES`` convs with the best leave-out gain per MAC, keep in float the one with the
-   fewest MACs that reaches the target, else the one with the largest measured PSNR gain per
-   float MAC;
+2. rank the convs by their measured error power per MAC (10^(-PSNR_only/10) / MACs: the
+   errors of separately quantised convs roughly add, so this is the knapsack order for "fewest
+   float MACs for a noise budget") and keep the ranked prefix in float, measuring every
+   prefix (the trade-off curve), until the worst crop reaches the target (the gate's
+   threshold + ``MARGIN_DB``);
 3. prune: put back into INT8 any kept conv (largest first) whose removal stays on target.
 
 The per-conv table and the path (share of MACs in INT8 vs PSNR, the trade-off curve) go into
@@ -34,7 +35,6 @@ from edgesr.imageops import from_nchw
 from edgesr.metrics import rgb_psnr
 
 MARGIN_DB = 3.0
-CANDIDATES = 8  # convs tried per greedy step: the best by measured leave-out gain per MAC
 
 
 def conv_macs(model: onnx.ModelProto, hw: tuple[int, int]) -> dict[str, int]:
@@ -158,18 +158,19 @@ def search_keep(
                 "psnr_all_but_this_int8_db": round(loo[0], 2),
             }
         )
+    # Error powers of independently quantised convs roughly add: rank by measured error power per
+    # MAC (10^(-PSNR_only/10) / MACs), keep the ranked prefix in float until the measured worst
+    # crop reaches the target (every prefix measured: the trade-off curve), then prune.
+    noise = {c: 10 ** (-ev(everything - {c})[0] / 10) for c in convs}
+    order = sorted(convs, key=lambda c: -noise[c] / max(macs[c], 1))
     kept: frozenset[str] = frozenset()
     cur = base
     curve = [_point(kept, cur, macs)]
-    by_gain = sorted(convs, key=lambda c: -(ev(frozenset({c}))[0] - base[0]) / max(macs[c], 1))
-    while cur[0] < target_db and kept != everything:
-        cands = {c: ev(kept | {c}) for c in [c for c in by_gain if c not in kept][:CANDIDATES]}
-        reach = [c for c, r in cands.items() if r[0] >= target_db]
-        if reach:
-            pick = min(reach, key=lambda c: (macs[c], -cands[c][0]))
-        else:
-            pick = max(cands, key=lambda c: ((cands[c][0] - cur[0]) / max(macs[c], 1), cands[c][0]))
-        kept, cur = kept | {pick}, cands[pick]
+    for c in order:
+        if cur[0] >= target_db:
+            break
+        kept = kept | {c}
+        cur = ev(kept)
         curve.append(_point(kept, cur, macs))
     if cur[0] >= target_db:
         for c in sorted(kept, key=lambda c: -macs[c]):
