@@ -194,6 +194,17 @@ def test_image_skip_resize_and_add_stay_float(tmp_path: Path) -> None:
     node = {n.name: n for n in model.graph.node}
     assert node["skip_resize"].input[0] == "lr" and node["skip_add"].input[1] == "skip_up"
     assert quantized_convs(model) == {n.name for n in src.model.graph.node if n.op_type == "Conv"}
+    from edgesr.export.int8_search import conv_macs
+
+    macs = conv_macs(src.model, (8, 12))  # shape inference through the Resize/Add of the skip
+    assert set(macs) == {n.name for n in src.model.graph.node if n.op_type == "Conv"} and min(macs.values()) > 0
+    x = np.random.default_rng(0).random((1, 3, 8, 12), dtype=np.float32)
+    from edgesr.export.gate import exact_qdq_session
+
+    onnx.save(model, str(tmp_path / "skip.int8.onnx"))
+    sess = exact_qdq_session(tmp_path / "skip.int8.onnx")
+    y, ref = sess.run(None, {"lr": x})[0], run(src.path, x)
+    assert y.shape == ref.shape == (1, 3, 32, 48) and 25 < psnr(np.clip(ref, 0, 1), np.clip(y, 0, 1), 1.0) < 200
 
 
 def test_int8_runs_close_to_fp32_on_a_photo(fp32, ranges, photo_lr: np.ndarray) -> None:  # type: ignore[no-untyped-def]
@@ -288,7 +299,7 @@ def test_checker_catches_onnxruntime_default_quantisation(fp32, calibration, tmp
         per_channel=True,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.MinMax,
+        calibrate_method=CalibrationMethod.Percentile,  # the method the cached ranges were made with
         calibration_cache_path=calibration.ranges_path,
     )
     problems = " ".join(trt_qdq_violations(onnx.load(str(out))))
@@ -336,7 +347,7 @@ def test_entropy_with_enough_bins_is_not_minmax(tmp_path: Path) -> None:
 
     ckpt = tiny_checkpoint(tmp_path / "x.pt", seed=1)
     src = open_edgesr_onnx(export_onnx(ckpt, tmp_path / "x.onnx", ExportConfig(parity_sizes=((24, 32),))).path)
-    base = CalibrationConfig(images=2, shape=(24, 32))
+    base = CalibrationConfig(images=2, shape=(24, 32), method="minmax")
 
     def ranges(cfg: CalibrationConfig) -> dict[str, float]:
         data = load_tensors_data(calibrate(src.path, cfg).ranges_path)
