@@ -46,7 +46,7 @@ def conv_macs(model: onnx.ModelProto, hw: tuple[int, int]) -> dict[str, int]:
         d.ClearField("dim_param")
         d.dim_value = v
     del m.graph.value_info[:]
-    inferred = onnx.shape_inference.infer_shapes(m)
+    inferred = onnx.shape_inference.infer_shapes(m, data_prop=True)
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.value_info}
     shapes.update({v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.output})
     inits = {i.name: list(i.dims) for i in m.graph.initializer}
