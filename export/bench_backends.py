@@ -200,17 +200,19 @@ class Variants:
             self.say("making the FP16 ONNX")
             save_model(to_fp16(src), path)
             return path, "FP16 weights and compute, FP32 I/O"
-        from edgesr.export.calibration import calibrate
-        from edgesr.export.int8 import quantize_qdq, resolve_keep
+        from edgesr.export.gate import DEFAULT_MIN_PSNR
+        from edgesr.export.int8_build import make_int8
 
         cal_cfg = self.calibration
         h, w = cal_cfg.shape
-        self.say(f"calibrating INT8 on {cal_cfg.images} crops of {h}x{w} (built-in samples)")
-        cal = calibrate(src.path, cal_cfg)
-        keep = resolve_keep(src.model, "auto")
-        save_model(quantize_qdq(src, cal, keep), path)
-        cached = ", cached ranges" if cal.cached else ""
-        return path, f"Q/DQ, {cal_cfg.method} calibration{cached}, {len(keep)} sensitive convs in float"
+        self.say(f"calibrating INT8 on {cal_cfg.images} crops of {h}x{w} (built-in samples), keep auto")
+        q = make_int8(src, cal_cfg, "auto", DEFAULT_MIN_PSNR["int8"])
+        save_model(q.model, path)
+        cached = ", cached ranges" if q.calibration.cached else ""
+        return path, (
+            f"Q/DQ on Conv inputs+weights, {cal_cfg.method} calibration{cached}, {len(q.keep)} convs in float "
+            f"(auto), {100 * q.record['int8_mac_share']:.1f}% of MACs in INT8"
+        )
 
     def trt(self, precision: str) -> tuple[Path, str]:
         key = f"trt-{precision}"

@@ -103,7 +103,9 @@ def _num(v: float | None) -> str:
 
 
 def footnotes(result: BenchResult) -> list[str]:
+    int8 = dict.fromkeys(f"{r.row.label}: {r.note}" for r in result.rows if r.row.precision == "int8" and r.note)
     return [
+        *int8,  # how the INT8 variant was made, with the share of its MACs that run in INT8
         f"PSNR vs FP32: RGB, against {result.reference} on {result.config['input_image']}",
         f"peak MiB: {result.memory_method} (the JSON/CSV also give the increase over the RSS before the row)",
         f"latency: {result.config['warmup']} warm-up + {result.config['runs']} timed runs per row; "

@@ -3,7 +3,10 @@
 Steps (nothing is written at ``output`` unless the gate passes or ``--force`` is given):
 1. open the FP32 ONNX from ``edgesr export`` (clear errors for anything else);
 2. make the precision's ONNX on the CPU: FP32 as is, FP16 (``fp16``), INT8 Q/DQ from cached
-   calibration (``calibration`` + ``int8``);
+   calibration with measured float convs (``int8_build``: ``calibration``, ``int8_search``,
+   ``int8``); ``--backend onnx`` stops there and writes that Q/DQ ONNX as is (portable); a
+   Q/DQ ONNX written so is taken as the source of a ``--backend tensorrt`` INT8 build, gated
+   against the FP32 reference its sidecar names;
 3. build the engine next to ``output`` under a temporary name (``engine_ort`` or ``engine_trt``)
    with a provisional sidecar;
 4. open that very file with ``edgesr.runtime.open_runner`` and gate it against the FP32
@@ -28,15 +31,16 @@ from edgesr.artifact import (
     Sidecar,
     atomic_write,
     json_text,
+    read_sidecar,
     sha256_file,
     sidecar_path,
     temp_name,
     write_json,
     write_sidecar,
 )
-from edgesr.errors import AccuracyGateError, EdgeSRError, UsageError
+from edgesr.errors import AccuracyGateError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.export import engine_ort, engine_trt
-from edgesr.export.calibration import CalibrationConfig, calibrate
+from edgesr.export.calibration import CalibrationConfig
 from edgesr.export.check_images import load_check_images
 from edgesr.export.gate import DEFAULT_MIN_PSNR, GateReport, cpu_has_vnni, exact_qdq_session, measure
 from edgesr.export.onnx_io import EdgeSRModel, open_edgesr_onnx, save_model
@@ -96,9 +100,14 @@ def check_flags(cfg: BuildConfig) -> None:
     """Refuse what cannot be built, before any work is done."""
     if cfg.precision not in DEFAULT_MIN_PSNR:
         raise UsageError(f"unknown precision {cfg.precision!r}")
-    if cfg.backend not in ("tensorrt", "onnxruntime"):
-        raise UsageError(f"--backend must be tensorrt or onnxruntime, got {cfg.backend!r}")
-    if cfg.backend == "onnxruntime" and cfg.dla_core is not None:
+    if cfg.backend not in ("tensorrt", "onnxruntime", "onnx"):
+        raise UsageError(f"--backend must be tensorrt, onnxruntime or onnx, got {cfg.backend!r}")
+    if cfg.backend == "onnx" and cfg.precision != "int8":
+        raise UsageError(
+            "--backend onnx writes the portable INT8 Q/DQ ONNX (add --int8); "
+            "the FP32 ONNX from `edgesr export` is already portable"
+        )
+    if cfg.backend != "tensorrt" and cfg.dla_core is not None:
         raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
     if cfg.backend == "tensorrt" and not engine_trt.tensorrt_available():
         raise EdgeSRError(engine_trt.NO_TENSORRT)
@@ -119,14 +128,13 @@ def _variant(src: EdgeSRModel, cfg: BuildConfig, profile: ShapeProfile, workdir:
 
         model = to_fp16(src)
     else:
-        from edgesr.export.int8 import quantize_qdq, resolve_keep
+        from edgesr.export.int8_build import make_int8
 
-        keep = resolve_keep(src.model, cfg.int8_keep)  # before calibrating: bad names fail fast
+        min_psnr = cfg.min_psnr_db if cfg.min_psnr_db is not None else DEFAULT_MIN_PSNR["int8"]
         calib_cfg = replace(cfg.calibration, shape=profile.opt)
-        update = progress("calibrating", calib_cfg.images) if progress else None
-        cal = calibrate(src.path, calib_cfg, update)
-        model = quantize_qdq(src, cal, keep)
-        info.update(calibration=cal.summary(), int8_keep=keep or "none")
+        q = make_int8(src, calib_cfg, cfg.int8_keep, min_psnr, progress)
+        model, cal = q.model, q.calibration
+        info.update(calibration=cal.summary(), int8_keep=q.keep or "none", int8=q.record)
     path = save_model(model, workdir / f"{cfg.precision}.onnx")
     info["variant_onnx_sha256"] = sha256_file(path)
     return open_edgesr_onnx(path), info, cal
@@ -141,6 +149,20 @@ def _check_graph_matches_metadata(src: EdgeSRModel, profile: ShapeProfile) -> No
 
     with open_runner(src.path, providers=["cpu"]) as probe:
         probe.infer(np.zeros((1, src.spec.in_channels, *profile.min), dtype=np.float32))
+
+
+def _portable_reference(qdq: EdgeSRModel, cfg: BuildConfig) -> EdgeSRModel:
+    """The FP32 ONNX a portable Q/DQ ONNX was made from (named by its sidecar, beside it)."""
+    if cfg.backend != "tensorrt":
+        raise UsageError(f"{qdq.path.name} is already an INT8 Q/DQ ONNX: build it with --backend tensorrt")
+    if cfg.int8_keep != "auto" or cfg.calibration != CalibrationConfig():
+        raise UsageError(f"{qdq.path.name} is already calibrated and placed: drop --calib-*/--int8-keep")
+    if not sidecar_path(qdq.path).is_file():
+        raise IncompatibleArtifactError(f"{qdq.path.name} has no sidecar {sidecar_path(qdq.path).name} beside it")
+    ref = read_sidecar(qdq.path).reference_onnx
+    if not ref:
+        raise IncompatibleArtifactError(f"{sidecar_path(qdq.path).name} names no FP32 reference ONNX")
+    return open_edgesr_onnx(qdq.path.with_name(ref))
 
 
 def _place_reference(src: Path, output: Path) -> str:
@@ -159,7 +181,10 @@ def build_engine(
     say = step or (lambda _msg: None)
     check_flags(cfg)
     src = open_edgesr_onnx(cfg.onnx)
-    if src.precision != "fp32":
+    qdq_source = None
+    if src.precision == "int8" and cfg.precision == "int8":  # a portable Q/DQ ONNX (--backend onnx)
+        qdq_source, src = src, _portable_reference(src, cfg)
+    elif src.precision != "fp32":
         raise UsageError(
             f"{cfg.onnx.name} is already {src.precision}: build-engine takes the FP32 ONNX from `edgesr export` "
             "and makes the precision itself (--fp16/--int8)"
@@ -175,7 +200,10 @@ def build_engine(
     tmp_engine = temp_name(out)
     with tempfile.TemporaryDirectory(prefix="edgesr-build-") as work:
         say(f"{src.spec.describe()} -> {cfg.precision} {cfg.backend}, input {profile.describe()}")
-        variant, info, cal = _variant(src, cfg, profile, Path(work), progress)
+        if qdq_source is not None:
+            variant, info, cal = qdq_source, {"source_qdq_onnx": qdq_source.path.name}, None
+        else:
+            variant, info, cal = _variant(src, cfg, profile, Path(work), progress)
         exclude = frozenset(p.resolve() for p in cal.images) if cal else frozenset()
         check_dir = Path(cfg.check_data) if cfg.check_data else samples_dir("holdout")
         pairs, skipped = load_check_images(
@@ -187,11 +215,11 @@ def build_engine(
                 built = engine_trt.build_trt_engine(variant.path, tmp_engine, trt_cfg)
                 backend_version, device = built["tensorrt_version"], built["device"]
             else:
-                built = engine_ort.build_ort_engine(variant, tmp_engine)
+                built = engine_ort.build_ort_engine(variant, tmp_engine, optimise=cfg.backend != "onnx")
                 backend_version = built["onnxruntime_version"]
                 device = {"verified_on": "CPUExecutionProvider", "cpu_vnni": cpu_has_vnni()}
             sidecar = Sidecar(
-                backend=cfg.backend,
+                backend="onnxruntime" if cfg.backend == "onnx" else cfg.backend,  # the portable file runs there too
                 precision=cfg.precision,
                 spec=src.spec,
                 profile=profile,
@@ -203,6 +231,7 @@ def build_engine(
             )
             write_sidecar(tmp_engine, sidecar)
             report = _gate(tmp_engine, src, pairs, skipped, cfg, min_psnr, check_dir, progress)
+            report.int8 = info.get("int8")
             report.forced = cfg.force and not report.passed
             if not report.passed and not cfg.force:
                 report_path = out.with_name(out.name + ".gate-failed.json")
@@ -243,7 +272,7 @@ def _gate(
     from edgesr.runtime import open_runner
 
     update = progress("accuracy gate", len(pairs)) if progress else None
-    exact = exact_qdq_session(engine) if cfg.precision == "int8" and cfg.backend == "onnxruntime" else None
+    exact = exact_qdq_session(engine) if cfg.precision == "int8" and cfg.backend != "tensorrt" else None
     with open_runner(engine) as variant, open_runner(src.path, providers=["cpu"]) as reference:
         results = measure(variant, reference, pairs, src.spec.scale, update, exact)
     return GateReport(

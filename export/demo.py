@@ -194,6 +194,7 @@ def _gate_summary(b: BuildResult | str) -> dict[str, Any]:
         "passed": g.passed, "engine": str(b.engine), "report": str(b.report_path), "min_psnr_db": g.min_psnr_db,
         "mean_psnr_db": json_db(g.mean_psnr), "worst_psnr_db": json_db(g.worst.psnr_vs_fp32),
         "y_psnr_drop_db": round(g.mean_y_drop, 4), "images": len(g.images),
+        **({"int8_mac_share": g.int8["int8_mac_share"]} if g.int8 else {}),
     }
 
 

@@ -42,8 +42,10 @@ def provider_specific_changes(before: onnx.ModelProto, after: onnx.ModelProto) -
     return reasons
 
 
-def build_ort_engine(variant: EdgeSRModel, out: str | os.PathLike[str]) -> dict[str, Any]:
-    """Write the optimised (or, where that is CPU-specific, the unchanged) variant to ``out``."""
+def build_ort_engine(variant: EdgeSRModel, out: str | os.PathLike[str], optimise: bool = True) -> dict[str, Any]:
+    """Write the optimised (or, where that is CPU-specific, the unchanged) variant to ``out``.
+    ``optimise=False`` (``--backend onnx``): the variant exactly as made, e.g. the portable
+    TensorRT-form Q/DQ ONNX, after checking that ONNX Runtime loads it."""
     ort = require("onnxruntime", why="the onnxruntime backend")
     with tempfile.TemporaryDirectory(prefix="edgesr-ort-") as tmp:
         opt_path = Path(tmp) / "optimised.onnx"
@@ -58,7 +60,10 @@ def build_ort_engine(variant: EdgeSRModel, out: str | os.PathLike[str]) -> dict[
             raise IncompatibleArtifactError(f"ONNX Runtime cannot load {variant.path.name}: {first[:200]}") from None
         optimised = onnx.load(str(opt_path))
     reasons = provider_specific_changes(variant.model, optimised)
-    if reasons:
+    if not optimise:
+        model = variant.model
+        applied = "none (portable: the variant ONNX as made, for TensorRT or any ONNX runtime)"
+    elif reasons:
         model = variant.model
         applied = f"none (the {LEVEL} result was CPU-specific: {'; '.join(reasons)})"
     else:

@@ -1,109 +1,169 @@
-"""INT8 variant: an explicit Q/DQ ONNX in the one flavour TensorRT imports.
+"""INT8 variant: an explicit Q/DQ ONNX placed the way TensorRT recommends.
 
-``quantize_static`` (ONNX Runtime) with: QDQ format, signed INT8 activations and weights,
-symmetric both (every zero point 0), per-channel weights (Conv: axis 0 = output channels),
-per-tensor activations, float biases (``QuantizeBias=False``: TensorRT rejects INT32 bias
-through DequantizeLinear), a dedicated Q/DQ pair per consumer and float weights with a
-Q->DQ pair (``AddQDQPairToWeight``). ``trt_qdq_violations`` re-checks the result against
-TensorRT's rules (see ``../shared/reference/TENSORRT_API.md`` section 5). ONNX Runtime runs
-the same file on CPU, so the accuracy gate measures exactly what TensorRT gets.
+Placement (TensorRT Developer Guide, "Working with Quantized Types" -> "Q/DQ Layer-Placement
+Recommendations": "Quantize all inputs of weighted-operations (Convolution, Transposed
+Convolution and GEMM). Quantization of the weights and activations reduces bandwidth
+requirements and also enables INT8 computation to accelerate bandwidth-limited and
+compute-limited layers"; "By default, do not quantize the outputs of weighted-operations.
+It is sometimes useful to preserve the higher-precision dequantized output"; TensorRT's
+optimizer then propagates Q backwards / DQ forwards and fuses PReLU, residual Add and
+pixel-shuffle into the INT8 convolutions where that is legal). So every Conv that is not kept
+in float gets exactly two Q->DQ pairs and nothing else does:
 
-``--int8-keep``: layers left in float. ``auto`` keeps the convolutions SR output is most
-sensitive to: the first conv (reads the image), the last conv (writes it) and the
-sub-pixel convs (their outputs become output pixels through DepthToSpace). They are
-found from the graph's structure, not from names, so any exporter's graph works.
+- its data input: a dedicated per-tensor pair (the tensor's other readers, e.g. a residual
+  ``Add`` or an image-skip ``Resize``, keep reading the float tensor);
+- its weight: a per-channel pair on axis 0 (output channels), scale = max|W| / 127.
+
+Outputs, PReLU, the residual Adds, DepthToSpace and any Resize/Add on the input image stay
+float. Quantising the residual stream (what ``quantize_static`` does to every Add) is what
+made INT8 fail on edgesr's models: the head's output carries the RGB image among larger
+feature channels, and one per-tensor scale posterises it (issue 8).
+
+TensorRT's rules, re-checked by ``trt_qdq_violations`` (``../shared/reference/TENSORRT_API.md``
+section 5): signed INT8, symmetric (every zero point 0), three inputs on every Q/DQ, float
+biases (no INT32 through DequantizeLinear), per-channel scales only on weights along axis 0,
+activations per-tensor. ONNX Runtime runs the same file on the CPU, so the accuracy gate
+measures exactly the graph TensorRT gets.
+
+``--int8-keep``: convs left in float. ``auto`` is measured (``int8_search``); ``none`` keeps
+nothing; or comma-separated Conv node names.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import onnx
-from edgesr.export.calibration import Calibration, _quiet
 from edgesr.export.onnx_io import EdgeSRModel, set_metadata
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 from edgesr.errors import IncompatibleArtifactError, UsageError
 
 KEEP_AUTO, KEEP_NONE = "auto", "none"
+QMAX = 127.0
+PLACEMENT = "Conv data inputs (per-tensor) and weights (per-channel, axis 0); all else float"
 
 
 def conv_names(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "Conv"]
 
 
-def sensitive_convs(model: onnx.ModelProto) -> list[str]:
-    """First conv, sub-pixel convs (feeding DepthToSpace) and last conv, in graph order."""
-    convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    if not convs:
-        return []
-    feeds_d2s = {i for n in model.graph.node if n.op_type == "DepthToSpace" for i in n.input}
-    graph_in = {i.name for i in model.graph.input}
-    keep = {convs[0].name, convs[-1].name}
-    keep |= {c.name for c in convs if c.output[0] in feeds_d2s or set(c.input) & graph_in}
-    return [c.name for c in convs if c.name in keep]
-
-
-def resolve_keep(model: onnx.ModelProto, keep: str) -> list[str]:
-    """``auto`` | ``none`` | comma-separated node names -> node names left in float."""
+def resolve_names(model: onnx.ModelProto, keep: str) -> list[str] | None:
+    """``none`` -> [], names -> checked Conv names, ``auto`` -> None (measured later)."""
     text = keep.strip()
     if text.lower() == KEEP_AUTO:
-        return sensitive_convs(model)
+        return None
     if text.lower() in (KEEP_NONE, ""):
         return []
     names = [t.strip() for t in text.split(",") if t.strip()]
-    known = {n.name for n in model.graph.node}
-    unknown = [n for n in names if n not in known]
+    ops = {n.name: n.op_type for n in model.graph.node}
+    unknown = [n for n in names if n not in ops]
     if unknown:
         raise UsageError(
             f"--int8-keep names {unknown} are not nodes of the model; its convs are: {', '.join(conv_names(model))}"
         )
+    not_conv = [f"{n} ({ops[n]})" for n in names if ops[n] != "Conv"]
+    if not_conv:
+        raise UsageError(
+            f"--int8-keep takes Conv nodes only: {', '.join(not_conv)} already run in float "
+            "(Q/DQ sits on Conv inputs and weights only)"
+        )
     return names
 
 
-TRT_EXTRA_OPTIONS = {
-    "ActivationSymmetric": True,
-    "WeightSymmetric": True,
-    "QuantizeBias": False,
-    "DedicatedQDQPair": True,
-    "AddQDQPairToWeight": True,
-}
+def activation_amax(ranges: dict[str, tuple[float, float]], name: str) -> float:
+    if name not in ranges:
+        raise IncompatibleArtifactError(f"no calibration range for tensor {name!r}: recalibrate this model")
+    lo, hi = ranges[name]
+    return max(abs(float(lo)), abs(float(hi)))
 
 
-def quantize_qdq(src: EdgeSRModel, calibration: Calibration, keep: list[str]) -> onnx.ModelProto:
-    """The TensorRT-flavoured Q/DQ model of ``src`` using cached calibration ranges."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+def quantized_graph(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], keep: list[str]) -> onnx.ModelProto:
+    """A copy of ``model`` with Q->DQ pairs on the data input and weight of every Conv not in ``keep``."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    inits = {i.name: i for i in g.initializer}
+    new_nodes: list[onnx.NodeProto] = []
+    extra: list[onnx.TensorProto] = []
+    for node in g.node:
+        if node.op_type == "Conv" and node.name not in keep:
+            if node.input[1] not in inits:
+                raise IncompatibleArtifactError(f"Conv {node.name!r} has no constant weight: cannot quantise it")
+            tag = node.name or node.output[0]
+            x, w = node.input[0], node.input[1]
+            amax = activation_amax(ranges, x)
+            a_scale = np.float32(max(amax, 1e-12) / QMAX)
+            extra += [
+                numpy_helper.from_array(np.array(a_scale, np.float32), f"{tag}/x_scale"),
+                numpy_helper.from_array(np.array(0, np.int8), f"{tag}/x_zero"),
+            ]
+            new_nodes += [
+                helper.make_node(
+                    "QuantizeLinear", [x, f"{tag}/x_scale", f"{tag}/x_zero"], [f"{tag}/x_q"], f"{tag}/x_Q"
+                ),
+                helper.make_node(
+                    "DequantizeLinear",
+                    [f"{tag}/x_q", f"{tag}/x_scale", f"{tag}/x_zero"],
+                    [f"{tag}/x_dq"],
+                    f"{tag}/x_DQ",
+                ),
+            ]
+            weight = numpy_helper.to_array(inits[w]).astype(np.float32)
+            w_amax = np.abs(weight.reshape(weight.shape[0], -1)).max(axis=1)
+            w_scale = (np.maximum(w_amax, 1e-12) / QMAX).astype(np.float32)
+            extra += [
+                numpy_helper.from_array(w_scale, f"{tag}/w_scale"),
+                numpy_helper.from_array(np.zeros(weight.shape[0], np.int8), f"{tag}/w_zero"),
+            ]
+            ins = [w, f"{tag}/w_scale", f"{tag}/w_zero"]
+            new_nodes += [
+                helper.make_node("QuantizeLinear", ins, [f"{tag}/w_q"], f"{tag}/w_Q", axis=0),
+                helper.make_node("DequantizeLinear", [f"{tag}/w_q", *ins[1:]], [f"{tag}/w_dq"], f"{tag}/w_DQ", axis=0),
+            ]
+            node.input[0], node.input[1] = f"{tag}/x_dq", f"{tag}/w_dq"
+        new_nodes.append(node)
+    del g.node[:]
+    g.node.extend(new_nodes)
+    g.initializer.extend(extra)
+    return out
 
-    method = {
-        "minmax": CalibrationMethod.MinMax,
-        "entropy": CalibrationMethod.Entropy,
-        "percentile": CalibrationMethod.Percentile,
-    }[calibration.config.method]
-    with tempfile.TemporaryDirectory(prefix="edgesr-int8-") as tmp, _quiet():
-        out = Path(tmp) / "qdq.onnx"
-        quantize_static(
-            src.path,
-            out,
-            None,
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            reduce_range=False,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=keep,
-            calibrate_method=method,
-            calibration_cache_path=calibration.ranges_path,
-            extra_options=dict(TRT_EXTRA_OPTIONS),
-        )
-        model = onnx.load(str(out))
-    model.ir_version = min(model.ir_version, src.model.ir_version)
-    set_metadata(model, src.spec, "int8", **{"edgesr.int8_keep": ",".join(keep) or "none"})
+
+def load_ranges(path: object) -> dict[str, tuple[float, float]]:
+    """ONNX Runtime ``TensorsData`` JSON -> {tensor: (low, high)}."""
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    data = load_tensors_data(path)  # type: ignore[arg-type]
+    return {k: (float(np.min(v.range_value[0])), float(np.max(v.range_value[1]))) for k, v in data.data.items()}
+
+
+def quantize_qdq(
+    src: EdgeSRModel, ranges: dict[str, tuple[float, float]], keep: list[str], **meta: str
+) -> onnx.ModelProto:
+    """The TensorRT-form Q/DQ model of ``src`` (float everything but the quantised convs)."""
+    model = quantized_graph(src.model, ranges, keep)
+    set_metadata(model, src.spec, "int8", **{"edgesr.int8_keep": ",".join(keep) or "none"}, **meta)
     problems = trt_qdq_violations(model)
     if problems:
         raise IncompatibleArtifactError(f"the Q/DQ model breaks TensorRT's rules: {problems[0]}")
     return model
+
+
+def qdq_summary(model: onnx.ModelProto) -> dict[str, object]:
+    """Where the Q/DQ pairs are: what each DequantizeLinear feeds (op, input slot) and counts."""
+    consumers: dict[str, list[tuple[str, int]]] = {}
+    for n in model.graph.node:
+        for slot, i in enumerate(n.input):
+            consumers.setdefault(i, []).append((n.op_type, slot))
+    fed: dict[str, int] = {}
+    for n in model.graph.node:
+        if n.op_type == "DequantizeLinear":
+            for op, slot in consumers.get(n.output[0], []):
+                key = f"{op}.{'input' if slot == 0 else 'weight' if slot == 1 else slot}"
+                fed[key] = fed.get(key, 0) + 1
+    ops: dict[str, int] = {}
+    for n in model.graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    return {"dequantize_feeds": fed, "ops": ops}
 
 
 def _consts(model: onnx.ModelProto) -> dict[str, np.ndarray]:

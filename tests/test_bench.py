@@ -167,6 +167,7 @@ def test_bench_runs_without_torch_on_an_onnx_model(tmp_path: Path) -> None:
     assert status[("onnxruntime", "fp32", "")]["psnr_vs_fp32_db"] == "inf"
     int8 = status[("onnxruntime", "int8", "")]  # (this 2-conv model keeps both convs in float: "auto")
     assert int8["status"] == "ok" and float(int8["psnr_vs_fp32_db"]) >= 25 and int8["fps"] > 0
+    assert "of MACs in INT8" in int8["note"] and "of MACs in INT8" in done.stdout  # the share, in the JSON and printed
     assert ("onnxruntime", "fp16", "") not in status  # --precisions filters rows
 
 

@@ -63,7 +63,8 @@ def summary_table(s: dict[str, Any]) -> Table:
     for precision, g in s["gates"].items():
         if g["passed"]:
             text = (f"{backend['name']}: gate passed, vs FP32 mean {_db(g['mean_psnr_db'])}, worst "
-                    f"{_db(g['worst_psnr_db'])} (min {g['min_psnr_db']:g}); Y-PSNR drop {g['y_psnr_drop_db']:+.3f} dB")
+                    f"{_db(g['worst_psnr_db'])} (min {g['min_psnr_db']:g}); Y-PSNR drop {g['y_psnr_drop_db']:+.3f} dB"
+                    + (f"; {100 * g['int8_mac_share']:.0f}% of MACs in INT8" if "int8_mac_share" in g else ""))
             table.add_row(f"{precision} engine", text, g["engine"])
         else:
             table.add_row(f"{precision} engine", f"[red]refused by the gate[/red]: {escape(g['error'])}", "")

@@ -98,7 +98,10 @@ def build_engine(
     fp16: bool = typer.Option(False, "--fp16", help="FP16 engine (weights and compute)."),
     int8: bool = typer.Option(False, "--int8", help="INT8 engine (explicit Q/DQ from calibration images)."),
     backend: str | None = typer.Option(
-        None, help="tensorrt | onnxruntime. Default: tensorrt where it imports, else onnxruntime."
+        None,
+        help="tensorrt | onnxruntime | onnx (with --int8: the portable TensorRT-form Q/DQ ONNX and its gate "
+        "report, no TensorRT needed; build it on the device with --backend tensorrt or trtexec). "
+        "Default: tensorrt where it imports, else onnxruntime.",
     ),
     min_shape: str | None = typer.Option(None, help="Smallest input HxW. Default 32x32."),
     opt_shape: str | None = typer.Option(None, help="Input HxW to tune for. Default: 720p output (180x320 at x4)."),
@@ -109,12 +112,14 @@ def build_engine(
     dla_core: int | None = typer.Option(None, help="Build for this DLA core (Jetson), GPU fallback on."),
     calib_data: Path | None = typer.Option(None, help="INT8 calibration images. Default: built-in 'train' samples."),
     calib_images: int | None = typer.Option(None, help="INT8 calibration crops (of the opt shape). Default 32."),
-    calib_method: str | None = typer.Option(None, help="minmax (default) | entropy | percentile."),
+    calib_method: str | None = typer.Option(None, help="percentile (default) | entropy | minmax | mse."),
     int8_keep: str | None = typer.Option(
-        None, help="Layers left in float: auto (first, last and sub-pixel convs; default) | none | NAME,..."
+        None,
+        help="Convs left in float: auto (measured: fewest float MACs that reach the gate + 3 dB; default) "
+        "| none | CONV,...",
     ),
     check_data: Path | None = typer.Option(None, help="Accuracy-gate images. Default: built-in 'holdout' samples."),
-    min_psnr: float | None = typer.Option(None, help="Gate threshold vs FP32, dB. Default: 50 (fp16/fp32), 38 (int8)."),
+    min_psnr: float | None = typer.Option(None, help="Gate threshold vs FP32, dB. Default: 50 (fp16/fp32), 42 (int8)."),
     force: bool = typer.Option(False, "--force", help="Write the engine even if the gate fails (with a warning)."),
 ) -> None:
     """Build a TensorRT or ONNX Runtime engine (FP32/FP16/INT8) with an accuracy gate and a sidecar."""
@@ -149,9 +154,9 @@ def build_engine(
               for name, v in (("min", min_shape), ("opt", opt_shape), ("max", max_shape))}
     if backend is None:
         backend = "tensorrt" if engine_trt.tensorrt_available() else "onnxruntime"
-    if backend == "onnxruntime" and dla_core is not None:
+    if backend != "tensorrt" and dla_core is not None:
         raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
-    suffix = ".engine" if backend == "tensorrt" else ".ort.onnx"
+    suffix = {"tensorrt": ".engine", "onnx": ".qdq.onnx"}.get(backend, ".ort.onnx")
     out = output or onnx.with_name(f"{onnx.name.removesuffix('.onnx')}.{precision}{suffix}")
     out = output_file(out, "--output", inputs=(onnx, calib_data, check_data))
     if timing_cache is not None:
@@ -186,6 +191,23 @@ def build_engine(
     _print_gate(result)
 
 
+def _print_int8(rec: dict) -> None:  # type: ignore[type-arg]
+    keep = rec["keep_float"]
+    console.print(
+        f"INT8: {100 * rec['int8_mac_share']:.1f}% of {rec['total_gmacs']} GMACs "
+        f"({rec['macs_at_input']} input) in INT8; "
+        f"float convs ({rec['keep_mode']}): {', '.join(keep) if isinstance(keep, list) else keep}; "
+        f"calibration {rec['calibration_method']}"
+    )
+    search = rec.get("search")
+    if search:
+        console.print(
+            f"sensitivity search ({search['crops']}, {search['evaluations']} exact Q/DQ evaluations): worst crop "
+            f"{search['worst_psnr_db']:.2f} dB vs target {search['target_worst_psnr_db']:g} dB"
+            + ("" if search["reached"] else " [bold yellow](target not reached)[/bold yellow]")
+        )
+
+
 def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
     gate, sc = result.gate, result.sidecar
     table = Table(title=f"accuracy gate: {gate.precision} vs FP32 ({gate.check_data})")
@@ -204,6 +226,8 @@ def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
     if gate.skipped:
         console.print(f"skipped (smaller than the min shape): {', '.join(gate.skipped)}")
     console.print(gate.summary())
+    if gate.int8:
+        _print_int8(gate.int8)
     exact = gate.to_dict().get("exact_qdq")
     if exact:
         console.print(

@@ -1,0 +1,67 @@
+"""The INT8 variant for ``build-engine`` (and ``bench``): calibrate, choose the float convs, place Q/DQ.
+
+``make_int8(src, calibration config, keep, target)`` -> the TensorRT-form Q/DQ model and a
+record for the sidecar and the gate report: calibration, kept convs, share of the model's
+multiply-adds that run in INT8 (Conv MACs at the calibration/opt shape), where the Q/DQ
+pairs are, and for ``--int8-keep auto`` the sensitivity table and trade-off curve
+(``int8_search``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import onnx
+from edgesr.export.calibration import Calibration, CalibrationConfig, calibrate, calibration_files, crops
+from edgesr.export.int8 import PLACEMENT, load_ranges, qdq_summary, quantize_qdq, resolve_names
+from edgesr.export.int8_search import MARGIN_DB, conv_macs, int8_mac_share, search_keep
+from edgesr.export.onnx_io import EdgeSRModel
+
+SEARCH_CROPS = 8  # sensitivity search: seeded crops of the calibration images, LR HxW below
+SEARCH_SHAPE = (48, 48)
+
+Progress = Callable[[str, int], Callable[[int, int], None]]
+
+
+@dataclass(frozen=True)
+class Int8Variant:
+    model: onnx.ModelProto
+    calibration: Calibration
+    keep: list[str]
+    record: dict[str, Any]  # -> sidecar build record and gate report ("int8")
+
+
+def make_int8(
+    src: EdgeSRModel,
+    calib_cfg: CalibrationConfig,
+    keep_text: str,
+    min_psnr_db: float,
+    progress: Progress | None = None,
+) -> Int8Variant:
+    names = resolve_names(src.model, keep_text)  # before calibrating: bad names fail fast
+    cal = calibrate(src.path, calib_cfg, progress("calibrating", calib_cfg.images) if progress else None)
+    ranges = load_ranges(cal.ranges_path)
+    macs = conv_macs(src.model, calib_cfg.shape)
+    search = None
+    if names is None:
+        scfg = replace(calib_cfg, images=SEARCH_CROPS, shape=SEARCH_SHAPE)
+        xs = list(crops(scfg, calibration_files(calib_cfg)))
+        update = progress("INT8 sensitivity", 2 * len(macs) + 1) if progress else None
+        search = search_keep(src.model, ranges, xs, macs, min_psnr_db + MARGIN_DB, update)
+        names = search.keep
+    model = quantize_qdq(src, ranges, names)
+    record: dict[str, Any] = {
+        "placement": PLACEMENT,
+        "calibration_method": calib_cfg.method,
+        "keep_float": names or "none",
+        "keep_mode": "auto (measured)" if search else keep_text,
+        "int8_mac_share": round(int8_mac_share(macs, names), 4),
+        "total_gmacs": round(sum(macs.values()) / 1e9, 3),
+        "macs_at_input": f"{calib_cfg.shape[0]}x{calib_cfg.shape[1]}",
+        "qdq": qdq_summary(model),
+    }
+    if search is not None:
+        record["search"] = search.to_dict()
+    return Int8Variant(model, cal, names, record)

@@ -1,0 +1,206 @@
+"""``--int8-keep auto``: which convs stay in float, chosen by measurement, minimising float MACs.
+
+The unit is a Conv (its data-input and weight Q/DQ pairs, ``int8.quantized_graph``): a conv
+runs in INT8 exactly when both are quantised. Every evaluation runs the Q/DQ graph with ONNX
+Runtime's Q/DQ fusion off (``session.disable_quant_qdq``), i.e. the exact Q/DQ arithmetic that
+TensorRT and GPUs implement, the same on CPUs with and without VNNI, on small seeded crops of
+the calibration images (never the gate's check images), against the FP32 model's output as
+RGB uint8 (the gate's metric). Steps:
+
+1. all convs quantised; then each conv alone quantised ("only": its own cost) and each conv
+   alone left in float ("leave out": what keeping it buys);
+2. rank the convs by their measured error power per MAC (10^(-PSNR_only/10) / MACs: the
+   errors of separately quantised convs roughly add, so this is the knapsack order for "fewest
+   float MACs for a noise budget") and keep the ranked prefix in float, measuring every
+   prefix (the trade-off curve), until the worst crop reaches the target (the gate's
+   threshold + ``MARGIN_DB``);
+3. prune: put back into INT8 any kept conv (largest first) whose removal stays on target.
+
+The per-conv table and the path (share of MACs in INT8 vs PSNR, the trade-off curve) go into
+the gate report. MACs: Conv multiply-adds at the engine's opt input shape (``conv_macs``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from edgesr.export.int8 import quantized_graph
+
+from edgesr.imageops import from_nchw
+from edgesr.metrics import rgb_psnr
+
+MARGIN_DB = 3.0
+
+
+def conv_macs(model: onnx.ModelProto, hw: tuple[int, int]) -> dict[str, int]:
+    """Multiply-adds of each Conv for one input of ``hw`` (shape inference at that size)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    for d, v in zip(dims, (1, 3, hw[0], hw[1]), strict=True):
+        d.ClearField("dim_param")
+        d.dim_value = v
+    del m.graph.value_info[:]
+    inferred = onnx.shape_inference.infer_shapes(m, data_prop=True)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.value_info}
+    shapes.update({v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.output})
+    inits = {i.name: list(i.dims) for i in m.graph.initializer}
+    out = {}
+    for n in m.graph.node:
+        if n.op_type != "Conv":
+            continue
+        w = inits[n.input[1]]  # [Cout, Cin/group, kh, kw]
+        y = shapes.get(n.output[0])
+        if not y or len(y) != 4 or not all(y):
+            raise ValueError(f"cannot infer the output shape of Conv {n.name!r}")
+        out[n.name] = int(y[0] * y[1] * y[2] * y[3] * int(np.prod(w[1:])))
+    return out
+
+
+def int8_mac_share(macs: dict[str, int], keep: list[str]) -> float:
+    total = sum(macs.values())
+    return sum(v for k, v in macs.items() if k not in keep) / total if total else 0.0
+
+
+@dataclass
+class SearchResult:
+    keep: list[str]
+    target_db: float
+    worst_db: float
+    mean_db: float
+    int8_mac_share: float
+    reached: bool
+    table: list[dict[str, Any]]
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    crops: str = ""
+    evaluations: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keep": self.keep,
+            "target_worst_psnr_db": self.target_db,
+            "reached": self.reached,
+            "worst_psnr_db": round(self.worst_db, 3),
+            "mean_psnr_db": round(self.mean_db, 3),
+            "int8_mac_share": round(self.int8_mac_share, 4),
+            "crops": self.crops,
+            "evaluations": self.evaluations,
+            "per_conv": self.table,
+            "curve": self.curve,
+            "note": "exact Q/DQ arithmetic (ONNX Runtime, Q/DQ fusion off) on calibration crops vs FP32",
+        }
+
+
+class Evaluator:
+    """Worst/mean PSNR vs FP32 over fixed crops for a set of float-kept convs (cached)."""
+
+    def __init__(self, model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], xs: list[np.ndarray]) -> None:
+        self.model, self.ranges, self.xs = model, ranges, xs
+        self.refs = [from_nchw(y)[0] for y in self._run(model)]
+        self.cache: dict[frozenset[str], tuple[float, float]] = {}
+
+    def _run(self, model: onnx.ModelProto) -> list[np.ndarray]:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.add_session_config_entry("session.disable_quant_qdq", "1")
+        so.intra_op_num_threads = 1
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(model.SerializeToString(), sess_options=so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        return [sess.run(None, {name: x})[0] for x in self.xs]
+
+    def __call__(self, keep: frozenset[str]) -> tuple[float, float]:
+        if keep not in self.cache:
+            outs = self._run(quantized_graph(self.model, self.ranges, sorted(keep)))
+            psnrs = [min(rgb_psnr(from_nchw(y)[0], r), 200.0) for y, r in zip(outs, self.refs, strict=True)]
+            self.cache[keep] = (float(min(psnrs)), float(np.mean(psnrs)))
+        return self.cache[keep]
+
+
+def search_keep(
+    model: onnx.ModelProto,
+    ranges: dict[str, tuple[float, float]],
+    xs: list[np.ndarray],
+    macs: dict[str, int],
+    target_db: float,
+    progress: Callable[[int, int], None] | None = None,
+) -> SearchResult:
+    """The float-kept convs with the fewest MACs found that put the worst crop on ``target_db``."""
+    ev = Evaluator(model, ranges, xs)
+    convs = list(macs)
+    everything = frozenset(convs)
+    total = sum(macs.values()) or 1
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], 2 * len(convs) + 1)
+
+    base = ev(frozenset())
+    tick()
+    table = []
+    for c in convs:
+        only, loo = ev(everything - {c}), ev(frozenset({c}))
+        tick()
+        tick()
+        table.append(
+            {
+                "conv": c,
+                "mac_share": round(macs[c] / total, 4),
+                "psnr_only_this_int8_db": round(only[0], 2),
+                "psnr_all_but_this_int8_db": round(loo[0], 2),
+            }
+        )
+    # Error powers of independently quantised convs roughly add: rank by measured error power per
+    # MAC (10^(-PSNR_only/10) / MACs), keep the ranked prefix in float until the measured worst
+    # crop reaches the target (every prefix measured: the trade-off curve), then prune.
+    noise = {c: 10 ** (-ev(everything - {c})[0] / 10) for c in convs}
+    order = sorted(convs, key=lambda c: -noise[c] / max(macs[c], 1))
+    kept: frozenset[str] = frozenset()
+    cur = base
+    curve = [_point(kept, cur, macs)]
+    for c in order:
+        if cur[0] >= target_db:
+            break
+        kept = kept | {c}
+        cur = ev(kept)
+        curve.append(_point(kept, cur, macs))
+    if cur[0] >= target_db:
+        for c in sorted(kept, key=lambda c: -macs[c]):
+            trial = ev(kept - {c})
+            if trial[0] >= target_db:
+                kept, cur = kept - {c}, trial
+                curve.append(_point(kept, cur, macs, "pruned"))
+    keep = [c for c in convs if c in kept]
+    for row in table:
+        row["kept_float"] = row["conv"] in kept
+    h, w = xs[0].shape[2:]
+    return SearchResult(
+        keep,
+        target_db,
+        cur[0],
+        cur[1],
+        int8_mac_share(macs, keep),
+        cur[0] >= target_db,
+        table,
+        curve,
+        f"{len(xs)} crops of {h}x{w}",
+        len(ev.cache),
+    )
+
+
+def _point(kept: frozenset[str], r: tuple[float, float], macs: dict[str, int], step: str = "keep") -> dict[str, Any]:
+    return {
+        "step": step,
+        "float_convs": len(kept),
+        "int8_mac_share": round(int8_mac_share(macs, list(kept)), 4),
+        "worst_psnr_db": round(r[0], 2) if math.isfinite(r[0]) else None,
+        "mean_psnr_db": round(r[1], 2) if math.isfinite(r[1]) else None,
+    }
