@@ -143,8 +143,7 @@ def build_engine(
     given = [flag for flag, value in int8_only.items() if value is not None]
     if given and precision != "int8":
         raise UsageError(f"{', '.join(given)} only apply to --int8 builds")
-    choice(backend, "--backend", ("tensorrt", "onnxruntime"))
-    choice(calib_method, "--calib-method", ("minmax", "entropy", "percentile"))
+    # --backend and --calib-method are checked by BuildConfig/CalibrationConfig, before any work
     number(max_batch, "--max-batch", 1, 256)
     number(workspace, "--workspace (MiB)", 1, 1 << 20)
     number(dla_core, "--dla-core", 0, 15)
