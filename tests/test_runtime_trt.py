@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import tinymodel
 from export_helpers import session_cache
 
 from edgesr.artifact import ShapeProfile, Sidecar, sha256_file, write_sidecar
@@ -30,8 +31,6 @@ from edgesr.metrics import rgb_psnr
 from edgesr.runtime import open_runner
 from edgesr.runtime.trt_compat import check_engine_compatible, same_release, sidecar_gpu
 from edgesr.spec import edge_xs
-
-import tinymodel
 
 PROFILE = ShapeProfile((16, 16), (48, 64), (96, 128), max_batch=2)
 
@@ -132,9 +131,8 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _gpu_or_skip()
     from edgesr.export.calibration import CalibrationConfig, calibrate
     from edgesr.export.fp16 import to_fp16
-    from edgesr.export.int8 import quantize_qdq, resolve_keep
+    from edgesr.export.int8 import conv_names, load_ranges, quantize_qdq
     from edgesr.export.onnx_io import open_edgesr_onnx, save_model
-
     from edgesr.imageops import save_image
 
     root = tmp_path_factory.mktemp("trt")
@@ -144,12 +142,13 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     crops.mkdir()
     for i, frame in enumerate(tinymodel.test_frames(4, 96, 128, seed=1)):
         save_image(crops / f"c{i}.png", frame)
+    convs = conv_names(src.model)  # first and last conv stay float (what the INT8 search keeps most often)
     with session_cache(tmp_path_factory):
         cal = calibrate(fp32, CalibrationConfig(data=str(crops), images=4, shape=PROFILE.opt))
         onnx = {
             "fp32": fp32,
             "fp16": save_model(to_fp16(src), root / "xs.fp16.onnx"),
-            "int8": save_model(quantize_qdq(src, cal, resolve_keep(src.model, "auto")), root / "xs.int8.onnx"),
+            "int8": save_model(quantize_qdq(src, load_ranges(cal.ranges_path), [convs[0], convs[-1]]), root / "xs.int8.onnx"),
         }
         cache = root / "timing.cache"
         out = {p: build(path, root / f"xs.{p}.engine", p, timing_cache=cache) for p, path in onnx.items()}
@@ -160,7 +159,7 @@ def layer_precisions(engine: Path) -> str | None:
     """The engine inspector's per-layer JSON (lower case), or None where this TensorRT has no inspector or
     the plan has no per-layer formats."""
     trt, _ = _gpu_or_skip()
-    from edgesr.runtime.trt_device import create, trt_logger
+    from edgesr.runtime.trt_common import create, trt_logger
 
     plan = create(trt, "Runtime", trt_logger(trt)).deserialize_cuda_engine(engine.read_bytes())
     if plan is None or not hasattr(plan, "create_engine_inspector") or not hasattr(trt, "LayerInformationFormat"):
