@@ -8,7 +8,7 @@ random weights are fine for timing). PSNR vs FP32 of a random model says little 
 it is measured on a TRAINED srresnet checkpoint when one is found (--trained, else the first
 runs/*/{best,last}.pt holding the srresnet preset, else edgesr/weights/edgesr_srresnet_x4.pt); without one
 the script says so. The goal in issue 5: INT8 >= 1.3x ONNX Runtime FP32 with PSNR vs FP32 >= 38 dB.
-Rows and numbers come from `edgesr bench` (edgesr.export.bench), ONNX Runtime rows only.
+Rows and numbers come from `edgesr bench` (edgesr.bench.run), ONNX Runtime rows only.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from bench_shipped import psnr, ratio
 from rich.console import Console
 
 from edgesr.artifact import parse_hw
-from edgesr.export.bench import BenchConfig, BenchResult, run_bench
-from edgesr.export.bench_report import log_console, print_result
+from edgesr.bench.report import log_console, print_result
+from edgesr.bench.run import BenchConfig, BenchResult, run_bench
 
 REPO = Path(__file__).resolve().parents[1]
 

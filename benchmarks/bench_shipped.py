@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from edgesr.export.bench import BenchConfig, BenchResult, run_bench
-from edgesr.export.bench_report import log_console, print_result
+from edgesr.bench.report import log_console, print_result
+from edgesr.bench.run import BenchConfig, BenchResult, run_bench
 
 
 def ratio(result: BenchResult, size: tuple[int, int], num: tuple[str, ...], den: tuple[str, ...]) -> str:

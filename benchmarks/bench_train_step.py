@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from edgesr.export.bench_machine import describe_machine, machine_line
+from edgesr.machine import describe_machine, machine_line
 from edgesr.spec import PRESETS, preset
 from edgesr.train.data import PatchSampler, default_train_dir, load_pairs
 from edgesr.train.distributed import pick_device

@@ -16,8 +16,8 @@ import argparse
 import os
 from pathlib import Path
 
-from edgesr.export.bench_machine import describe_machine, machine_line
 from edgesr.imageops import from_nchw, to_nchw
+from edgesr.machine import describe_machine, machine_line
 from edgesr.pretrained import default_checkpoint
 from edgesr.train.checkpoint import load_generator
 from edgesr.train.data import load_pairs

@@ -42,8 +42,9 @@ from edgesr.errors import AccuracyGateError, EdgeSRError, IncompatibleArtifactEr
 from edgesr.export import engine_ort, engine_trt
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.export.check_images import load_check_images
-from edgesr.export.gate import DEFAULT_MIN_PSNR, GateReport, cpu_has_vnni, exact_qdq_session, measure
+from edgesr.export.gate import DEFAULT_MIN_PSNR, GateReport, exact_qdq_session, measure
 from edgesr.export.onnx_io import EdgeSRModel, open_edgesr_onnx, save_model
+from edgesr.machine import cpu_has_vnni
 from edgesr.samples import samples_dir
 from edgesr.spec import ModelSpec
 

@@ -34,7 +34,7 @@ feature-detected with ``hasattr`` and named here:
 
 Failures that are the machine's, not the model's (TensorRT < 8.5, a nullptr ``trt.Builder`` when
 TensorRT cannot start CUDA, pycuda errors) are one-line ``DeviceError``s/``MissingDependencyError``s
-(``edgesr.runtime.trt_device``). A timing cache that cannot be written is a warning: the engine is kept.
+(``edgesr.runtime.trt_common``). A timing cache that cannot be written is a warning: the engine is kept.
 
 Polygraphy (installed with the dev extras) wraps the same calls; we call TensorRT directly
 to keep the Jetson install small and each version switch visible here, and recommend
@@ -92,7 +92,7 @@ class TrtBuildConfig:
 
 def import_tensorrt() -> Any:
     """``tensorrt``, refused in one line if missing or older than 8.5 (checked once per process)."""
-    from edgesr.runtime.trt_device import import_tensorrt as _import
+    from edgesr.runtime.trt_common import import_tensorrt as _import
 
     return _import("needed for --backend tensorrt")
 
@@ -192,7 +192,7 @@ def build_trt_engine(
     onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], cfg: TrtBuildConfig
 ) -> dict[str, Any]:
     """Build ``out`` from the precision's ONNX; returns the device/build facts for the sidecar."""
-    from edgesr.runtime.trt_device import create, trt_logger  # one logger per process, shared with the runner
+    from edgesr.runtime.trt_common import create, trt_logger  # one logger per process, shared with the runner
 
     trt = import_tensorrt()
     check_onnx_precision(trt, Path(onnx_path), cfg.precision)  # [V8], before any GPU work

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from edgesr.export.check_images import CheckImage
-from edgesr.export.parity import fmt_db, json_db
 
 from edgesr.errors import AccuracyGateError
+from edgesr.export.check_images import CheckImage
+from edgesr.export.parity import fmt_db, json_db
 from edgesr.imageops import from_nchw, to_nchw
 from edgesr.metrics import rgb_psnr, sr_psnr_ssim
 
@@ -194,15 +194,3 @@ def exact_qdq_session(path: Any) -> Any:
     so.add_session_config_entry("session.disable_quant_qdq", "1")
     so.log_severity_level = 3
     return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
-
-
-def cpu_has_vnni() -> bool | None:
-    """Whether this x86 CPU has VNNI (no int16 saturation in 8-bit kernels); None if unknown."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return None
-    if not flags:
-        return None
-    return any(v in flags.split() for v in ("avx512_vnni", "avx_vnni", "avx_vnni_int8"))

@@ -13,13 +13,13 @@ bindings ``pyCore.cpp`` at 8.5/8.6/10.x/11.x, pycuda ``doc/driver.rst``):
 - ``runtime.engine_host_code_allowed`` (8.6+, hasattr-guarded): needed for version-compatible plans.
 - ``trt.nptype`` raises TypeError for BF16/FP8/INT4/FP4 I/O -> IncompatibleArtifactError.
 - CUDA context: the device's PRIMARY context, the one the CUDA runtime (and so TensorRT) uses, retained once
-  per process as pycuda's ``autoprimaryctx`` does (``trt_device.primary_context``, never detached); pycuda
+  per process as pycuda's ``autoprimaryctx`` does (``trt_common.primary_context``, never detached); pycuda
   contexts are per thread, so every method pushes it and pops it (``Context.push``/``Context.pop``) and may be
   called from any one thread at a time (a lock enforces it). ``close`` frees the execution context, engine,
   device and pinned buffers, events and the stream while the context is current, then pops it
   ("context is destroyed" / "context stack was not empty" otherwise: inducer/pycuda #460).
 - Failures of TensorRT (nullptr Runtime) and pycuda (``driver.Error`` family: out of memory, launch
-  errors...) are one-line ``DeviceError``s (``trt_device``), and leave nothing allocated behind.
+  errors...) are one-line ``DeviceError``s (``trt_common``), and leave nothing allocated behind.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import numpy as np
 from edgesr.artifact import ShapeProfile, Sidecar, sha256_file
 from edgesr.errors import BadInputError, DeviceError, EdgeSRError, IncompatibleArtifactError, require
 from edgesr.runtime.runner import Runner
+from edgesr.runtime.trt_common import create, cuda_errors, import_tensorrt, mib, primary_context, trt_logger
 from edgesr.runtime.trt_compat import REBUILD, check_engine_compatible
-from edgesr.runtime.trt_device import create, cuda_errors, import_tensorrt, mib, primary_context, trt_logger
 
 WHY = "needed to run TensorRT engines (JetPack ships it; on a desktop: pip install 'edgesr[trt]')"
 _logger = trt_logger  # the one TensorRT logger of the process (shared with the builder)

@@ -1,7 +1,7 @@
 """Stand-ins for the ``tensorrt`` and ``pycuda`` modules, for machines without an NVIDIA GPU.
 
 They stand in for hardware libraries only: the thing under test is edgesr's code (``export.engine_trt``,
-``runtime.trt_runner``, ``runtime.trt_device``), driven through the real CLI. They follow the real APIs'
+``runtime.trt_runner``, ``runtime.trt_common``), driven through the real CLI. They follow the real APIs'
 shapes and failure modes (TENSORRT_API.md; pycuda ``src/cpp/cuda.hpp``):
 
 - ``trt.Builder(logger)`` / ``trt.Runtime(logger)`` log an error and raise pybind11's

@@ -28,7 +28,7 @@ SIZES = ((32, 48), (24, 40))
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Path]:
     pytest.importorskip("torch")
-    from edgesr.export.bench import BenchConfig, run_bench
+    from edgesr.bench.run import BenchConfig, run_bench
 
     root = tmp_path_factory.mktemp("bench")
     ckpt = tiny_checkpoint(root / "tiny.pt")
@@ -94,7 +94,7 @@ def test_bench_psnr_is_against_the_real_fp32_output(bench_run: tuple[Any, Path, 
     _, out, ckpt = bench_run
     import torch
 
-    from edgesr.export.bench_measure import real_input
+    from edgesr.bench.measure import real_input
     from edgesr.train.checkpoint import load_generator
 
     rows = _rows(out)
@@ -114,9 +114,9 @@ def test_bench_psnr_is_against_the_real_fp32_output(bench_run: tuple[Any, Path, 
 
 @pytest.mark.slow
 def test_bench_says_why_rows_did_not_run(bench_run: tuple[Any, Path, Path]) -> None:
-    from edgesr.export.bench_report import not_run
+    from edgesr.bench.report import not_run
     from edgesr.export.engine_trt import tensorrt_available
-    from edgesr.train.schedule import cpu_has_native_bf16
+    from edgesr.machine import cpu_has_native_bf16
 
     result, out, _ = bench_run
     rows = _rows(out)
@@ -133,7 +133,7 @@ def test_bench_says_why_rows_did_not_run(bench_run: tuple[Any, Path, Path]) -> N
 def test_bench_table_renders(bench_run: tuple[Any, Path, Path]) -> None:
     from rich.console import Console
 
-    from edgesr.export.bench_report import render_table
+    from edgesr.bench.report import render_table
 
     result, _, _ = bench_run
     console = Console(width=200, record=True)
@@ -190,7 +190,7 @@ def test_bench_tensorrt_rows_on_a_gpu(tmp_path: Path) -> None:
 
     _gpu_or_skip()
     pytest.importorskip("torch")
-    from edgesr.export.bench import BenchConfig, run_bench
+    from edgesr.bench.run import BenchConfig, run_bench
 
     sizes = ((64, 64), (96, 128))
     ckpt = tiny_checkpoint(tmp_path / "t.pt")

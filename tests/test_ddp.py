@@ -39,10 +39,11 @@ import pytest
 import torch
 from train_helpers import TINY, cli_args, image_folder
 
+from edgesr import machine
+from edgesr.machine import cpu_has_native_bf16
 from edgesr.train import schedule
 from edgesr.train.arch import build_generator
 from edgesr.train.checkpoint import load_checkpoint
-from edgesr.train.schedule import cpu_has_native_bf16
 
 RUN = {**TINY, "steps": 3, "save_every": 100, "sample_every": 100, "weight_init": "default", "amp": "off"}
 LR = 1e-3  # the fast schedule's Adam lr; cosine decay only lowers it
@@ -129,12 +130,12 @@ def test_amp_auto_trains_in_bf16_on_a_bf16_cpu_with_ddp_and_single_process_alike
 def test_amp_auto_resolves_from_the_cpu_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both branches of ``--amp auto`` on any CPU: the probe reads a cpuinfo written here."""
     cpuinfo = tmp_path / "cpuinfo"
-    monkeypatch.setattr(schedule, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(machine, "CPUINFO", cpuinfo)
     cpu = torch.device("cpu")
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni amx_bf16 amx_tile\n")
-    assert schedule.cpu_has_native_bf16() and schedule.autocast_dtype("auto", cpu) == torch.bfloat16
+    assert machine.cpu_has_native_bf16() and schedule.autocast_dtype("auto", cpu) == torch.bfloat16
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
-    assert not schedule.cpu_has_native_bf16() and schedule.autocast_dtype("auto", cpu) is None
+    assert not machine.cpu_has_native_bf16() and schedule.autocast_dtype("auto", cpu) is None
     assert schedule.autocast_dtype("bf16", cpu) == torch.bfloat16 and schedule.autocast_dtype("off", cpu) is None
     cpuinfo.unlink()  # unreadable: no bf16
     assert schedule.autocast_dtype("auto", cpu) is None
@@ -149,7 +150,7 @@ def test_forced_bf16_branch_trains_close_to_fp32(
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("flags\t\t: fpu avx512_bf16\n")
-    monkeypatch.setattr(schedule, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(machine, "CPUINFO", cpuinfo)
     data = image_folder(tmp_path / "data", n=4)
     runs = {}
     for amp in ("auto", "off"):

@@ -26,7 +26,7 @@ MAX = (64, 80)
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], list[str]]:
-    from edgesr.export.demo import DemoConfig, Reporter, run_demo
+    from edgesr.demo.run import DemoConfig, Reporter, run_demo
 
     out = tmp_path_factory.mktemp("demo") / "edgesr-demo"
     said: list[str] = []
@@ -92,8 +92,8 @@ def test_demo_clip_moves_and_stream_video_is_side_by_side(demo_run: tuple[Path, 
 
 @pytest.mark.slow
 def test_demo_comparison_png_has_three_true_panels(demo_run: tuple[Path, dict[str, Any], list[str]]) -> None:
+    from edgesr.demo.media import GAP, LABEL_H
     from edgesr.export.check_images import centre_crop
-    from edgesr.export.demo_media import GAP, LABEL_H
     from edgesr.samples import samples_dir
 
     _, summary, _ = demo_run
@@ -146,8 +146,8 @@ def test_demo_refuses_conflicting_model_flags(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_previous_demo_is_replaced_but_other_files_are_kept(tmp_path: Path) -> None:
+    from edgesr.demo.output import MARKER, DemoDir
     from edgesr.errors import UsageError
-    from edgesr.export.demo_output import MARKER, DemoDir
 
     root = tmp_path / "edgesr-demo"
     root.mkdir()
@@ -171,7 +171,7 @@ def test_previous_demo_is_replaced_but_other_files_are_kept(tmp_path: Path) -> N
 def test_demo_uses_tensorrt_on_a_gpu(tmp_path: Path) -> None:
     from test_runtime_trt import _gpu_or_skip
 
-    from edgesr.export.demo import DemoConfig, run_demo
+    from edgesr.demo.run import DemoConfig, run_demo
 
     _gpu_or_skip()
     ckpt = tiny_checkpoint(tmp_path / "m.pt")

@@ -16,8 +16,8 @@ import pytest
 from export_helpers import SMALL_PROFILE, cli, one_line_error, session_cache, tiny_checkpoint
 
 from edgesr.artifact import read_sidecar, sha256_file
-from edgesr.export.gate import cpu_has_vnni
 from edgesr.imageops import downscale, from_nchw, load_image, to_nchw
+from edgesr.machine import cpu_has_vnni
 
 pytest.importorskip("torch", reason="export needs torch (edgesr[train])")
 ORT = ["--backend", "onnxruntime", *SMALL_PROFILE]
@@ -83,9 +83,8 @@ def test_gate_numbers_are_those_of_the_written_file(
     capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path
 ) -> None:
     """Recompute one image's PSNR vs FP32 from the files on disk: it must equal the report's."""
-    from edgesr.runtime import open_runner
-
     from edgesr.metrics import rgb_psnr
+    from edgesr.runtime import open_runner
     from edgesr.samples import samples_dir
 
     engine = tmp_path / "m.engine"

@@ -96,6 +96,28 @@ def test_core_imports_torch_only_inside_functions() -> None:
     assert not cli_stage_imports
 
 
+TOOLS = ("edgesr/cli", "edgesr/bench", "edgesr/demo")  # tools over all stages; the rest of edgesr/ is the core
+STAGES = ("edgesr.train", "edgesr.export", "edgesr.runtime")
+
+
+def test_core_imports_no_stage() -> None:
+    core = [p for p in _py("edgesr") if not any(REPO / t in p.parents for t in TOOLS)]
+    assert len(core) > 10
+    bad = [(p.name, m) for p in core for m, _ in _imports(p) if m.startswith(STAGES)]
+    assert not bad
+
+
+def test_bench_and_demo_import_train_lazily() -> None:
+    """The carve-out: edgesr.bench and edgesr.demo drive every stage, like the CLI. They may import export and
+    runtime (torch-free at module level); train, which owns torch, only inside functions."""
+    tools = _py("edgesr/bench") + _py("edgesr/demo")
+    assert len(tools) >= 8
+    bad = [(p.name, m) for p in tools for m, d in _imports(p) if d == 0 and m.startswith("edgesr.train")]
+    assert not bad
+    mods = _modules_after("import edgesr.bench.run, edgesr.bench.report, edgesr.demo.run")
+    assert "torch" not in _top(mods) and "edgesr.train" not in mods
+
+
 def test_train_does_not_import_export_or_runtime() -> None:
-    bad = [(p.name, m) for p in _py("train") for m, _ in _imports(p) if m.startswith(("edgesr.export", "edgesr.runtime"))]
+    bad = [(p.name, m) for p in _py("train") for m, _ in _imports(p) if m.startswith(STAGES[1:])]
     assert not bad

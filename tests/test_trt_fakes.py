@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tinymodel
 from export_helpers import SMALL_PROFILE, cli, one_line_error
 from fake_trt import GPU_NAME, PLAN_MAGIC, FakeGPU
 
-import tinymodel
 from edgesr.artifact import ShapeProfile, Sidecar, read_sidecar, sha256_file, write_sidecar
 from edgesr.errors import EdgeSRError, IncompatibleArtifactError
-from edgesr.runtime import open_runner, trt_device
+from edgesr.runtime import open_runner, trt_common
 
 CLEAN = {"streams": 0, "events": 0, "device_memory": 0, "pinned_memory": 0, "context_stack": 0,
          "unbalanced_push_pop": 0, "driver_stack_leaks": 0}
@@ -32,9 +32,9 @@ def fake(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """``fake(version, fail)``: install a FakeGPU and give edgesr's per-process TensorRT state a fresh start."""
 
     def make(version: str = "10.3.0.30", fail: tuple[str, ...] = ()) -> FakeGPU:
-        monkeypatch.setattr(trt_device, "_LOGGER", None)
-        monkeypatch.setattr(trt_device, "_CHECKED", set())
-        monkeypatch.setattr(trt_device, "_PRIMARY", {})
+        monkeypatch.setattr(trt_common, "_LOGGER", None)
+        monkeypatch.setattr(trt_common, "_CHECKED", set())
+        monkeypatch.setattr(trt_common, "_PRIMARY", {})
         return FakeGPU(version, set(fail)).install(monkeypatch)
 
     return make

@@ -8,9 +8,10 @@ from the saved progress, and a time-limited run still decays to its floor.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
+
+from edgesr.machine import cpu_has_native_bf16
 
 
 def lr_at(progress: float, base_lr: float, decay: str) -> float:
@@ -27,19 +28,6 @@ def lr_at(progress: float, base_lr: float, decay: str) -> float:
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
-
-
-CPUINFO = Path("/proc/cpuinfo")  # the CPU-feature probe's input (tests point it at a file of their own)
-
-
-def cpu_has_native_bf16() -> bool:
-    """avx512_bf16 / amx_bf16 (Linux ``/proc/cpuinfo``). Without them bf16 autocast is
-    emulated and slower than fp32."""
-    try:
-        flags = CPUINFO.read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:

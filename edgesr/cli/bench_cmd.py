@@ -1,21 +1,18 @@
 """``edgesr bench``: every backend and precision available here for one model, as a table, JSON,
-CSV and a PNG chart (``edgesr.export.bench``). Torch is optional: without it the engine rows still run."""
+CSV and a PNG chart (``edgesr.bench.run``). Torch is optional: without it the engine rows still run."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from edgesr.cli.ui import make_console
 from edgesr.options import number, shape
 from edgesr.paths import output_dir
 
-console = Console()
-if not console.is_terminal and "COLUMNS" not in os.environ:  # logs: wide enough for the table
-    console = Console(width=150)
+console = make_console(wide_logs=True)
 
 
 def _csv(text: str | None) -> tuple[str, ...] | None:
@@ -38,9 +35,9 @@ def bench(
     threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads. Default: ONNX Runtime's."),
 ) -> None:
     """Benchmark a model on every available backend and precision: latency, fps, GFLOP/s, memory, PSNR vs FP32."""
-    from edgesr.export.bench import BenchConfig, run_bench
-    from edgesr.export.bench_backends import BACKENDS, PRECISIONS
-    from edgesr.export.bench_report import print_result
+    from edgesr.bench.report import print_result
+    from edgesr.bench.rows import BACKENDS, PRECISIONS
+    from edgesr.bench.run import BenchConfig, run_bench
 
     number(warmup, "--warmup", 0, 10_000)
     number(runs, "--runs", 1, 100_000)

@@ -1,23 +1,20 @@
 """``edgesr demo``: model -> ONNX -> FP16/INT8 engines with the accuracy gate -> a live stream with
-PSNR checks -> a comparison picture, on the built-in samples (``edgesr.export.demo``)."""
+PSNR checks -> a comparison picture, on the built-in samples (``edgesr.demo.run``)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from edgesr.cli.ui import db, make_console, progress
 from edgesr.options import number
 from edgesr.paths import output_dir
 
-console = Console()
-if not console.is_terminal and "COLUMNS" not in os.environ:  # logs: wide enough for the table
-    console = Console(width=150)
+console = make_console(wide_logs=True)
 
 
 def demo(
@@ -32,8 +29,7 @@ def demo(
     frames: int = typer.Option(60, help="Frames in the demo clip."),
 ) -> None:
     """Run the whole toolkit once on built-in photos: export, FP16/INT8 engines, a stream, a comparison PNG."""
-    from edgesr.cli.export_cmds import _progress
-    from edgesr.export.demo import DemoConfig, Reporter, run_demo
+    from edgesr.demo.run import DemoConfig, Reporter, run_demo
 
     number(train_steps, "--train-steps", 1, 10_000_000)
     number(frames, "--frames", 1, 100_000)
@@ -42,14 +38,10 @@ def demo(
     ui = Reporter(
         step=lambda i, n, text: console.print(f"[bold cyan][{i}/{n}][/bold cyan] {escape(text)}"),
         info=lambda text: console.print(f"      {escape(text)}", highlight=False),
-        progress=_progress,
+        progress=progress,
     )
     summary = run_demo(cfg, ui)
     console.print(summary_table(summary))
-
-
-def _db(v: Any) -> str:
-    return "-" if v is None else f"{v} dB" if isinstance(v, str) else f"{v:.2f} dB"
 
 
 def summary_table(s: dict[str, Any]) -> Table:
@@ -58,12 +50,12 @@ def summary_table(s: dict[str, Any]) -> Table:
     table.add_column("result")
     table.add_column("file", overflow="fold")
     table.add_row("model", f"{s['model']['spec']} ({s['model']['source']})", s["model"]["checkpoint"])
-    table.add_row("ONNX export", f"parity vs PyTorch: worst {_db(s['export']['parity_worst_db'])}", s["export"]["onnx"])
+    table.add_row("ONNX export", f"parity vs PyTorch: worst {db(s['export']['parity_worst_db'])}", s["export"]["onnx"])
     backend = s["backend"]
     for precision, g in s["gates"].items():
         if g["passed"]:
-            text = (f"{backend['name']}: gate passed, vs FP32 mean {_db(g['mean_psnr_db'])}, worst "
-                    f"{_db(g['worst_psnr_db'])} (min {g['min_psnr_db']:g}); Y-PSNR drop {g['y_psnr_drop_db']:+.3f} dB"
+            text = (f"{backend['name']}: gate passed, vs FP32 mean {db(g['mean_psnr_db'])}, worst "
+                    f"{db(g['worst_psnr_db'])} (min {g['min_psnr_db']:g}); Y-PSNR drop {g['y_psnr_drop_db']:+.3f} dB"
                     + (f"; {100 * g['int8_mac_share']:.0f}% of MACs in INT8" if "int8_mac_share" in g else ""))
             table.add_row(f"{precision} engine", text, g["engine"])
         else:
@@ -72,8 +64,8 @@ def summary_table(s: dict[str, Any]) -> Table:
     table.add_row(
         "stream",
         f"{st['frames_out']}/{st['frames_in']} frames through {st['engine_note']} at {st['fps']:.2f} fps "
-        f"(infer p50 {st['infer_p50_ms']:.0f} ms); PSNR vs FP32 mean {_db(st['psnr_mean_db'])}, worst "
-        f"{_db(st['psnr_worst_db'])} over {st['psnr_checks']} checks",
+        f"(infer p50 {st['infer_p50_ms']:.0f} ms); PSNR vs FP32 mean {db(st['psnr_mean_db'])}, worst "
+        f"{db(st['psnr_worst_db'])} over {st['psnr_checks']} checks",
         f"{st['output']} (bicubic | SR)\n{st['report']}\ninput: {st['input']}",
     )
     c = s["comparison"]

@@ -5,21 +5,16 @@ Stages are imported inside the commands, so ``edgesr --help`` never imports torc
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from edgesr.cli.interrupted import interrupted_note
+from edgesr.cli.ui import console, db, progress
 from edgesr.errors import UsageError
 from edgesr.options import MIN_SIDE, choice, number, shape
 from edgesr.paths import output_file
-
-console = Console()
 
 CHECKPOINT_ARG = typer.Argument(None, help="Checkpoint (.pt) to export. Default: the shipped model.")
 OUTPUT_OPT = typer.Option(None, "-o", "--output", help="ONNX file to write. Default: <checkpoint name>.onnx here.")
@@ -56,40 +51,6 @@ def export(
     for size in result.parity.sizes:
         console.print(f"  {size.line()}")
     console.print(f"worst {fmt_db(result.parity.worst_psnr_db)} >= {min_parity_psnr:g} dB: ok")
-
-
-@contextmanager
-def _progress() -> Iterator[Callable[[str, int], Callable[[int, int], None]]]:
-    """Progress bars, shown only once a long step (calibration, the gate) starts."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bars = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    started = False
-
-    def start(label: str, total: int) -> Callable[[int, int], None]:
-        nonlocal started
-        if not started:
-            bars.start()
-            started = True
-        task = bars.add_task(label, total=total)
-        return lambda done, _total: bars.update(task, completed=done)
-
-    try:
-        yield start
-    finally:
-        if started:
-            bars.stop()
-
-
-def _db(v: float) -> str:
-    return "inf" if math.isinf(v) else f"{v:.2f}"
 
 
 def build_engine(
@@ -185,8 +146,8 @@ def build_engine(
         timing_cache=timing_cache,
         dla_core=dla_core,
     )
-    with _progress() as progress, interrupted_note("build-engine", [out, sidecar_path(out)]):
-        result = run_build(cfg, progress, step=lambda msg: console.print(msg))
+    with progress(console) as bars, interrupted_note("build-engine", [out, sidecar_path(out)]):
+        result = run_build(cfg, bars, step=lambda msg: console.print(msg))
     _print_gate(result)
 
 
@@ -216,7 +177,7 @@ def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
         table.add_row(
             r.name,
             f"{r.lr_hw[0]}x{r.lr_hw[1]}",
-            _db(r.psnr_vs_fp32),
+            db(r.psnr_vs_fp32, unit=""),
             f"{r.y_psnr_fp32:.2f}",
             f"{r.y_psnr_variant:.2f}",
             f"{r.y_drop:+.3f}",

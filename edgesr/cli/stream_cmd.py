@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from edgesr.cli.ui import db
 from edgesr.errors import UsageError
 from edgesr.options import MIN_SIDE, MIN_TILE, SCALES, choice, number, shape
 from edgesr.paths import output_dir, output_file
@@ -15,10 +16,6 @@ SOURCE_HELP = (
     "Source URI: /dev/video0, csi://0, rtsp://..., a video file, a folder of images, or a GStreamer "
     "pipeline ending in appsink."
 )
-
-
-def _db(value: float | str | None) -> str:
-    return f"{value:.2f} dB" if isinstance(value, float) else f"{value} dB"
 
 
 def _hw(text: str | None, option: str, minimum: int) -> tuple[int, int] | None:
@@ -165,7 +162,7 @@ def stream(
     )
     psnr = result["psnr"]
     if psnr["checks"]:
-        mean, worst = _db(psnr["mean_db"]), _db(psnr["worst_db"])
+        mean, worst = db(psnr["mean_db"]), db(psnr["worst_db"])
         summary += f"; PSNR vs FP32 mean {mean}, worst {worst} over {psnr['checks']} checks"
     typer.echo(summary)
     if "report_path" in result:

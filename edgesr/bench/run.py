@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from edgesr.artifact import sidecar_path
-from edgesr.errors import BadInputError, UsageError
-from edgesr.export.bench_backends import (
+from edgesr.bench.measure import PeakMemory, real_input, time_calls
+from edgesr.bench.result import BenchResult, BenchRow
+from edgesr.bench.rows import (
     BACKENDS,
     PRECISIONS,
     Candidate,
@@ -34,12 +35,11 @@ from edgesr.export.bench_backends import (
     torch_candidates,
     torch_installed,
 )
-from edgesr.export.bench_machine import describe_machine
-from edgesr.export.bench_measure import PeakMemory, real_input, time_calls
-from edgesr.export.bench_result import BenchResult, BenchRow
+from edgesr.errors import BadInputError, UsageError
 from edgesr.export.build import default_profile
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.imageops import from_nchw, to_nchw
+from edgesr.machine import describe_machine
 from edgesr.metrics import rgb_psnr
 from edgesr.spec import ModelSpec
 
@@ -187,7 +187,7 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = lambda _m: None) ->
     result.rows.sort(key=lambda r: order[r.size])  # stable: candidate order within a size
     _speedups(result, sizes)
     result.duration_s = round(time.perf_counter() - started, 1)
-    from edgesr.export.bench_report import write_outputs
+    from edgesr.bench.report import write_outputs
 
     result.files = write_outputs(result, cfg.out)
     return result

@@ -15,10 +15,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgesr.artifact import atomic_write, write_json
-from edgesr.export.bench_machine import machine_line
+from edgesr.cli.ui import db
+from edgesr.machine import machine_line
 
 if TYPE_CHECKING:
-    from edgesr.export.bench_result import BenchResult
+    from edgesr.bench.result import BenchResult
 
 CSV_FIELDS = (
     "size", "backend", "precision", "variant", "device", "status", "latency_median_ms", "latency_p95_ms",
@@ -44,12 +45,6 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-
-
-def _db(v: float | None) -> str:
-    if v is None:
-        return ""
-    return "identical" if math.isinf(v) else f"{v:.2f}"
 
 
 def title(result: BenchResult) -> str:
@@ -78,7 +73,8 @@ def render_table(result: BenchResult) -> Table:
             continue
         table.add_row(
             shown, r.row.label, r.device, f"{r.timing.median_ms:.1f}", f"{r.timing.p95_ms:.1f}", f"{r.fps:.2f}",
-            f"{r.gflops:.1f}" if r.gflops else "", _num(r.peak_rss_mib), _db(r.psnr_vs_fp32),
+            f"{r.gflops:.1f}" if r.gflops else "", _num(r.peak_rss_mib),
+            db(r.psnr_vs_fp32, unit="", inf="identical", none=""),
             f"{r.speedup:.2f}x" if r.speedup else "",
         )
     return table

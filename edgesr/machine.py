@@ -1,12 +1,14 @@
-"""What a benchmark ran on: CPU model and cores, memory, GPU, Jetson model and power mode,
-load at the start, and the versions of the libraries that did the work.
+"""Facts about this machine, in one place: CPU model, cores and features (VNNI, native bf16),
+memory, GPU, Jetson model and power mode, load, and library versions.
 
-Every source is optional (a missing tool or file leaves its field ``None``): the bench must
-run on a desktop, a CPU-only box and a Jetson alike. Nothing here imports torch.
+``edgesr info``, bench headers, gate reports and ``--amp auto`` all read them here. Every source
+is optional (a missing tool or file leaves its field ``None``): the same code runs on a desktop,
+a CPU-only box and a Jetson alike. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import shutil
@@ -15,8 +17,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+CPUINFO = Path("/proc/cpuinfo")  # the CPU-feature probes' input (tests point it at a file of their own)
 
-def _read(path: str) -> str | None:
+
+def _read(path: str | Path) -> str | None:
     try:
         return Path(path).read_text(errors="replace").replace("\x00", "").strip() or None
     except OSError:
@@ -33,8 +37,28 @@ def _run(cmd: list[str], timeout: float = 5.0) -> str | None:
     return (done.stdout.strip() or None) if done.returncode == 0 else None
 
 
+def cpu_flags() -> list[str] | None:
+    """The ``flags`` line of ``/proc/cpuinfo`` (x86), split; None when unreadable or absent."""
+    line = next((ln for ln in (_read(CPUINFO) or "").splitlines() if ln.startswith("flags")), "")
+    return line.split(":", 1)[1].split() if ":" in line else None
+
+
+def cpu_has_native_bf16() -> bool:
+    """avx512_bf16 / amx_bf16. Without them bf16 autocast is emulated and slower than fp32."""
+    flags = cpu_flags() or []
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cpu_has_vnni() -> bool | None:
+    """Whether this x86 CPU has VNNI (no int16 saturation in 8-bit kernels); None if unknown."""
+    flags = cpu_flags()
+    if flags is None:
+        return None
+    return any(v in flags for v in ("avx512_vnni", "avx_vnni", "avx_vnni_int8"))
+
+
 def cpu_model() -> str:
-    info = _read("/proc/cpuinfo") or ""
+    info = _read(CPUINFO) or ""
     for key in ("model name", "Model", "Hardware"):  # x86, then ARM (Jetson: "Model" is absent, CPU part is)
         for line in info.splitlines():
             if line.split(":")[0].strip() == key:
@@ -69,6 +93,30 @@ def gpus() -> list[str]:
     if out:
         return [", ".join(p.strip() for p in line.split(",")) for line in out.splitlines() if line.strip()]
     return []
+
+
+def gpu_name() -> str:
+    """The first GPU: pycuda's device 0 with its compute capability, else nvidia-smi's, else "none found"."""
+    try:
+        import pycuda.driver as cuda  # type: ignore[import-not-found]
+
+        cuda.init()
+        dev = cuda.Device(0)
+        major, minor = dev.compute_capability()
+        return f"{dev.name()} (compute {major}.{minor})"
+    except Exception:
+        pass
+    out = _run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"])
+    return out.splitlines()[0] if out else "none found"
+
+
+def module_version(module: str) -> str:
+    """An importable module's version; "not installed", or "broken (...)" when importing it fails otherwise."""
+    try:
+        mod = importlib.import_module(module)
+    except Exception as exc:  # a broken install (e.g. pycuda without a driver) is reported, not raised
+        return "not installed" if isinstance(exc, ImportError) else f"broken ({type(exc).__name__}: {exc})"
+    return str(getattr(mod, "__version__", getattr(mod, "VERSION", "installed")))
 
 
 def versions() -> dict[str, str | None]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from edgesr.export.bench_backends import RowSpec
-from edgesr.export.bench_measure import Timing
+from edgesr.bench.measure import Timing
+from edgesr.bench.rows import RowSpec
 
 
 @dataclass

@@ -26,13 +26,13 @@ from typing import Any
 
 from edgesr import __version__
 from edgesr.artifact import write_json
+from edgesr.demo.media import comparison_png, write_clip
+from edgesr.demo.output import DemoDir
 from edgesr.errors import AccuracyGateError, BadInputError, UsageError
 from edgesr.export import engine_trt
 from edgesr.export.build import BuildConfig, BuildResult, Progress, build_engine
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.export.check_images import centre_crop
-from edgesr.export.demo_media import comparison_png, write_clip
-from edgesr.export.demo_output import DemoDir
 from edgesr.export.parity import json_db
 from edgesr.imageops import downscale, from_nchw, load_image, mod_crop, read_image, to_nchw, upscale_bicubic
 from edgesr.metrics import sr_psnr_ssim

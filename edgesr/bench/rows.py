@@ -136,7 +136,7 @@ def _torch_candidate(row: RowSpec, checkpoint: Path, device: str) -> Candidate:
         if device == "cuda" and not torch.cuda.is_bf16_supported():
             return Candidate(row, unavailable="not supported: this GPU has no bf16")
         if device == "cpu":
-            from edgesr.train.schedule import cpu_has_native_bf16
+            from edgesr.machine import cpu_has_native_bf16
 
             if not (mkldnn and cpu_has_native_bf16()):
                 capability = torch.backends.cpu.get_cpu_capability()
