@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,28 @@ class Sidecar:
             return cls(**kw)
         except (KeyError, TypeError, ValueError, AttributeError, UsageError) as exc:
             raise IncompatibleArtifactError(f"malformed engine sidecar: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class OnnxMetadata:
+    """What an edgesr ONNX says about itself (``metadata_props``)."""
+
+    spec: ModelSpec
+    precision: str
+    version: str | None
+
+
+def read_onnx_metadata(meta: Mapping[str, str], name: str) -> OnnxMetadata:
+    """The one reader of an edgesr ONNX's metadata, from ``onnx`` (``metadata_props``) or ONNX Runtime
+    (``custom_metadata_map``) alike; a file without a spec or with an unknown precision is refused."""
+    if ONNX_SPEC_KEY not in meta:
+        raise IncompatibleArtifactError(
+            f"{name} carries no edgesr model spec in its metadata: export it with `edgesr export`"
+        )
+    precision = meta.get(ONNX_PRECISION_KEY, "fp32")
+    if precision not in PRECISIONS:
+        raise IncompatibleArtifactError(f"{name} has unknown precision {precision!r} in its metadata")
+    return OnnxMetadata(ModelSpec.from_json(meta[ONNX_SPEC_KEY]), precision, meta.get(ONNX_VERSION_KEY))
 
 
 def sidecar_path(engine: str | os.PathLike[str]) -> Path:

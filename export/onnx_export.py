@@ -23,7 +23,6 @@ available (and tested) for when the TorchScript exporter goes away.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import os
 import warnings
@@ -68,30 +67,6 @@ class ExportResult:
     config: ExportConfig
     checkpoint: Path
     sha256: str = field(default="")
-
-
-def fold_batchnorm(model: Any) -> Any:
-    """A copy of the eval-mode SRResNet with every BatchNorm folded into the conv before it."""
-    from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    from edgesr.train.arch import ResidualBlock
-
-    folded = copy.deepcopy(model).eval()
-    for module in folded.modules():
-        if isinstance(module, ResidualBlock):
-            module.conv1 = fuse_conv_bn_eval(module.conv1, module.bn1)
-            module.conv2 = fuse_conv_bn_eval(module.conv2, module.bn2)
-            module.bn1, module.bn2 = nn.Identity(), nn.Identity()
-        elif isinstance(module, nn.Sequential):
-            for i in range(len(module) - 1):
-                if isinstance(module[i], nn.Conv2d) and isinstance(module[i + 1], nn.BatchNorm2d):
-                    module[i] = fuse_conv_bn_eval(module[i], module[i + 1])
-                    module[i + 1] = nn.Identity()
-    left = [name for name, m in folded.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if left:
-        raise IncompatibleArtifactError(f"cannot fold BatchNorm layers {left}: not preceded by a convolution")
-    return folded
 
 
 def _trace_torchscript(model: Any, opset: int) -> onnx.ModelProto:
@@ -147,6 +122,8 @@ def _trace_dynamo(model: Any, opset: int) -> onnx.ModelProto:
 
 def to_onnx(model: Any, opset: int = 17, exporter: str = "torchscript") -> onnx.ModelProto:
     """Trace an eval-mode SRResNet (BatchNorm folded first) into a clean ONNX graph with metadata."""
+    from edgesr.train.arch import fold_batchnorm
+
     folded = fold_batchnorm(model)
     proto = _trace_torchscript(folded, opset) if exporter == "torchscript" else _trace_dynamo(folded, opset)
     strip_identities(proto)

@@ -16,7 +16,15 @@ from pathlib import Path
 import onnx
 
 from edgesr import __version__
-from edgesr.artifact import INPUT_NAME, ONNX_PRECISION_KEY, ONNX_SPEC_KEY, ONNX_VERSION_KEY, OUTPUT_NAME, PRECISIONS
+from edgesr.artifact import (
+    INPUT_NAME,
+    ONNX_PRECISION_KEY,
+    ONNX_SPEC_KEY,
+    ONNX_VERSION_KEY,
+    OUTPUT_NAME,
+    PRECISIONS,
+    read_onnx_metadata,
+)
 from edgesr.errors import BadInputError, IncompatibleArtifactError
 from edgesr.spec import ModelSpec
 
@@ -97,16 +105,8 @@ def open_edgesr_onnx(path: str | os.PathLike[str]) -> EdgeSRModel:
     p = Path(path)
     model = load_model(p)
     check_sr_graph(model, p.name)
-    meta = metadata(model)
-    if ONNX_SPEC_KEY not in meta:
-        raise IncompatibleArtifactError(
-            f"{p.name} carries no edgesr model spec in its metadata: export it with `edgesr export`"
-        )
-    spec = ModelSpec.from_json(meta[ONNX_SPEC_KEY])
-    precision = meta.get(ONNX_PRECISION_KEY, "fp32")
-    if precision not in PRECISIONS:
-        raise IncompatibleArtifactError(f"{p.name} has unknown precision {precision!r} in its metadata")
-    return EdgeSRModel(p, model, spec, precision)
+    meta = read_onnx_metadata(metadata(model), p.name)
+    return EdgeSRModel(p, model, meta.spec, meta.precision)
 
 
 def op_counts(model: onnx.ModelProto) -> dict[str, int]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from edgesr.artifact import INPUT_NAME, ONNX_PRECISION_KEY, ONNX_SPEC_KEY, Sidecar, sha256_file
+from edgesr.artifact import INPUT_NAME, Sidecar, read_onnx_metadata, sha256_file
 from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError, require
 from edgesr.runtime.runner import Runner
-from edgesr.spec import ModelSpec
 
 PROVIDER_NAMES = {
     "cpu": "CPUExecutionProvider",
@@ -58,15 +56,6 @@ def provider_options(providers: list[str], precision: str) -> list[dict[str, str
     return out
 
 
-def spec_from_metadata(meta: dict[str, str], path: Path) -> ModelSpec:
-    text = meta.get(ONNX_SPEC_KEY)
-    if text is None:
-        raise IncompatibleArtifactError(
-            f"{path.name} carries no edgesr model spec in its metadata: export it with `edgesr export`"
-        )
-    return ModelSpec.from_json(text)
-
-
 class OnnxRuntimeRunner(Runner):
     backend = "onnxruntime"
 
@@ -103,9 +92,8 @@ class OnnxRuntimeRunner(Runner):
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise IncompatibleArtifactError(f"ONNX Runtime cannot load {self.path}: {msg}") from None
-        meta: dict[str, Any] = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.spec = sidecar.spec if sidecar is not None else spec_from_metadata(meta, self.path)
-        self.precision = sidecar.precision if sidecar is not None else meta.get(ONNX_PRECISION_KEY, "fp32")
+        own = sidecar or read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, self.path.name)
+        self.spec, self.precision = own.spec, own.precision
         self.profile = sidecar.profile if sidecar is not None else None
         self.sidecar = sidecar
         inputs = self.session.get_inputs()

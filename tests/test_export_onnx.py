@@ -102,7 +102,7 @@ def test_parity_failure_writes_nothing(exported: tuple[Path, Path], tmp_path: Pa
 
 def test_fold_batchnorm_keeps_the_function(exported: tuple[Path, Path], rng: np.random.Generator) -> None:
     ckpt, _ = exported
-    from edgesr.export.onnx_export import fold_batchnorm
+    from edgesr.train.arch import fold_batchnorm
     from edgesr.train.checkpoint import load_generator
 
     model = load_generator(ckpt)

@@ -13,9 +13,13 @@ engine of the trunk accurate. The paper's ``srresnet`` preset has none.
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import torch
 from torch import nn
 
+from edgesr.errors import IncompatibleArtifactError
 from edgesr.spec import ModelSpec
 
 
@@ -119,3 +123,24 @@ class Discriminator(nn.Module):
 
 def build_generator(spec: ModelSpec) -> SRResNet:
     return SRResNet(spec)
+
+
+def fold_batchnorm(model: Any) -> Any:
+    """A copy of the eval-mode SRResNet with every BatchNorm folded into the conv before it."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(model).eval()
+    for module in folded.modules():
+        if isinstance(module, ResidualBlock):
+            module.conv1 = fuse_conv_bn_eval(module.conv1, module.bn1)
+            module.conv2 = fuse_conv_bn_eval(module.conv2, module.bn2)
+            module.bn1, module.bn2 = nn.Identity(), nn.Identity()
+        elif isinstance(module, nn.Sequential):
+            for i in range(len(module) - 1):
+                if isinstance(module[i], nn.Conv2d) and isinstance(module[i + 1], nn.BatchNorm2d):
+                    module[i] = fuse_conv_bn_eval(module[i], module[i + 1])
+                    module[i + 1] = nn.Identity()
+    left = [name for name, m in folded.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if left:
+        raise IncompatibleArtifactError(f"cannot fold BatchNorm layers {left}: not preceded by a convolution")
+    return folded
