@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from edgesr.compare import as_image, compare, require_finite
 from edgesr.errors import AccuracyGateError
 from edgesr.export.check_images import CheckImage
 from edgesr.export.parity import fmt_db, json_db
-from edgesr.imageops import from_nchw, to_nchw
-from edgesr.metrics import rgb_psnr, sr_psnr_ssim
+from edgesr.imageops import to_nchw
 
 DEFAULT_MIN_PSNR = {"fp32": 50.0, "fp16": 50.0, "int8": 42.0}
 
@@ -156,29 +156,24 @@ def measure(
     for i, p in enumerate(pairs):
         x = to_nchw(p.lr)
         out = variant.infer(x)
-        if not np.all(np.isfinite(out)):
-            bad = int(np.size(out) - np.count_nonzero(np.isfinite(out)))
-            raise AccuracyGateError(
-                f"{variant.precision} artifact gives {bad} NaN/Inf values on {p.name}: it cannot be used"
-            )
-        sr_variant = from_nchw(out)[0]
-        sr_fp32 = from_nchw(reference.infer(x))[0]
+        require_finite(out, f"{variant.precision} artifact", p.name)
+        sr_variant, sr_fp32 = as_image(out), as_image(reference.infer(x))
         if sr_variant.shape != p.hr.shape:
             raise AccuracyGateError(f"output {sr_variant.shape} for {p.name} is not x{scale} of its input")
-        exact = y_exact = None
+        c = compare(sr_variant, sr_fp32, p.hr, scale, p.gray)
+        exact = None
         if exact_qdq is not None:
             (y,) = exact_qdq.run(None, {exact_qdq.get_inputs()[0].name: x})
-            sr_exact = from_nchw(y)[0]
-            exact, y_exact = rgb_psnr(sr_exact, sr_fp32), sr_psnr_ssim(sr_exact, p.hr, scale, p.gray)[0]
+            exact = compare(y, sr_fp32, p.hr, scale, p.gray, y_psnr_reference=c.y_psnr_reference)
         results.append(
             ImageResult(
                 p.name,
                 (p.lr.shape[0], p.lr.shape[1]),
-                rgb_psnr(sr_variant, sr_fp32),
-                sr_psnr_ssim(sr_fp32, p.hr, scale, p.gray)[0],
-                sr_psnr_ssim(sr_variant, p.hr, scale, p.gray)[0],
-                exact,
-                y_exact,
+                c.psnr_vs_reference,
+                c.y_psnr_reference,  # type: ignore[arg-type]
+                c.y_psnr_output,  # type: ignore[arg-type]
+                exact.psnr_vs_reference if exact else None,
+                exact.y_psnr_output if exact else None,
             )
         )
         if progress:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgesr.export.check_images import centre_crop, load_check_images
 
+from edgesr.compare import raw_difference, require_finite
 from edgesr.errors import AccuracyGateError, BadInputError
+from edgesr.export.check_images import centre_crop, load_check_images
 from edgesr.imageops import to_nchw
-from edgesr.metrics import psnr
 from edgesr.samples import samples_dir
 
 
@@ -95,6 +95,7 @@ def check_parity(
 ) -> ParityReport:
     """Compare the PyTorch model with the ONNX file; raise ``AccuracyGateError`` below ``min_psnr_db``."""
     import torch
+
     from edgesr.runtime import open_runner
 
     results = []
@@ -105,8 +106,8 @@ def check_parity(
             got = runner.infer(x)
             if got.shape != ref.shape:
                 raise AccuracyGateError(f"ONNX output shape {got.shape} differs from PyTorch's {ref.shape}")
-            diff = float(np.max(np.abs(got.astype(np.float64) - ref)))
-            results.append(SizeParity(hw, x.shape[0], diff, psnr(got, ref, data_range=1.0)))
+            require_finite(got, "the exported ONNX", f"the {hw[0]}x{hw[1]} batch")
+            results.append(SizeParity(hw, x.shape[0], *raw_difference(got, ref)))
     report = ParityReport(tuple(results), min_psnr_db, str(folder) if folder else "built-in holdout samples")
     if not report.passed:
         raise AccuracyGateError(

@@ -1,6 +1,6 @@
 """Live accuracy checks: every N-th frame also goes through the FP32 reference (the FP32 ONNX under ONNX
 Runtime), OFF the hot path, and the PSNR of the engine's output against the reference's is recorded
-(RGB uint8, [0, 255], ``edgesr.metrics.rgb_psnr``).
+(RGB uint8, [0, 255], ``edgesr.compare``: the comparison the gate and the bench make).
 
 The reference runs in its own worker thread with a one-slot mailbox: if it is still busy with the
 previous check when the next one is due, that check is skipped and counted, never queued, so a slow
@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgesr.compare import compare
 from edgesr.errors import AccuracyGateError
-from edgesr.imageops import from_nchw, to_nchw
-from edgesr.metrics import rgb_psnr
 from edgesr.runtime.runner import Runner
 from edgesr.runtime.stats import PsnrLog
 
@@ -56,13 +55,14 @@ class ReferenceCheck:
     def due(self, index: int) -> bool:
         return self.config.every > 0 and index % self.config.every == 0
 
-    def offer(self, index: int, lr: np.ndarray, sr: np.ndarray) -> bool:
-        """Hand frame ``index`` (LR input, engine output, both uint8 RGB) to the reference; False if skipped."""
+    def offer(self, index: int, x: np.ndarray, sr: np.ndarray) -> bool:
+        """Hand frame ``index`` (the NCHW input the engine ran, its output as uint8 RGB) to the reference;
+        False if skipped."""
         with self._cond:
             if self._busy or self._job is not None:
                 self.log.skipped_busy += 1
                 return False
-            self._job = (index, lr, sr)
+            self._job = (index, x, sr)
             self._cond.notify_all()
             return True
 
@@ -84,9 +84,8 @@ class ReferenceCheck:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _check(self, index: int, lr: np.ndarray, sr: np.ndarray) -> None:
-        ref = from_nchw(self.reference.infer(to_nchw(lr)))[0]
-        value = rgb_psnr(sr, ref)
+    def _check(self, index: int, x: np.ndarray, sr: np.ndarray) -> None:
+        value = compare(sr, self.reference.infer(x)).psnr_vs_reference
         cfg = self.config
         with self._cond:
             self.log.add(index, value, cfg.min_psnr)

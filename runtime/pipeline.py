@@ -177,13 +177,13 @@ class Pipeline:
 
     def _infer_loop(self) -> None:
         runner, lat = self.runner, self.stats.latency["infer"]
-        pending: deque[tuple[Frame, object, float]] = deque()
+        pending: deque[tuple[Frame, Any, object, float]] = deque()
 
         def finish_oldest() -> bool:
-            frame, ticket, t0 = pending.popleft()
+            frame, x, ticket, t0 = pending.popleft()
             y = runner.result(ticket)
             lat.add(time.perf_counter() - t0)
-            return self._put(self.q_out, (frame, y))
+            return self._put(self.q_out, (frame, x, y))
 
         try:
             while True:
@@ -194,7 +194,7 @@ class Pipeline:
                 h, w = x.shape[2:]
                 self.stats.tiles_per_frame = self.tiler.tiles_for(h, w)
                 if runner.max_in_flight > 1 and self.tiler.plan(h, w) is None:
-                    pending.append((frame, runner.submit(x), time.perf_counter()))
+                    pending.append((frame, x, runner.submit(x), time.perf_counter()))
                     if len(pending) >= runner.max_in_flight and not finish_oldest():
                         break
                     continue
@@ -206,7 +206,7 @@ class Pipeline:
                 if y is None:  # aborted between tiles (a second Ctrl-C, an error elsewhere)
                     break
                 lat.add(time.perf_counter() - t0)
-                if not self._put(self.q_out, (frame, y)):
+                if not self._put(self.q_out, (frame, x, y)):
                     break
             while pending and not self._abort.is_set():
                 finish_oldest()
@@ -219,11 +219,11 @@ class Pipeline:
             item = self._get(self.q_out)
             if item is END:
                 break
-            frame, y = item
+            frame, x, y = item
             t0 = time.perf_counter()
             sr = from_nchw(y)[0]
             if self.check is not None and self.check.due(frame.index):
-                self.check.offer(frame.index, frame.image, sr)
+                self.check.offer(frame.index, x, sr)
             image = side_by_side(frame.image, sr, scale) if self.config.side_by_side else sr
             t1 = time.perf_counter()
             self.sink.write(frame, image)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tinymodel
 
 from edgesr.errors import AccuracyGateError
 from edgesr.imageops import from_nchw, to_nchw
@@ -13,8 +14,6 @@ from edgesr.metrics import rgb_psnr
 from edgesr.runtime import open_runner
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
 from edgesr.runtime.stats import PsnrLog
-
-import tinymodel
 
 
 @pytest.fixture
@@ -30,7 +29,7 @@ def test_check_psnr_equals_offline_computation(models: tuple[Path, Path]) -> Non
     log, warnings = PsnrLog(), []
     check = ReferenceCheck(open_runner(ref_path), CheckConfig(every=5, min_psnr=200.0), log, warnings.append)
     assert check.due(0) and check.due(10) and not check.due(3)
-    assert check.offer(10, lr, sr)
+    assert check.offer(10, to_nchw(lr), sr)
     check.close()
     assert log.count == 1 and log.recent[0] == (10, expected)
     assert 50 < expected < 200 and log.below_min == 1 and "frame 10" in warnings[0]
@@ -42,7 +41,7 @@ def test_busy_reference_skips_instead_of_queueing(models: tuple[Path, Path]) -> 
     sr = from_nchw(open_runner(ref_path).infer(to_nchw(lr)))[0]
     log = PsnrLog()
     check = ReferenceCheck(open_runner(ref_path), CheckConfig(every=1), log, lambda m: None)
-    accepted = [check.offer(i, lr, sr) for i in range(3)]  # back to back: the first is still pending
+    accepted = [check.offer(i, to_nchw(lr), sr) for i in range(3)]  # back to back: the first is still pending
     check.close()
     assert accepted == [True, False, False]
     assert log.count == 1 and log.skipped_busy == 2 and log.mean == float("inf")
@@ -54,7 +53,7 @@ def test_fail_below_trips_on_the_running_mean(models: tuple[Path, Path]) -> None
     sr = from_nchw(open_runner(eng_path).infer(to_nchw(lr)))[0]
     log = PsnrLog()
     check = ReferenceCheck(open_runner(ref_path), CheckConfig(every=1, fail_below=200.0), log, lambda m: None)
-    check.offer(0, lr, sr)
+    check.offer(0, to_nchw(lr), sr)
     check.close()
     assert isinstance(check.failure, AccuracyGateError)
     assert "below --fail-below 200" in str(check.failure)

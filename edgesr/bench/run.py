@@ -35,12 +35,12 @@ from edgesr.bench.rows import (
     torch_candidates,
     torch_installed,
 )
+from edgesr.compare import compare
 from edgesr.errors import BadInputError, UsageError
 from edgesr.export.build import default_profile
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.imageops import from_nchw, to_nchw
 from edgesr.machine import describe_machine
-from edgesr.metrics import rgb_psnr
 from edgesr.spec import ModelSpec
 
 SMALL_SIZE = (64, 64)
@@ -226,7 +226,7 @@ def _measure(
             row.peak_rss_mib, row.rss_delta_mib = mem.result_mib()
             out_px = h * spec.scale * w * spec.scale
             row.gflops = 2 * spec.macs_per_output_pixel() * out_px / (row.timing.median_ms / 1e3) / 1e9
-            row.psnr_vs_fp32 = rgb_psnr(from_nchw(y)[0], refs[size])
+            row.psnr_vs_fp32 = compare(y, refs[size]).psnr_vs_reference
             rows.append(row)
     finally:
         session.close()
