@@ -60,15 +60,15 @@ def main() -> None:
                            progress=progress, fragmented_mp4=args.fragmented)
         )
         wall = time.perf_counter() - t0
-    samples.append((report["frames_out"], rss_mib()))
+    samples.append((report.frames_out, rss_mib()))
     start = next((s for s in samples if s[0] >= args.warmup), samples[0])
     summary = {
-        "frames_in": report["frames_in"],
-        "frames_out": report["frames_out"],
-        "fps": report["fps"],
+        "frames_in": report.frames_in,
+        "frames_out": report.frames_out,
+        "fps": report.fps,
         "wall_s": round(wall, 1),
-        "psnr_checks": report["psnr"]["checks"],
-        "psnr_skipped_busy": report["psnr"]["skipped_reference_busy"],
+        "psnr_checks": report.psnr["checks"],
+        "psnr_skipped_busy": report.psnr["skipped_reference_busy"],
         "rss_mib_after_warmup": {"frame": start[0], "rss": round(start[1], 1)},
         "rss_mib_end": {"frame": samples[-1][0], "rss": round(samples[-1][1], 1)},
         "rss_mib_peak": round(max(r for _, r in samples), 1),

@@ -63,10 +63,10 @@ def stream_fps(model: Path, video: Path, output: str, threads: int | None, busy:
         StreamSettings(engine=model, source=str(video), output=output, check=CheckConfig(every=0), threads=threads,
                        quiet=True)
     )
-    cpu.append((time.process_time() - c0) / report["frames_out"])
-    assert report["frames_out"] == report["frames_in"], report
-    busy.append(float(report["engine_busy_fraction"]))
-    return float(report["fps"])
+    cpu.append((time.process_time() - c0) / report.frames_out)
+    assert report.frames_out == report.frames_in, report
+    busy.append(float(report.engine_busy_fraction))
+    return float(report.fps)
 
 
 def main() -> None:

@@ -49,10 +49,26 @@ from edgesr.samples import samples_dir
 from edgesr.spec import ModelSpec
 
 Progress = Callable[[str, int], Callable[[int, int], None]]  # (label, total) -> update(done, total)
+BACKENDS = ("tensorrt", "onnxruntime", "onnx")
+OUTPUT_SUFFIX = {"tensorrt": ".engine", "onnxruntime": ".ort.onnx", "onnx": ".qdq.onnx"}
+
+
+def default_backend() -> str:
+    """tensorrt where it imports, else onnxruntime."""
+    return "tensorrt" if engine_trt.tensorrt_available() else "onnxruntime"
+
+
+def default_output(onnx: Path, precision: str, backend: str, folder: Path | None = None) -> Path:
+    """``<name>.<precision>.engine`` (TensorRT), ``.ort.onnx`` (ONNX Runtime), ``.qdq.onnx`` (portable Q/DQ),
+    beside the ONNX or in ``folder``."""
+    return (folder or onnx.parent) / f"{onnx.name.removesuffix('.onnx')}.{precision}{OUTPUT_SUFFIX[backend]}"
 
 
 @dataclass(frozen=True)
 class BuildConfig:
+    """What to build. It refuses conflicting settings when made (``UsageError``), before any work;
+    ``with_defaults`` fills in the default backend and output name."""
+
     onnx: Path
     output: Path
     precision: str = "fp32"
@@ -69,6 +85,32 @@ class BuildConfig:
     workspace_mib: int | None = 1024
     timing_cache: Path | None = None
     dla_core: int | None = None
+    int8_flags: tuple[str, ...] = ()  # INT8-only options the user gave: refused for other precisions
+
+    def __post_init__(self) -> None:
+        if self.precision not in DEFAULT_MIN_PSNR:
+            raise UsageError(f"unknown precision {self.precision!r}")
+        if self.int8_flags and self.precision != "int8":
+            raise UsageError(f"{', '.join(self.int8_flags)} only apply to --int8 builds")
+        if self.backend not in BACKENDS:
+            raise UsageError(f"--backend must be tensorrt, onnxruntime or onnx, got {self.backend!r}")
+        if self.backend == "onnx" and self.precision != "int8":
+            raise UsageError(
+                "--backend onnx writes the portable INT8 Q/DQ ONNX (add --int8); "
+                "the FP32 ONNX from `edgesr export` is already portable"
+            )
+        if self.backend != "tensorrt" and self.dla_core is not None:
+            raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
+
+    @classmethod
+    def with_defaults(
+        cls, onnx: Path, output: Path | None = None, backend: str | None = None, precision: str = "fp32", **kw: Any
+    ) -> BuildConfig:
+        """``backend`` None: ``default_backend()``; ``output`` None: ``default_output`` beside the ONNX."""
+        backend = backend or default_backend()
+        if output is None:  # an unknown backend is refused by __post_init__
+            output = default_output(onnx, precision, backend) if backend in OUTPUT_SUFFIX else onnx
+        return cls(onnx=onnx, output=output, precision=precision, backend=backend, **kw)
 
 
 @dataclass(frozen=True)
@@ -97,19 +139,9 @@ def resolve_profile(spec: ModelSpec, cfg: BuildConfig) -> ShapeProfile:
     return ShapeProfile(tuple(mn), tuple(opt), tuple(mx), cfg.max_batch)  # type: ignore[arg-type]
 
 
-def check_flags(cfg: BuildConfig) -> None:
-    """Refuse what cannot be built, before any work is done."""
-    if cfg.precision not in DEFAULT_MIN_PSNR:
-        raise UsageError(f"unknown precision {cfg.precision!r}")
-    if cfg.backend not in ("tensorrt", "onnxruntime", "onnx"):
-        raise UsageError(f"--backend must be tensorrt, onnxruntime or onnx, got {cfg.backend!r}")
-    if cfg.backend == "onnx" and cfg.precision != "int8":
-        raise UsageError(
-            "--backend onnx writes the portable INT8 Q/DQ ONNX (add --int8); "
-            "the FP32 ONNX from `edgesr export` is already portable"
-        )
-    if cfg.backend != "tensorrt" and cfg.dla_core is not None:
-        raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
+def check_machine(cfg: BuildConfig) -> None:
+    """Refuse what this machine cannot build, before any work is done (the flags were checked when ``cfg``
+    was made)."""
     if cfg.backend == "tensorrt" and not engine_trt.tensorrt_available():
         raise EdgeSRError(engine_trt.NO_TENSORRT)
     if cfg.backend == "tensorrt":
@@ -180,7 +212,7 @@ def build_engine(
     cfg: BuildConfig, progress: Progress | None = None, step: Callable[[str], None] | None = None
 ) -> BuildResult:
     say = step or (lambda _msg: None)
-    check_flags(cfg)
+    check_machine(cfg)
     src = open_edgesr_onnx(cfg.onnx)
     qdq_source = None
     if src.precision == "int8" and cfg.precision == "int8":  # a portable Q/DQ ONNX (--backend onnx)

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from edgesr.runtime.sinks import check_writable_dir, output_kind
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import StreamStats
 from edgesr.runtime.status import StatusView
+from edgesr.runtime.stream_report import StreamReport
 from edgesr.runtime.tiling import TileConfig, Tiler
 
 END_OF_INPUT = "end of input"
@@ -138,7 +139,7 @@ def _say(line: str) -> None:
     sys.stderr.flush()
 
 
-def run_stream(settings: StreamSettings) -> dict[str, Any]:
+def run_stream(settings: StreamSettings) -> StreamReport:
     """Run a stream to its end; returns the report (also written to the report path). Raises the error
     that ended the run, if any, AFTER the output is finalised and the report written."""
     outputs = [settings.output, *settings.more_outputs]
@@ -151,7 +152,7 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
         check_writable_dir(report_path.parent, create=False)
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     stats = StreamStats()
-    report: dict[str, Any] = {"edgesr_version": __version__, "started_at": started_at, "source": settings.source}
+    report = StreamReport(__version__, started_at, settings.source)
     error: BaseException | None = None
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(
@@ -170,7 +171,8 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
         fragmented = source.live if settings.fragmented_mp4 is None else settings.fragmented_mp4
         live_context = LiveContext(stats, settings.check, f"{source.uri} -> {runner.describe()}", check_note)
         sink = open_outputs(outputs, source.rate, source.audio_path, fragmented, settings.listen, live_context, _say)
-        report.update(
+        report = replace(
+            report,
             engine=str(runner.path), engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
             output=settings.output if len(outputs) == 1 else outputs, output_description=sink.description,
             checks=check_note,
@@ -206,17 +208,17 @@ def run_stream(settings: StreamSettings) -> dict[str, Any]:
                     error = error or EdgeSRError(f"could not finalise the {what}: {exc}")
             for w in getattr(sink, "warnings", []):
                 view.warn(w)
-            report.update(end_reason=reason, error=None if error is None else str(error), **stats.report())
-            if getattr(sink, "sha256", None):  # two runs writing one -o: each report names the exact file it wrote
-                report["output_sha256"] = sink.sha256
-            report["live"] = (
+            report = replace(report, end_reason=reason, error=None if error is None else str(error), **stats.report())
+            # two runs writing one -o: each report names the exact file it wrote
+            report.output_sha256 = getattr(sink, "sha256", None) or None
+            report.live = (
                 {"reconnects": getattr(source, "reconnects", 0), "outages_s": getattr(source, "outages", [])}
                 if source.live else None
             )
             if report_path is not None:
                 try:
-                    write_json(report_path, report)
-                    report["report_path"] = str(report_path)
+                    write_json(report_path, report.to_dict())
+                    report.report_path = str(report_path)
                 except EdgeSRError as exc:  # the first failure is what ended the run; a report error comes second
                     error = error or exc
     if error is not None:

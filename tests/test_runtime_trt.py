@@ -148,7 +148,9 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         onnx = {
             "fp32": fp32,
             "fp16": save_model(to_fp16(src), root / "xs.fp16.onnx"),
-            "int8": save_model(quantize_qdq(src, load_ranges(cal.ranges_path), [convs[0], convs[-1]]), root / "xs.int8.onnx"),
+            "int8": save_model(
+                quantize_qdq(src, load_ranges(cal.ranges_path), [convs[0], convs[-1]]), root / "xs.int8.onnx"
+            ),
         }
         cache = root / "timing.cache"
         out = {p: build(path, root / f"xs.{p}.engine", p, timing_cache=cache) for p, path in onnx.items()}
@@ -279,9 +281,9 @@ def test_stream_through_tensorrt_with_checks(engines: dict[str, Path], tmp_path:
     video = tinymodel.write_video(tmp_path / "in.mp4", tinymodel.test_frames(30, 48, 64), audio=True)
     report = run_stream(StreamSettings(engine=engines["fp32"], source=str(video), output=str(tmp_path / "o.mp4"),
                                        reference=engines["onnx"], quiet=True))
-    assert report["frames_out"] == report["frames_in"] == 30
-    worst = report["psnr"]["worst_db"]
-    assert report["psnr"]["checks"] == 1 and (worst == "inf" or worst > 60)
+    assert report.frames_out == report.frames_in == 30
+    worst = report.psnr["worst_db"]
+    assert report.psnr["checks"] == 1 and (worst == "inf" or worst > 60)
 
 
 @pytest.mark.gpu

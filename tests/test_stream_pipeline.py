@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tinymodel
+from test_stream_badinput import cli
 
 from edgesr.artifact import ShapeProfile
 from edgesr.imageops import from_nchw, load_image, save_image, to_nchw, upscale_bicubic
@@ -19,9 +21,6 @@ from edgesr.runtime.sources import LiveOptions
 from edgesr.runtime.stream import StreamSettings, run_stream
 from edgesr.runtime.tiling import TileConfig
 from edgesr.spec import edge_xs
-
-import tinymodel
-from test_stream_badinput import cli
 
 
 @pytest.fixture
@@ -39,14 +38,25 @@ def test_image_folder_to_pngs_in_order_and_exact(model: Path, tmp_path: Path) ->
     for i, img in enumerate(frames):
         expected = from_nchw(runner.infer(to_nchw(img)))[0]
         assert np.array_equal(load_image(tmp_path / "out" / f"img{i}.png"), expected)
-    assert report["frames_out"] == 7 and json.loads((tmp_path / "out" / "report.json").read_text())["frames_in"] == 7
+    written = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report.frames_out == written["frames_in"] == 7
+    assert report.report_path == str(tmp_path / "out" / "report.json")
+    assert list(written) == list(report.to_dict()) == REPORT_FIELDS  # the file's fields, in their order
+
+
+REPORT_FIELDS = [  # the stream report file's fields (a folder output: no output_sha256)
+    "edgesr_version", "started_at", "source", "engine", "engine_description", "engine_accepts", "output",
+    "output_description", "checks", "check_every", "min_psnr", "fail_below", "end_reason", "error", "frames_in",
+    "frames_out", "dropped", "skipped", "tiles_per_frame", "input_hw", "output_hw", "duration_s", "fps", "steady_fps",
+    "engine_busy_fraction", "latency_ms", "psnr", "warnings", "live",
+]
 
 
 def test_max_frames_and_side_by_side(model: Path, tmp_path: Path) -> None:
     video = tinymodel.write_video(tmp_path / "in.mp4", tinymodel.test_frames(30, 16, 24), audio=False)
     report = run_stream(StreamSettings(engine=model, source=str(video), output=str(tmp_path / "sbs"), quiet=True,
                                        pipeline=PipelineConfig(max_frames=5, side_by_side=True)))
-    assert report["end_reason"] == "max frames reached (5)" and report["frames_out"] == 5
+    assert report.end_reason == "max frames reached (5)" and report.frames_out == 5
     pngs = sorted((tmp_path / "sbs").glob("*.png"))
     assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(5)]
     import av
@@ -65,7 +75,7 @@ def test_frames_larger_than_the_engine_are_tiled(model: Path, tmp_path: Path) ->
     save_image(tmp_path / "in" / "big.png", img)
     report = run_stream(StreamSettings(engine=engine, source=str(tmp_path / "in"), output=str(tmp_path / "out"),
                                        check=CheckConfig(every=0), tile=TileConfig(overlap=4), quiet=True))
-    assert report["tiles_per_frame"] == 6  # 2 x 3 tiles of 24x24
+    assert report.tiles_per_frame == 6  # 2 x 3 tiles of 24x24
     whole = from_nchw(open_runner(model).infer(to_nchw(img)))[0]
     assert rgb_psnr(load_image(tmp_path / "out" / "big.png"), whole) >= 50
 
@@ -105,10 +115,10 @@ def test_live_source_drops_frames_and_ends_with_the_reason(tmp_path: Path) -> No
                                            live=LiveOptions(reconnect_s=0.2), quiet=True))
     finally:
         mp.undo()
-    assert report["dropped"] > 0 and report["frames_out"] == report["frames_in"] > 0
-    assert report["frames_in"] + report["dropped"] <= 200
-    assert report["end_reason"].startswith("test camera lost")
-    assert report["live"] == {"reconnects": 0, "outages_s": []}
+    assert report.dropped > 0 and report.frames_out == report.frames_in > 0
+    assert report.frames_in + report.dropped <= 200
+    assert report.end_reason.startswith("test camera lost")
+    assert report.live == {"reconnects": 0, "outages_s": []}
 
 
 def test_two_frames_in_flight_keep_order(model: Path, tmp_path: Path) -> None:

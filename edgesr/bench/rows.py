@@ -217,10 +217,10 @@ class Variants:
     def trt(self, precision: str) -> tuple[Path, str]:
         key = f"trt-{precision}"
         if key not in self._made:
-            from edgesr.export.build import BuildConfig, build_engine
+            from edgesr.export.build import BuildConfig, build_engine, default_output
 
             hs, ws = [s[0] for s in self.sizes], [s[1] for s in self.sizes]
-            out = self.folder / f"{self.onnx.name.removesuffix('.onnx')}.{precision}.engine"
+            out = default_output(self.onnx, precision, "tensorrt", self.folder)
             cfg = BuildConfig(
                 onnx=self.onnx, output=out, precision=precision, backend="tensorrt",
                 min_shape=(min(hs), min(ws)), max_shape=(max(hs), max(ws)), calibration=self.calibration, force=True,

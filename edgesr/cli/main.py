@@ -14,7 +14,17 @@ import warnings
 import typer
 
 from edgesr import interrupts
-from edgesr.cli import bench_cmd, demo_cmd, export_cmds, info_cmd, stream_cmd, train_cmds
+from edgesr.cli import (
+    bench_cmd,
+    build_engine_cmd,
+    demo_cmd,
+    eval_cmd,
+    export_cmd,
+    info_cmd,
+    stream_cmd,
+    train_cmd,
+    upscale_cmd,
+)
 from edgesr.errors import EdgeSRError, EdgeSRWarning
 
 app = typer.Typer(
@@ -26,11 +36,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-app.command("train")(train_cmds.train)
-app.command("eval")(train_cmds.evaluate)
-app.command("upscale")(train_cmds.upscale)
-app.command("export")(export_cmds.export)
-app.command("build-engine")(export_cmds.build_engine)
+app.command("train")(train_cmd.train)
+app.command("eval")(eval_cmd.evaluate)
+app.command("upscale")(upscale_cmd.upscale)
+app.command("export")(export_cmd.export)
+app.command("build-engine")(build_engine_cmd.build_engine)
 app.command("stream")(stream_cmd.stream)
 app.command("bench")(bench_cmd.bench)
 app.command("demo")(demo_cmd.demo)

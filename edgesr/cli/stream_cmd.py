@@ -154,18 +154,18 @@ def stream(
     except KeyboardInterrupt:  # before the pipeline started (loading the engine, opening the camera)
         typer.echo("interrupted before the stream started: nothing was written", err=True)
         raise typer.Exit(130) from None
-    lat = result["latency_ms"]["infer"]
+    lat = result.latency_ms["infer"]
     summary = (
-        f"{result['frames_out']} of {result['frames_in']} frames -> {result['output_description']} "
-        f"({result['fps']:.2f} fps, infer p50 {lat['p50']} ms; dropped {result['dropped']}, "
-        f"skipped {result['skipped']}); ended: {result['end_reason']}"
+        f"{result.frames_out} of {result.frames_in} frames -> {result.output_description} "
+        f"({result.fps:.2f} fps, infer p50 {lat['p50']} ms; dropped {result.dropped}, "
+        f"skipped {result.skipped}); ended: {result.end_reason}"
     )
-    psnr = result["psnr"]
+    psnr = result.psnr
     if psnr["checks"]:
         mean, worst = db(psnr["mean_db"]), db(psnr["worst_db"])
         summary += f"; PSNR vs FP32 mean {mean}, worst {worst} over {psnr['checks']} checks"
     typer.echo(summary)
-    if "report_path" in result:
-        typer.echo(f"report: {result['report_path']}")
-    if str(result["end_reason"]).startswith("interrupted"):
+    if result.report_path is not None:
+        typer.echo(f"report: {result.report_path}")
+    if result.end_reason.startswith("interrupted"):
         raise typer.Exit(130)

@@ -36,6 +36,7 @@ from edgesr.export.check_images import centre_crop
 from edgesr.export.parity import json_db
 from edgesr.imageops import downscale, from_nchw, load_image, mod_crop, read_image, to_nchw, upscale_bicubic
 from edgesr.metrics import sr_psnr_ssim
+from edgesr.runtime.stream_report import StreamReport
 from edgesr.samples import samples_dir
 
 CLIP_PHOTO = ("train", "astronaut.png")
@@ -168,14 +169,13 @@ def _model(cfg: DemoConfig, out: DemoDir, ui: Reporter) -> tuple[Path, str]:
 
 
 def _build(onnx: Path, precision: str, backend: str, cfg: DemoConfig, out: DemoDir, ui: Reporter) -> BuildResult | str:
-    suffix = ".engine" if backend == "tensorrt" else ".ort.onnx"
-    engine = out.root / f"model.{precision}{suffix}"
-    for name in (engine.name, f"{engine.name}.json", f"{engine.name}.gate.json", f"{engine.name}.gate-failed.json"):
-        out.add(out.root / name)
-    build_cfg = BuildConfig(
-        onnx=onnx, output=engine, precision=precision, backend=backend, opt_shape=cfg.lr_size,
+    build_cfg = BuildConfig.with_defaults(
+        onnx=onnx, precision=precision, backend=backend, opt_shape=cfg.lr_size,
         max_shape=cfg.max_shape, calibration=CalibrationConfig(images=cfg.calib_images),
     )
+    engine = build_cfg.output  # model.<precision>.engine | .ort.onnx, beside the ONNX
+    for name in (engine.name, f"{engine.name}.json", f"{engine.name}.gate.json", f"{engine.name}.gate-failed.json"):
+        out.add(out.root / name)
     try:
         with ui.progress() if ui.progress else nullcontext(None) as progress:
             result = build_engine(build_cfg, progress, step=lambda m: ui.info(f"{precision}: {m}"))
@@ -206,7 +206,7 @@ def _pick_engine(builds: dict[str, BuildResult | str], fp32: Path) -> tuple[Path
     return fp32, "fp32 ONNX: both gates refused their engines"
 
 
-def _stream(engine: Path, clip: Path, out: DemoDir, cfg: DemoConfig) -> dict[str, Any]:
+def _stream(engine: Path, clip: Path, out: DemoDir, cfg: DemoConfig) -> StreamReport:
     from edgesr.runtime.check import CheckConfig
     from edgesr.runtime.pipeline import PipelineConfig
     from edgesr.runtime.stream import StreamSettings, run_stream
@@ -220,14 +220,14 @@ def _stream(engine: Path, clip: Path, out: DemoDir, cfg: DemoConfig) -> dict[str
     return run_stream(settings)
 
 
-def _stream_summary(report: dict[str, Any], engine: Path, note: str, clip: Path) -> dict[str, Any]:
-    psnr = report["psnr"]
+def _stream_summary(report: StreamReport, engine: Path, note: str, clip: Path) -> dict[str, Any]:
+    psnr = report.psnr
     return {
-        "engine": str(engine), "engine_note": note, "input": str(clip), "output": report["output"],
-        "report": report.get("report_path"), "frames_in": report["frames_in"], "frames_out": report["frames_out"],
-        "fps": report["fps"], "steady_fps": report["steady_fps"], "infer_p50_ms": report["latency_ms"]["infer"]["p50"],
+        "engine": str(engine), "engine_note": note, "input": str(clip), "output": report.output,
+        "report": report.report_path, "frames_in": report.frames_in, "frames_out": report.frames_out,
+        "fps": report.fps, "steady_fps": report.steady_fps, "infer_p50_ms": report.latency_ms["infer"]["p50"],
         "psnr_checks": psnr["checks"], "psnr_mean_db": psnr["mean_db"], "psnr_worst_db": psnr["worst_db"],
-        "end_reason": report["end_reason"],
+        "end_reason": report.end_reason,
     }
 
 

@@ -1,7 +1,5 @@
-"""``edgesr export`` and ``edgesr build-engine``: thin commands over ``edgesr.export``.
-
-Stages are imported inside the commands, so ``edgesr --help`` never imports torch.
-"""
+"""``edgesr build-engine``: FP32 ONNX -> engine with the accuracy gate (``edgesr.export.build``); the
+flags become a ``BuildConfig``, which owns the defaults and refuses conflicts."""
 
 from __future__ import annotations
 
@@ -13,44 +11,8 @@ from rich.table import Table
 from edgesr.cli.interrupted import interrupted_note
 from edgesr.cli.ui import console, db, progress
 from edgesr.errors import UsageError
-from edgesr.options import MIN_SIDE, choice, number, shape
+from edgesr.options import MIN_SIDE, number, shape
 from edgesr.paths import output_file
-
-CHECKPOINT_ARG = typer.Argument(None, help="Checkpoint (.pt) to export. Default: the shipped model.")
-OUTPUT_OPT = typer.Option(None, "-o", "--output", help="ONNX file to write. Default: <checkpoint name>.onnx here.")
-
-
-def export(
-    checkpoint: Path | None = CHECKPOINT_ARG,
-    output: Path | None = OUTPUT_OPT,
-    opset: int = typer.Option(17, help="ONNX opset (17 = what TensorRT 8.5 on JetPack 5 parses)."),
-    exporter: str = typer.Option("torchscript", help="torchscript (default) or dynamo."),
-    parity_size: list[str] = typer.Option(
-        ["64x64", "96x128"], help="LR input size HxW of a parity check (repeat for more sizes)."
-    ),
-    min_parity_psnr: float = typer.Option(60.0, help="Refuse the export below this PSNR (dB) vs PyTorch."),
-    parity_images: Path | None = typer.Option(None, help="Folder of photos for the parity check. Default: built-in."),
-) -> None:
-    """Export a checkpoint to a self-describing ONNX file, with a parity proof on real images."""
-    from edgesr.export.onnx_export import ExportConfig, export_onnx
-    from edgesr.export.parity import fmt_db
-    from edgesr.pretrained import default_checkpoint
-
-    ckpt = checkpoint or default_checkpoint()
-    out = output_file(output or Path(ckpt.stem + ".onnx"), "--output", inputs=(ckpt,))
-    number(opset, "--opset", 13, 21)
-    number(min_parity_psnr, "--min-parity-psnr (dB)", 0, 200)
-    choice(exporter, "--exporter", ("torchscript", "dynamo"))
-    sizes = tuple(dict.fromkeys(shape(s, "--parity-size") for s in parity_size))
-    cfg = ExportConfig(opset, exporter, sizes, min_parity_psnr, str(parity_images) if parity_images else None)
-    with console.status(f"exporting {ckpt.name} ({exporter}, opset {opset}) and checking parity"), \
-            interrupted_note("export", [out]):
-        result = export_onnx(ckpt, out, cfg)
-    console.print(f"[bold]{result.path}[/bold]: {result.spec.describe()}, opset {opset}, ops {result.ops}")
-    console.print(f"parity vs PyTorch ({result.parity.images_from}, ONNX Runtime CPU):")
-    for size in result.parity.sizes:
-        console.print(f"  {size.line()}")
-    console.print(f"worst {fmt_db(result.parity.worst_psnr_db)} >= {min_parity_psnr:g} dB: ok")
 
 
 def build_engine(
@@ -87,24 +49,18 @@ def build_engine(
     from dataclasses import replace
 
     from edgesr.artifact import sidecar_path
-    from edgesr.export import engine_trt
     from edgesr.export.build import BuildConfig
     from edgesr.export.build import build_engine as run_build
     from edgesr.export.calibration import CalibrationConfig
 
     if fp16 and int8:
         raise UsageError("--fp16 and --int8 conflict: choose one precision")
-    precision = "fp16" if fp16 else "int8" if int8 else "fp32"
     int8_only = {
         "--calib-data": calib_data,
         "--calib-images": calib_images,
         "--calib-method": calib_method,
         "--int8-keep": int8_keep,
     }
-    given = [flag for flag, value in int8_only.items() if value is not None]
-    if given and precision != "int8":
-        raise UsageError(f"{', '.join(given)} only apply to --int8 builds")
-    # --backend and --calib-method are checked by BuildConfig/CalibrationConfig, before any work
     number(max_batch, "--max-batch", 1, 256)
     number(workspace, "--workspace (MiB)", 1, 1 << 20)
     number(dla_core, "--dla-core", 0, 15)
@@ -112,15 +68,6 @@ def build_engine(
     number(min_psnr, "--min-psnr (dB)", 0, 200)
     shapes = {name: shape(v, f"--{name}-shape", MIN_SIDE) if v else None
               for name, v in (("min", min_shape), ("opt", opt_shape), ("max", max_shape))}
-    if backend is None:
-        backend = "tensorrt" if engine_trt.tensorrt_available() else "onnxruntime"
-    if backend != "tensorrt" and dla_core is not None:
-        raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
-    suffix = {"tensorrt": ".engine", "onnx": ".qdq.onnx"}.get(backend, ".ort.onnx")
-    out = output or onnx.with_name(f"{onnx.name.removesuffix('.onnx')}.{precision}{suffix}")
-    out = output_file(out, "--output", inputs=(onnx, calib_data, check_data))
-    if timing_cache is not None:
-        output_file(timing_cache, "--timing-cache", inputs=(onnx, out))
     calib = CalibrationConfig()
     calib = replace(
         calib,
@@ -128,10 +75,10 @@ def build_engine(
         images=calib_images if calib_images is not None else calib.images,
         method=calib_method or calib.method,
     )
-    cfg = BuildConfig(
+    cfg = BuildConfig.with_defaults(  # the default backend and output name; conflicting flags refused
         onnx=onnx,
-        output=out,
-        precision=precision,
+        output=output,
+        precision="fp16" if fp16 else "int8" if int8 else "fp32",
         backend=backend,
         min_shape=shapes["min"],
         opt_shape=shapes["opt"],
@@ -145,7 +92,12 @@ def build_engine(
         workspace_mib=workspace,
         timing_cache=timing_cache,
         dla_core=dla_core,
+        int8_flags=tuple(flag for flag, value in int8_only.items() if value is not None),
     )
+    out = output_file(cfg.output, "--output", inputs=(onnx, calib_data, check_data))
+    if timing_cache is not None:
+        output_file(timing_cache, "--timing-cache", inputs=(onnx, out))
+    cfg = replace(cfg, output=out)
     with progress(console) as bars, interrupted_note("build-engine", [out, sidecar_path(out)]):
         result = run_build(cfg, bars, step=lambda msg: console.print(msg))
     _print_gate(result)

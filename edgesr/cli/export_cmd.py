@@ -1,0 +1,48 @@
+"""``edgesr export``: checkpoint -> ONNX with a parity proof (``edgesr.export.onnx_export``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgesr.cli.interrupted import interrupted_note
+from edgesr.cli.ui import console
+from edgesr.options import choice, number, shape
+from edgesr.paths import output_file
+
+CHECKPOINT_ARG = typer.Argument(None, help="Checkpoint (.pt) to export. Default: the shipped model.")
+OUTPUT_OPT = typer.Option(None, "-o", "--output", help="ONNX file to write. Default: <checkpoint name>.onnx here.")
+
+
+def export(
+    checkpoint: Path | None = CHECKPOINT_ARG,
+    output: Path | None = OUTPUT_OPT,
+    opset: int = typer.Option(17, help="ONNX opset (17 = what TensorRT 8.5 on JetPack 5 parses)."),
+    exporter: str = typer.Option("torchscript", help="torchscript (default) or dynamo."),
+    parity_size: list[str] = typer.Option(
+        ["64x64", "96x128"], help="LR input size HxW of a parity check (repeat for more sizes)."
+    ),
+    min_parity_psnr: float = typer.Option(60.0, help="Refuse the export below this PSNR (dB) vs PyTorch."),
+    parity_images: Path | None = typer.Option(None, help="Folder of photos for the parity check. Default: built-in."),
+) -> None:
+    """Export a checkpoint to a self-describing ONNX file, with a parity proof on real images."""
+    from edgesr.export.onnx_export import ExportConfig, export_onnx
+    from edgesr.export.parity import fmt_db
+    from edgesr.pretrained import default_checkpoint
+
+    ckpt = checkpoint or default_checkpoint()
+    out = output_file(output or Path(ckpt.stem + ".onnx"), "--output", inputs=(ckpt,))
+    number(opset, "--opset", 13, 21)
+    number(min_parity_psnr, "--min-parity-psnr (dB)", 0, 200)
+    choice(exporter, "--exporter", ("torchscript", "dynamo"))
+    sizes = tuple(dict.fromkeys(shape(s, "--parity-size") for s in parity_size))
+    cfg = ExportConfig(opset, exporter, sizes, min_parity_psnr, str(parity_images) if parity_images else None)
+    with console.status(f"exporting {ckpt.name} ({exporter}, opset {opset}) and checking parity"), \
+            interrupted_note("export", [out]):
+        result = export_onnx(ckpt, out, cfg)
+    console.print(f"[bold]{result.path}[/bold]: {result.spec.describe()}, opset {opset}, ops {result.ops}")
+    console.print(f"parity vs PyTorch ({result.parity.images_from}, ONNX Runtime CPU):")
+    for size in result.parity.sizes:
+        console.print(f"  {size.line()}")
+    console.print(f"worst {fmt_db(result.parity.worst_psnr_db)} >= {min_parity_psnr:g} dB: ok")
