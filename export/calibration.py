@@ -45,7 +45,14 @@ from edgesr.errors import MissingDependencyError, UsageError
 from edgesr.imageops import list_images, load_image, to_nchw
 from edgesr.samples import cache_dir, samples_dir
 
-METHODS = ("minmax", "entropy", "percentile", "mse")
+# --calib-method -> the ONNX Runtime calibrator (CalibrationMethod member) and its options; "mse" collects the
+# percentile calibrator's |x| histograms and picks its thresholds itself (``mse_ranges``).
+METHODS: dict[str, tuple[str, Callable[[CalibrationConfig], dict[str, object]]]] = {
+    "minmax": ("MinMax", lambda c: {"symmetric": True}),
+    "entropy": ("Entropy", lambda c: {"symmetric": True, "num_bins": c.bins, "num_quantized_bins": 128}),
+    "percentile": ("Percentile", lambda c: {"symmetric": True, "num_bins": c.bins, "percentile": c.percentile}),
+    "mse": ("Percentile", lambda c: {"symmetric": True, "num_bins": c.bins, "percentile": c.percentile}),
+}
 
 
 @dataclass(frozen=True)
@@ -139,17 +146,8 @@ def calibrate(
     path = cache_dir() / "calibration" / f"{cfg.method}-{key}.json"
     if path.is_file():
         return Calibration(path, True, tuple(files), cfg)
-    method = {
-        "minmax": CalibrationMethod.MinMax,
-        "entropy": CalibrationMethod.Entropy,
-        "percentile": CalibrationMethod.Percentile,
-        "mse": CalibrationMethod.Percentile,  # its |x| histograms; thresholds computed here
-    }[cfg.method]
-    options: dict[str, object] = {"symmetric": True}
-    if cfg.method == "entropy":
-        options.update(num_bins=cfg.bins, num_quantized_bins=128)
-    elif cfg.method in ("percentile", "mse"):
-        options.update(num_bins=cfg.bins, percentile=cfg.percentile)
+    calibrator_name, options_of = METHODS[cfg.method]
+    method, options = getattr(CalibrationMethod, calibrator_name), options_of(cfg)
     with tempfile.TemporaryDirectory(prefix="edgesr-calib-") as tmp, _quiet():
         calibrator = create_calibrator(
             Path(onnx_path),

@@ -176,12 +176,14 @@ class Pipeline:
             self._put(self.q_in, END)
 
     def _infer_loop(self) -> None:
-        runner, lat = self.runner, self.stats.latency["infer"]
-        pending: deque[tuple[Frame, Any, object, float]] = deque()
+        tiler, lat = self.tiler, self.stats.latency["infer"]
+        pending: deque[tuple[Frame, Any, Any, float]] = deque()
 
         def finish_oldest() -> bool:
             frame, x, ticket, t0 = pending.popleft()
-            y = runner.result(ticket)
+            y = tiler.result(ticket)
+            if y is None:  # aborted between tiles (a second Ctrl-C, an error elsewhere)
+                return False
             lat.add(time.perf_counter() - t0)
             return self._put(self.q_out, (frame, x, y))
 
@@ -191,25 +193,14 @@ class Pipeline:
                 if item is END:
                     break
                 frame, x = item
-                h, w = x.shape[2:]
-                self.stats.tiles_per_frame = self.tiler.tiles_for(h, w)
-                if runner.max_in_flight > 1 and self.tiler.plan(h, w) is None:
-                    pending.append((frame, x, runner.submit(x), time.perf_counter()))
-                    if len(pending) >= runner.max_in_flight and not finish_oldest():
-                        break
-                    continue
-                while pending:
-                    if not finish_oldest():
-                        return
+                self.stats.tiles_per_frame = tiler.tiles_for(*x.shape[2:])
                 t0 = time.perf_counter()
-                y = self.tiler.infer(x, cancelled=self._abort.is_set)
-                if y is None:  # aborted between tiles (a second Ctrl-C, an error elsewhere)
-                    break
-                lat.add(time.perf_counter() - t0)
-                if not self._put(self.q_out, (frame, x, y)):
+                pending.append((frame, x, tiler.submit(x, cancelled=self._abort.is_set), t0))
+                if len(pending) >= tiler.max_in_flight and not finish_oldest():
                     break
             while pending and not self._abort.is_set():
-                finish_oldest()
+                if not finish_oldest():
+                    break
         finally:
             self._put(self.q_out, END)
 

@@ -10,6 +10,7 @@ network's effective receptive field the stitched frame equals the untiled one to
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,11 +45,25 @@ class TileConfig:
     overlap: int = DEFAULT_OVERLAP
 
 
+class _Ticket:
+    """A ``Tiler.submit``: the runner's ticket of a whole frame, or the output once known."""
+
+    __slots__ = ("pending", "output")
+
+    def __init__(self, pending: object | None, output: np.ndarray | None = None) -> None:
+        self.pending, self.output = pending, output
+
+
 class Tiler:
-    """Runs a runner on whole frames when it can, in tiles when it must (or when asked to)."""
+    """Runs a runner on whole frames when it can, in tiles when it must (or when asked to). It offers the
+    runner's ``submit``/``result``: whole frames stay in flight on the runner (up to ``max_in_flight``); a
+    tiled frame first collects the frames in flight (the runner is then free for its tiles) and is done
+    by the time ``submit`` returns."""
 
     def __init__(self, runner: Runner, config: TileConfig | None = None) -> None:
         self.runner = runner
+        self.max_in_flight = runner.max_in_flight
+        self._in_flight: deque[_Ticket] = deque()
         config = config or TileConfig()
         self.overlap = config.overlap
         self.tile = config.tile
@@ -90,6 +105,27 @@ class Tiler:
                 f"{MAX_TILES_PER_FRAME}): pass a smaller input, or build an engine with a larger --max-shape"
             )
         return n
+
+    def submit(self, x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> _Ticket:
+        """Start ``x`` (NCHW float32, N=1); redeem the tickets with ``result`` in submission order."""
+        h, w = x.shape[2:]
+        if self.plan(h, w) is None:
+            ticket = _Ticket(self.runner.submit(x))
+            self._in_flight.append(ticket)
+            return ticket
+        while self._in_flight:
+            self._collect()
+        return _Ticket(None, self.infer(x, cancelled))
+
+    def result(self, ticket: _Ticket) -> np.ndarray | None:
+        """The output of a ``submit`` (None: its tiling was cancelled)."""
+        while ticket.pending is not None:
+            self._collect()
+        return ticket.output
+
+    def _collect(self) -> None:
+        oldest = self._in_flight.popleft()
+        oldest.output, oldest.pending = self.runner.result(oldest.pending), None
 
     def infer(self, x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> np.ndarray | None:
         """NCHW float32 (N=1) in, NCHW float32 out, tiled if needed. ``cancelled`` is asked between tiles:

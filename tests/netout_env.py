@@ -1,18 +1,14 @@
 """Helpers for the network-output tests (``-o rtsp://``, ``-o http://``).
 
-``jetson_like_python``: a venv made from the system Python (``/usr/bin/python3``) with
-``--system-site-packages``, as on a Jetson: GStreamer's Python bindings (``gi``, GstRtspServer) and an
-OpenCV with GStreamer come from the OS packages; edgesr is installed ``--no-deps -e`` plus only the base
-dependencies the OS lacks. Built once and reused across sessions (rebuilt when the list below or the
-system Python changes). Tests skip with the reason when it cannot be made.
+``jetson_like_python``: the Jetson-like venv (``jetson_like``: the system Python with its GStreamer bindings
+and OpenCV, edgesr's base install) where the system Python has GStreamer's RTSP server; tests skip with the
+reason when it cannot be made.
 
 ``run_stream_bg``: ``edgesr stream`` as a background process; ``served_url`` reads the address it prints.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 import shutil
 import signal
@@ -24,11 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
+from jetson_like import jetson_like_venv, system_python_runs
 
 REPO = Path(__file__).resolve().parents[1]
-SYSTEM_PYTHON = Path(os.environ.get("EDGESR_SYSTEM_PYTHON", "/usr/bin/python3"))
-BASE_DEPS = {"numpy": "numpy", "PIL": "pillow", "typer": "typer", "rich": "rich", "onnx": "onnx",
-             "onnxruntime": "onnxruntime", "av": "av"}
 GST_CHECK = (
     "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
     "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
@@ -36,48 +30,15 @@ GST_CHECK = (
 )
 
 
-def _venv_dir() -> Path:
-    key = hashlib.sha256(f"{SYSTEM_PYTHON}:{sorted(BASE_DEPS.items())}:{REPO}".encode()).hexdigest()[:12]
-    root = Path(os.environ.get("EDGESR_JETSON_VENV_DIR", Path(tempfile.gettempdir()) / "edgesr-test-venvs"))
-    return root / f"jetson-like-{key}"
-
-
 def jetson_like_python() -> Path:
-    """The venv's python, or ``pytest.skip`` with why not."""
-    if not SYSTEM_PYTHON.exists():
-        pytest.skip(f"no system Python at {SYSTEM_PYTHON} (set EDGESR_SYSTEM_PYTHON)")
-    probe = subprocess.run([str(SYSTEM_PYTHON), "-c", GST_CHECK], capture_output=True, text=True)
+    """The Jetson-like venv's python (``jetson_like``) where the system Python has GStreamer's RTSP server
+    bindings, or ``pytest.skip`` with why not."""
+    probe = system_python_runs(GST_CHECK)
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["?"])[-1]
         pytest.skip(f"system Python has no GStreamer RTSP server bindings ({last}): "
                     "apt install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly")
-    venv = _venv_dir()
-    python = venv / "bin" / "python"
-    done = venv / ".edgesr-ready"
-    if done.exists() and python.exists():
-        return python
-    shutil.rmtree(venv, ignore_errors=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    steps = [[str(SYSTEM_PYTHON), "-m", "venv", "--system-site-packages", str(venv)],
-             [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(REPO)]]
-    for cmd in steps:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if out.returncode != 0:
-            pytest.skip(f"cannot build the Jetson-like venv ({' '.join(cmd[:4])}): {out.stderr.strip()[-300:]}")
-    missing = [pkg for mod, pkg in BASE_DEPS.items()
-               if subprocess.run([str(python), "-c", f"import {mod}"], capture_output=True).returncode != 0]
-    if missing:
-        # keep the system numpy (OpenCV and gi's numpy support are built against it): pin it for the resolver
-        have = subprocess.run([str(python), "-c", "import numpy; print(numpy.__version__)"], capture_output=True,
-                              text=True)
-        pin = [f"numpy=={have.stdout.strip()}"] if have.returncode == 0 else []
-        out = subprocess.run([str(python), "-m", "pip", "install", "-q", *missing, *pin], capture_output=True,
-                             text=True, timeout=900)
-        if out.returncode != 0:
-            why = out.stderr.strip()[-300:]
-            pytest.skip(f"cannot pip install {' '.join(missing)} into the Jetson-like venv: {why}")
-    done.write_text("ok\n")
-    return python
+    return jetson_like_venv() / "bin" / "python"
 
 
 class Stream:

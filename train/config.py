@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from edgesr.errors import BadInputError, UsageError
-from edgesr.spec import IMAGE_SKIPS
 from edgesr.options import MAX_SIDE, MIN_TILE, SCALES, choice, number
+from edgesr.spec import IMAGE_SKIPS
 
 PHASES = ("srresnet", "srgan")
 SCHEDULES = ("fast", "paper")
@@ -69,18 +69,18 @@ class TrainConfig:
     log_every: int = 50
 
     # -- resolution -------------------------------------------------------------
-    def resolved(self) -> TrainConfig:
+    def resolved(self) -> RunConfig:
         """Fill in the schedule's defaults and validate every field (UsageError)."""
         _choice("phase", self.phase, PHASES)
         choice(self.scale, "--scale", SCALES)
         _choice("schedule", self.schedule, SCHEDULES)
         paper = self.schedule == "paper"
-        cfg = replace(
-            self,
-            loss=self.loss or ("mse" if paper else "l1"),
-            lr=self.lr if self.lr is not None else (1e-4 if paper else 1e-3),
-            decay=self.decay or (("step" if self.phase == "srgan" else "none") if paper else "cosine"),
-        )
+        cfg = RunConfig(**{
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+            "loss": self.loss or ("mse" if paper else "l1"),
+            "lr": self.lr if self.lr is not None else (1e-4 if paper else 1e-3),
+            "decay": self.decay or (("step" if self.phase == "srgan" else "none") if paper else "cosine"),
+        })
         _choice("loss", cfg.loss, PIXEL_LOSSES)
         _choice("decay", cfg.decay, DECAYS)
         _choice("content", cfg.content, CONTENT_LOSSES)
@@ -146,6 +146,16 @@ RUN_DEFINING = (
     "phase", "data", "preset", "image_skip", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
     "time_budget_min", "content", "adv_weight", "init", "weight_init", "seed", "sync_bn",
 )
+
+
+@dataclass(frozen=True)
+class RunConfig(TrainConfig):
+    """A resolved ``TrainConfig`` (``TrainConfig.resolved``): the schedule's loss, lr and decay filled in,
+    every field checked. Nothing of it is optional any more."""
+
+    loss: str = "l1"
+    lr: float = 1e-3
+    decay: str = "cosine"
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ the end), ``best.pt`` (best validation PSNR, with ``--val``), ``samples/step_*.p
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -25,7 +26,7 @@ from edgesr.spec import ModelSpec, preset
 from edgesr.train import distributed as D
 from edgesr.train.arch import Discriminator, build_generator
 from edgesr.train.checkpoint import load_checkpoint, save_checkpoint
-from edgesr.train.config import TrainConfig
+from edgesr.train.config import RunConfig
 from edgesr.train.data import ImagePair, PatchSampler, default_train_dir, load_pairs
 from edgesr.train.evaluate import evaluate_pairs
 from edgesr.train.infer import upscale_image
@@ -99,7 +100,7 @@ def run_training(
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, ctx: D.DistContext, console: Console, ckpt: dict[str, Any] | None,
+    def __init__(self, cfg: RunConfig, ctx: D.DistContext, console: Console, ckpt: dict[str, Any] | None,
                  overwrite: bool) -> None:
         self.cfg, self.ctx, self.console = cfg, ctx, console
         self.run_dir = Path(cfg.out)
@@ -130,8 +131,8 @@ class _Trainer:
         self.g.to(ctx.device).train()
         if self.d is not None:
             self.d.to(ctx.device).train()
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr or 1e-4, betas=(0.9, 0.999))
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr or 1e-4, betas=(0.9, 0.999)) if self.d else None
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=(0.9, 0.999)) if self.d else None
 
         self.step, self.elapsed, self.best_psnr = 0, 0.0, None
         if ckpt is not None:
@@ -175,14 +176,14 @@ class _Trainer:
     def _make_step(self) -> PixelStep | GanStep:
         cfg = self.cfg
         if self.d is None or self.d_run is None or self.opt_d is None:
-            return PixelStep(self.g_run, self.opt_g, cfg.loss or "l1", self.ctx.device, self.amp)
+            return PixelStep(self.g_run, self.opt_g, cfg.loss, self.ctx.device, self.amp)
         content = None
         if cfg.content != "pixel":
             from edgesr.train.losses import ContentLoss
             from edgesr.train.vgg import VGGFeatures
 
             content = ContentLoss(VGGFeatures(cfg.content, cfg.vgg_weights)).to(self.ctx.device)
-        return GanStep(self.g_run, self.d_run, self.d, self.opt_g, self.opt_d, content, cfg.loss or "l1",
+        return GanStep(self.g_run, self.d_run, self.d, self.opt_g, self.opt_d, content, cfg.loss,
                        cfg.adv_weight, self.ctx.device, self.amp)
 
     # -- state --------------------------------------------------------------------
@@ -236,10 +237,10 @@ class _Trainer:
         cfg, ctx = self.cfg, self.ctx
         stopped = False
         monitor = Monitor(self.run_dir, cfg.steps, self.step, self.console, cfg.log_every) if ctx.is_main else None
-        with _StopFlag() as flag, (monitor or _Null()):
+        with _StopFlag() as flag, (monitor or contextlib.nullcontext()):
             t_prev = time.perf_counter()
             while self._progress() < 1.0:
-                lr = lr_at(self._progress(), cfg.lr or 1e-4, cfg.decay or "none")
+                lr = lr_at(self._progress(), cfg.lr, cfg.decay)
                 set_lr(self.opt_g, lr)
                 if self.opt_d is not None:
                     set_lr(self.opt_d, lr)
@@ -307,10 +308,3 @@ class _Trainer:
     def _save(self, name: str) -> Path:
         return save_checkpoint(self.run_dir / name, self._state())
 
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None

@@ -12,14 +12,14 @@ from edgesr.artifact import atomic_write
 from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError
 from edgesr.paths import output_dir
 from edgesr.train.checkpoint import load_checkpoint
-from edgesr.train.config import TrainConfig, build_config, merge_for_resume, read_toml
+from edgesr.train.config import RunConfig, TrainConfig, build_config, merge_for_resume, read_toml
 
 RUN_FILES = ("last.pt", "best.pt", "config.json", "metrics.jsonl", "samples", "tb")
 
 
 def resolve_config(
     overrides: dict[str, Any], config_file: str | Path | None, resume: bool, overwrite: bool
-) -> tuple[TrainConfig, dict[str, Any] | None]:
+) -> tuple[RunConfig, dict[str, Any] | None]:
     """The run's resolved config (and, when resuming, the checkpoint to continue from)."""
     if resume and overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pick one")

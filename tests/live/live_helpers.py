@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 import tinymodel
+from jetson_like import SYSTEM_PYTHON, jetson_like_venv, system_python_runs
 
 HERE = Path(__file__).resolve().parent
-SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -165,45 +165,10 @@ def wait_for(cond: Any, timeout: float, every: float = 0.05) -> bool:
 
 
 # -- the Jetson-like install: Debian's Python + its OpenCV (with GStreamer) + edgesr's base, no torch ------------
-REPO = HERE.parents[1]
-
-
-def base_requirements() -> list[str]:
-    """edgesr's base dependencies (no extras) from pyproject.toml."""
-    try:
-        import tomllib  # novermin (3.11+; tomli below on 3.10)
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    return [str(d) for d in deps]
-
-
 @pytest.fixture(scope="session")
-def jetson_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``python3 -m venv --system-site-packages`` over Debian's python3-opencv, then edgesr's base install: the
-    README's Jetson recipe. numpy is pinned to the system's (python3-opencv is built against it); pip's
-    cache or find-links make it work offline once the wheels are there, and without them the tests skip."""
-    need(SYSTEM_PYTHON.exists(), "no /usr/bin/python3 (Debian's Python)")
-    probe = subprocess.run([str(SYSTEM_PYTHON), "-c", "import sys, cv2, numpy; print(numpy.__version__); "
-                            "print(sys.version_info >= (3, 10))"], capture_output=True, text=True)
+def jetson_venv() -> Path:
+    """The README's Jetson recipe (``tests/jetson_like.py``), over Debian's python3-opencv."""
+    probe = system_python_runs("import sys, cv2, numpy; print(sys.version_info >= (3, 10))")
     need(probe.returncode == 0, "the system Python has no OpenCV (python3-opencv)")
-    numpy_version, recent = probe.stdout.split()[:2]
-    need(recent == "True", "the system Python is older than 3.10, which edgesr needs")
-    venv = tmp_path_factory.mktemp("jetson") / "venv"
-    made = subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--system-site-packages", str(venv)],
-                          capture_output=True, text=True)
-    need(made.returncode == 0, f"cannot make a venv with the system Python (python3-venv): {made.stderr[-300:]}")
-    py = venv / "bin" / "python"
-    constraints = venv / "constraints.txt"
-    constraints.write_text(f"numpy=={numpy_version}\n")
-    pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    src = venv.parent / "src"  # a copy: building in the checkout would leave build/ there
-    for part in ["edgesr", "train", "export", "runtime"]:
-        shutil.copytree(REPO / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
-    for part in ["pyproject.toml", "README.md"]:
-        shutil.copy2(REPO / part, src / part)
-    own = subprocess.run([*pip, "--no-deps", "--no-build-isolation", str(src)], capture_output=True, text=True)
-    assert own.returncode == 0, own.stderr[-3000:]
-    deps = subprocess.run([*pip, "-c", str(constraints), *base_requirements()], capture_output=True, text=True)
-    need(deps.returncode == 0, f"cannot install edgesr's base dependencies (offline?): {deps.stderr[-300:]}")
-    return venv
+    need(probe.stdout.split()[0] == "True", "the system Python is older than 3.10, which edgesr needs")
+    return jetson_like_venv()
