@@ -30,9 +30,9 @@ import numpy as np
 
 from edgesr.compare import as_image, compare, require_finite
 from edgesr.errors import AccuracyGateError
-from edgesr.export.check_images import CheckImage
 from edgesr.export.parity import fmt_db, json_db
 from edgesr.imageops import to_nchw
+from edgesr.pairs import ImagePair
 
 DEFAULT_MIN_PSNR = {"fp32": 50.0, "fp16": 50.0, "int8": 42.0}
 
@@ -145,7 +145,7 @@ class GateReport:
 def measure(
     variant: Any,
     reference: Any,
-    pairs: list[CheckImage],
+    pairs: list[ImagePair],
     scale: int,
     progress: Callable[[int, int], None] | None = None,
     exact_qdq: Any = None,

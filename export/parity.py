@@ -19,8 +19,9 @@ import numpy as np
 
 from edgesr.compare import raw_difference, require_finite
 from edgesr.errors import AccuracyGateError, BadInputError
-from edgesr.export.check_images import centre_crop, load_check_images
+from edgesr.export.check_images import load_check_images
 from edgesr.imageops import to_nchw
+from edgesr.pairs import centre_crop
 from edgesr.samples import samples_dir
 
 

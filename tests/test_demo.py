@@ -93,7 +93,7 @@ def test_demo_clip_moves_and_stream_video_is_side_by_side(demo_run: tuple[Path, 
 @pytest.mark.slow
 def test_demo_comparison_png_has_three_true_panels(demo_run: tuple[Path, dict[str, Any], list[str]]) -> None:
     from edgesr.demo.media import GAP, LABEL_H
-    from edgesr.export.check_images import centre_crop
+    from edgesr.pairs import centre_crop
     from edgesr.samples import samples_dir
 
     _, summary, _ = demo_run

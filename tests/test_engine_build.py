@@ -92,7 +92,7 @@ def test_gate_numbers_are_those_of_the_written_file(
     assert code == 0, err
     report = json.loads((tmp_path / "m.engine.gate.json").read_text())
     entry = next(r for r in report["images"] if r["name"] == "coins.png")
-    from edgesr.export.check_images import centre_crop
+    from edgesr.pairs import centre_crop
 
     hr = centre_crop(load_image(samples_dir("holdout") / "coins.png"), 48 * 4, 64 * 4)
     x = to_nchw(downscale(hr, 4))

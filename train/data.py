@@ -19,23 +19,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgesr.errors import BadInputError
-from edgesr.imageops import downscale, list_images, mod_crop, read_image
-
-
-@dataclass(frozen=True)
-class ImagePair:
-    name: str
-    hr: np.ndarray  # uint8 HxWx3, mod-cropped to the scale
-    lr: np.ndarray  # uint8 (H/s)x(W/s)x3
-    gray: bool  # the file itself is single-channel (scored on its own gray values)
-
+from edgesr.imageops import list_images, mod_crop, read_image
+from edgesr.pairs import ImagePair, make_pair
 
 Source = str | os.PathLike[str]
 
@@ -49,7 +40,7 @@ def expand_sources(sources: Source | list[Source] | tuple[Source, ...]) -> list[
         p = Path(item)
         if p.is_file() and p.suffix.lower() in (".txt", ".lst"):
             lines = [ln.split("#", 1)[0].strip() for ln in p.read_text(errors="replace").splitlines()]
-            entries = [p.parent / ln for ln in lines if ln]
+            entries: list[Source] = [p.parent / ln for ln in lines if ln]
             if not entries:
                 raise BadInputError(f"list file {p} names no folder or image")
             files += expand_sources(entries)
@@ -88,7 +79,7 @@ def load_pairs(
         if min(hr.shape[:2]) < max(min_lr, 1) * scale:
             small.append(f"{path.name} ({rgb.shape[1]}x{rgb.shape[0]})")
             continue
-        pairs.append(ImagePair(path.name, np.ascontiguousarray(hr), downscale(hr, scale), gray))
+        pairs.append(make_pair(path.name, hr, scale, gray))
     if small:
         warn(f"skipped {len(small)} image(s) smaller than the {min_lr * scale}px crop: {', '.join(small)}")
     if not pairs:

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgesr.imageops import save_image, upscale_bicubic
 from edgesr.metrics import sr_psnr_ssim
-from edgesr.train.data import ImagePair
+from edgesr.pairs import ImagePair
 
 
 @dataclass(frozen=True)

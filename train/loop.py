@@ -22,12 +22,13 @@ from rich.console import Console
 
 from edgesr.errors import IncompatibleArtifactError
 from edgesr.metrics import min_eval_lr
+from edgesr.pairs import ImagePair
 from edgesr.spec import ModelSpec, preset
 from edgesr.train import distributed as D
 from edgesr.train.arch import Discriminator, build_generator
 from edgesr.train.checkpoint import load_checkpoint, save_checkpoint
 from edgesr.train.config import RunConfig
-from edgesr.train.data import ImagePair, PatchSampler, default_train_dir, load_pairs
+from edgesr.train.data import PatchSampler, default_train_dir, load_pairs
 from edgesr.train.evaluate import evaluate_pairs
 from edgesr.train.infer import upscale_image
 from edgesr.train.init import interpolation_init

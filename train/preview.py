@@ -8,7 +8,7 @@ import numpy as np
 from torch import nn
 
 from edgesr.imageops import save_image, upscale_bicubic
-from edgesr.train.data import ImagePair
+from edgesr.pairs import ImagePair
 from edgesr.train.infer import upscale_image
 
 PREVIEW_LR = 64  # LR side of the preview patch

@@ -1,8 +1,8 @@
 """``edgesr bench``: one model, every backend and precision available here, at chosen input sizes.
 
-For each row (``bench_backends``) and size: latency median and p95 after warm-up, fps, achieved
+For each row (``edgesr.bench.rows``) and size: latency median and p95 after warm-up, fps, achieved
 GFLOP/s (2 x ``spec.macs_per_output_pixel()`` x output pixels / median latency), peak host memory
-(``bench_measure``), and the PSNR of the row's output against the FP32 reference on a real photo
+(``edgesr.bench.measure``), and the PSNR of the row's output against the FP32 reference on a real photo
 (RGB uint8 after ``imageops.from_nchw``, as the accuracy gate measures it). The reference is the
 PyTorch eager FP32 model on the CPU where the checkpoint and torch are there, else the FP32 ONNX
 under ONNX Runtime on the CPU: computed once per size, untimed, whatever rows are selected.

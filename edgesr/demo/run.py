@@ -5,13 +5,13 @@ Steps (each says what it does; every function is the stages' own, no subprocesse
 2. export to ONNX with the parity proof (``onnx_export.export_onnx``);
 3. FP16 and INT8 engines with the accuracy gate (``build.build_engine``): TensorRT where it imports,
    else ONNX Runtime (said so); a gate failure is reported and the demo goes on;
-4. a moving clip made from a built-in photo (``demo_media``);
+4. a moving clip made from a built-in photo (``edgesr.demo.media``);
 5. the clip streamed through the INT8 engine (FP16, then FP32, if a gate refused it) with PSNR
    checks against FP32, written side by side (bicubic | SR) as .mp4 (``runtime.stream.run_stream``);
 6. a labelled bicubic | SR | HR PNG of a held-out built-in photo, with Y-PSNR against the HR;
 7. ``demo.json``: where everything is and the numbers.
 
-The output folder must be new, empty or a previous demo's (``demo_output``): user files are never touched.
+The output folder must be new, empty or a previous demo's (``edgesr.demo.output``): user files are never touched.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from edgesr.errors import AccuracyGateError, BadInputError, UsageError
 from edgesr.export import engine_trt
 from edgesr.export.build import BuildConfig, BuildResult, Progress, build_engine
 from edgesr.export.calibration import CalibrationConfig
-from edgesr.export.check_images import centre_crop
 from edgesr.export.parity import json_db
 from edgesr.imageops import downscale, from_nchw, load_image, mod_crop, read_image, to_nchw, upscale_bicubic
 from edgesr.metrics import sr_psnr_ssim
+from edgesr.pairs import centre_crop
 from edgesr.runtime.stream_report import StreamReport
 from edgesr.samples import samples_dir
 
