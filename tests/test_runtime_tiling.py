@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tinymodel
 
 from edgesr.artifact import ShapeProfile
 from edgesr.errors import BadInputError, UsageError
@@ -14,8 +15,6 @@ from edgesr.metrics import rgb_psnr
 from edgesr.runtime import open_runner
 from edgesr.runtime.tiling import TileConfig, Tiler, keep_bounds, tile_starts
 from edgesr.spec import edge_xs
-
-import tinymodel
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(100, 32, 8), (64, 64, 8), (65, 64, 8), (31, 64, 4), (257, 48, 16)])
@@ -86,3 +85,45 @@ def test_tile_settings_are_checked_against_the_engine(tmp_path: Path) -> None:
         Tiler(runner, TileConfig(tile=(128, 128)))
     with pytest.raises(UsageError, match="half"):
         Tiler(runner, TileConfig(tile=(32, 32), overlap=16))
+
+
+class _TwoInFlight:
+    """A real ONNX Runtime runner that keeps two frames in flight (as TensorRT's does): ``submit`` only queues,
+    ``result`` computes, so the order of work is observable."""
+
+    max_in_flight = 2
+
+    def __init__(self, runner) -> None:  # type: ignore[no-untyped-def]
+        self.runner, self.spec, self.profile, self.path = runner, runner.spec, runner.profile, runner.path
+        self.queued: list[np.ndarray] = []
+        self.order: list[str] = []
+
+    def submit(self, x: np.ndarray) -> int:
+        self.queued.append(x)
+        return len(self.queued) - 1
+
+    def result(self, ticket: int) -> np.ndarray:
+        self.order.append(f"frame {ticket}")
+        return self.runner.infer(self.queued[ticket])
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        self.order.append("tile")
+        return self.runner.infer(x)
+
+
+def test_submit_and_result_mix_whole_and_tiled_frames(tmp_path: Path) -> None:
+    """Whole frames stay in flight; a tiled frame first collects them (the runner is free for its tiles); every
+    output is the one ``infer`` gives, in submission order."""
+    runner = open_runner(tinymodel.tiny_onnx(tmp_path / "m.onnx"))
+    two = _TwoInFlight(runner)
+    tiler = Tiler(two, TileConfig(tile=(24, 24), overlap=4))  # type: ignore[arg-type]
+    a, b = (to_nchw(f) for f in tinymodel.test_frames(2, 20, 20))
+    big = to_nchw(tinymodel.test_frames(1, 40, 56)[0])
+    assert tiler.max_in_flight == 2
+    tickets = [tiler.submit(a), tiler.submit(b)]
+    assert two.order == []  # both in flight
+    tickets.append(tiler.submit(big))
+    assert two.order[:2] == ["frame 0", "frame 1"] and set(two.order[2:]) == {"tile"}  # collected before tiling
+    outs = [tiler.result(t) for t in tickets]
+    for x, y in zip((a, b, big), outs, strict=True):
+        assert y is not None and np.array_equal(y, Tiler(runner, TileConfig(tile=(24, 24), overlap=4)).infer(x))
