@@ -63,8 +63,8 @@ def require(module: str, extra: str | None = None, why: str = ""):  # type: igno
     except ImportError as exc:  # pragma: no cover - depends on the environment
         from edgesr import interrupts
 
-        if interrupts.received():  # SIGTERM inside a package's import can surface as an ImportError
-            raise interrupts.Terminated() from None
+        if interrupts.received():  # a signal inside a package's import can surface as an ImportError
+            raise interrupts.interruption() from None
         package = {"cv2": "opencv-python-headless", "skimage": "scikit-image", "av": "av"}.get(
             module.split(".")[0], module.split(".")[0]
         )

@@ -53,18 +53,25 @@ def exit_code() -> int:
     return 128 + signal.SIGTERM if signal.SIGTERM in _received else 128 + signal.SIGINT
 
 
-def _on_sigterm(signum: int, _frame: Any) -> None:
-    note(signum)
-    raise Terminated()
+def interruption() -> KeyboardInterrupt:
+    """The exception of the signal received: ``Terminated`` for SIGTERM, else ``KeyboardInterrupt``."""
+    return Terminated() if signal.SIGTERM in _received else KeyboardInterrupt()
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    note(signum)  # also for SIGINT: a library that turns the KeyboardInterrupt into another error is still known
+    raise interruption()
 
 
 def install() -> Any:
-    """Turn SIGTERM into ``Terminated`` (main thread only). Returns the previous handler."""
+    """Turn SIGTERM into ``Terminated`` and SIGINT into ``KeyboardInterrupt``, both noted (main thread only).
+    Returns the previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGTERM, _on_sigterm)
+    return {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
 def restore(old: Any) -> None:
     if old is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
