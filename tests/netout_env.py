@@ -94,17 +94,17 @@ def project_python() -> str:
 def _rtsp_request(sock: socket.socket, method: str, url: str, cseq: int, headers: str = "") -> tuple[str, bytes]:
     sock.sendall(f"{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\n{headers}\r\n".encode())
     buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(4096)
+    while not buf.endswith(b"\r\n\r\n"):  # byte by byte: never read past the response into the RTP after PLAY
+        chunk = sock.recv(1)
         if not chunk:
             raise ConnectionError(f"RTSP server closed the connection after {method}")
         buf += chunk
-    head, body = buf.split(b"\r\n\r\n", 1)
-    text = head.decode("latin-1")
+    text = buf[:-4].decode("latin-1")
     m = re.search(r"(?im)^content-length:\s*(\d+)", text)
     length = int(m.group(1)) if m else 0
+    body = b""
     while len(body) < length:
-        body += sock.recv(4096)
+        body += sock.recv(length - len(body))
     if " 200 " not in text.splitlines()[0]:
         raise ConnectionError(f"RTSP {method} failed: {text.splitlines()[0]}")
     return text, body[:length]
