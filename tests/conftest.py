@@ -3,21 +3,11 @@ that need it skip with a reason elsewhere. The product itself never needs it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("EDGESR_TEST_DATA", REPO.parent / "shared" / "data"))
-
-
-def data_dir(name: str) -> Path:
-    path = DATA / name
-    if not path.is_dir():
-        pytest.skip(f"test data {path} not present (set EDGESR_TEST_DATA to the folder with Set5/Set14/T91)")
-    return path
+from shared_data import DATA, data_dir  # noqa: F401 (a module of its own: tests/live has a conftest too)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def test_tiles_cover_the_frame_exactly_once(length: int, tile: int, overlap: int
 @pytest.fixture(scope="module")
 def lr_frame(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """A real photo (Set14 or the built-in samples), downscaled x4 to ~ 120x180 LR."""
-    from conftest import DATA
+    from shared_data import DATA
 
     candidates = sorted((DATA / "Set14").glob("*.png")) if (DATA / "Set14").is_dir() else []
     if candidates:
