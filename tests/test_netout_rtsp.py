@@ -81,26 +81,15 @@ def smooth_frames(n: int, height: int, width: int) -> list[np.ndarray]:
 
 def x264_reference_psnr(frames: list[np.ndarray]) -> list[float]:
     """The encoder's quality on these frames: libx264 with the stream's settings, decoded, PSNR per frame."""
-    import io
+    import tempfile
 
     import av
 
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        s = out.add_stream("libx264", rate=30)
-        s.height, s.width = frames[0].shape[:2]
-        s.pix_fmt = "yuv420p"
-        s.options = {"crf": str(X264_CRF), "preset": "ultrafast", "tune": "zerolatency"}
-        for i, img in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-            vf.pts = i
-            for p in s.encode(vf):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
-    buf.seek(0)
-    with av.open(buf) as c:
-        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    with tempfile.TemporaryDirectory() as tmp:
+        options = {"crf": str(X264_CRF), "preset": "ultrafast", "tune": "zerolatency"}
+        ref = tinymodel.write_video(Path(tmp) / "ref.mp4", frames, audio=False, encoder_options=options)
+        with av.open(str(ref)) as c:
+            decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     return [rgb_psnr(d, f) for d, f in zip(decoded, frames, strict=True)]
 
 

@@ -201,17 +201,22 @@ def write_video(
     codec: str = "libx264",
     audio: bool = True,
     sample_rate: int = 16000,
+    encoder_options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> Path:
-    """Encode ``frames`` (uint8 RGB) into ``path`` with PyAV, plus an AAC sine-tone track when ``audio``."""
+    """Encode ``frames`` (uint8 RGB) into ``path`` with PyAV, plus an AAC sine-tone track when ``audio``.
+    ``encoder_options`` go to the video encoder (e.g. libx264's crf), ``container_options`` to the muxer."""
     import av
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames[0].shape[:2]
-    with av.open(str(p), "w") as out:
+    with av.open(str(p), "w", options=container_options or {}) as out:
         vs = out.add_stream(codec, rate=fps)
         vs.width, vs.height = w, h
         vs.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        if encoder_options:
+            vs.options = encoder_options
         ast = out.add_stream("aac", rate=sample_rate) if audio else None
         if ast is not None:
             ast.layout = "mono"
