@@ -52,7 +52,7 @@ class ModelSpec:
         if self.image_skip not in IMAGE_SKIPS:
             raise UsageError(f"image skip must be one of {', '.join(IMAGE_SKIPS)} (got {self.image_skip!r})")
         if self.image_skip != "none" and self.preset == "srresnet":
-            raise UsageError("the paper's srresnet preset has no image skip (use an edge_* preset)")
+            raise UsageError("--image-skip is for the edge presets; the paper's srresnet preset stays as published")
         if self.format > SPEC_FORMAT:
             raise IncompatibleArtifactError(
                 f"model spec format {self.format} is newer than this edgesr understands ({SPEC_FORMAT}): upgrade edgesr"
@@ -132,9 +132,9 @@ class ModelSpec:
 
 
 # -- presets: plain functions, one per model ----------------------------------
-def srresnet(scale: int = 4) -> ModelSpec:
-    """The paper's SRResNet: 16 blocks, 64 maps (1.55 M params at x4)."""
-    return ModelSpec(preset="srresnet", scale=scale, blocks=16, channels=64)
+def srresnet(scale: int = 4, image_skip: str = "none") -> ModelSpec:
+    """The paper's SRResNet: 16 blocks, 64 maps (1.55 M params at x4); no image skip (the spec refuses one)."""
+    return ModelSpec(preset="srresnet", scale=scale, blocks=16, channels=64, image_skip=image_skip)
 
 
 def edge_m(scale: int = 4, image_skip: str = "none") -> ModelSpec:
@@ -166,6 +166,4 @@ def preset(name: str, scale: int = 4, image_skip: str = "none") -> ModelSpec:
         make = PRESETS[name]
     except KeyError:
         raise UsageError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
-    if image_skip != "none" and name == "srresnet":
-        raise UsageError("--image-skip is for the edge presets; the paper's srresnet preset stays as published")
-    return make(scale, image_skip=image_skip) if image_skip != "none" else make(scale)
+    return make(scale, image_skip=image_skip)

@@ -23,6 +23,7 @@ from typing import Any
 from edgesr.errors import BadInputError, UsageError
 from edgesr.options import MAX_SIDE, MIN_TILE, SCALES, choice, number
 from edgesr.spec import IMAGE_SKIPS
+from edgesr.spec import preset as preset_spec
 
 PHASES = ("srresnet", "srgan")
 SCHEDULES = ("fast", "paper")
@@ -88,8 +89,7 @@ class TrainConfig:
         _choice("device", cfg.device, DEVICES)
         _choice("weight_init", cfg.weight_init, WEIGHT_INITS)
         _choice("image_skip", cfg.image_skip, IMAGE_SKIPS)
-        if cfg.image_skip != "none" and cfg.preset == "srresnet":
-            raise UsageError("--image-skip is for the edge presets; the paper's srresnet preset stays as published")
+        preset_spec(cfg.preset, cfg.scale, cfg.image_skip)  # the spec refuses what it cannot build (srresnet + skip)
         for name in ("steps", "batch", "crop", "save_every", "sample_every", "val_every", "log_every"):
             if getattr(cfg, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(cfg, name)})")
