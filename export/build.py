@@ -313,7 +313,7 @@ def _gate(
         backend=cfg.backend,
         artifact=cfg.output.name,
         reference=src.path.name,
-        check_data=str(check_dir),
+        check_data=str(cfg.check_data) if cfg.check_data else "built-in 'holdout' samples",
         min_psnr_db=min_psnr,
         images=results,
         skipped=skipped,

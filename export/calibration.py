@@ -84,8 +84,8 @@ class Calibration:
     def summary(self) -> dict[str, object]:
         return {
             **asdict(self.config),
-            "image_files": [str(p) for p in self.images],
-            "cache": str(self.ranges_path),
+            "image_files": [p.name for p in self.images],  # names: no machine-specific paths in artifacts
+            "cache_key": self.ranges_path.name,
             "reused_cache": self.cached,
         }
 

@@ -60,6 +60,10 @@ def test_build_writes_engine_sidecar_report_and_reference(
     assert "PSNR vs FP32" in out and f"{precision} vs FP32: mean" in out
     meta = {p.key: p.value for p in onnx.load(str(engine)).metadata_props}
     assert meta["edgesr.precision"] == precision
+    # artifacts travel to other machines: no path of this one (cache, temp dir) inside
+    sidecar_text = engine.with_name(engine.name + ".json").read_text()
+    assert str(tmp_path) not in sidecar_text and "edgesr-cache" not in sidecar_text
+    assert str(Path.home()) not in json.dumps(report) and "/" not in report["check_data"]
     assert ("exact_qdq" in report) == (precision == "int8")  # Q/DQ arithmetic without CPU integer kernels
     if precision == "int8":
         assert all(isinstance(img["psnr_exact_qdq"], float) for img in report["images"])
