@@ -10,6 +10,9 @@ Two schedules (``schedule``), which only choose defaults for ``loss``/``lr``/``d
   decay to 0 over the run.
 - ``paper`` (Ledig et al. 2017): MSE pixel loss, Adam lr 1e-4 constant for SRResNet;
   for SRGAN lr 1e-4 then 1e-5 for the second half (``decay = "step"``).
+
+Phase ``qat`` (INT8-aware fine-tune of ``--init``, ``train/qat.py``) defaults to lr 1e-4 with
+cosine decay under either schedule (measured: README), and runs in float32.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from edgesr.options import MAX_SIDE, MIN_TILE, SCALES, choice, number
 from edgesr.spec import IMAGE_SKIPS
 from edgesr.spec import preset as preset_spec
 
-PHASES = ("srresnet", "srgan")
+PHASES = ("srresnet", "srgan", "qat")  # qat: INT8-aware fine-tune of --init (train/qat.py)
 SCHEDULES = ("fast", "paper")
 PIXEL_LOSSES = ("l1", "mse")
 DECAYS = ("cosine", "step", "none")
@@ -79,8 +82,9 @@ class TrainConfig:
         cfg = RunConfig(**{
             **{f.name: getattr(self, f.name) for f in fields(self)},
             "loss": self.loss or ("mse" if paper else "l1"),
-            "lr": self.lr if self.lr is not None else (1e-4 if paper else 1e-3),
-            "decay": self.decay or (("step" if self.phase == "srgan" else "none") if paper else "cosine"),
+            "lr": self.lr if self.lr is not None else (1e-4 if paper or self.phase == "qat" else 1e-3),
+            "decay": self.decay or (("step" if self.phase == "srgan" else "none") if paper and self.phase != "qat"
+                                    else "cosine"),
         })
         _choice("loss", cfg.loss, PIXEL_LOSSES)
         _choice("decay", cfg.decay, DECAYS)
@@ -104,6 +108,10 @@ class TrainConfig:
         number(cfg.crop, "--crop", MIN_TILE, MAX_SIDE)
         if cfg.phase == "srgan" and cfg.init is None:
             raise UsageError("--phase srgan starts from an SRResNet checkpoint: pass --init CKPT")
+        if cfg.phase == "qat" and cfg.init is None:
+            raise UsageError("--phase qat fine-tunes a trained model: pass --init CKPT")
+        if cfg.phase == "qat" and cfg.amp == "bf16":
+            raise UsageError("--phase qat simulates INT8 rounding exactly and runs in float32: drop --amp bf16")
         return cfg
 
     # -- (de)serialisation ------------------------------------------------------

@@ -117,10 +117,12 @@ class _Trainer:
         )
         self.sampler = PatchSampler(self.pairs, cfg.scale, cfg.crop, cfg.seed)
         self.preview = preview_patch((self.val_pairs or self.pairs)[0], cfg.scale)
-        self.amp = autocast_dtype(cfg.amp, ctx.device)
+        self.amp = None if cfg.phase == "qat" else autocast_dtype(cfg.amp, ctx.device)  # qat: exact fp32 rounding
 
         self.g = build_generator(self.spec)
-        if cfg.init and ckpt is None:
+        if cfg.phase == "qat":
+            self.g = self._qat_generator(ckpt)
+        elif cfg.init and ckpt is None:
             self._init_from(cfg.init)
         elif cfg.weight_init == "interp":
             interpolation_init(self.g)
@@ -160,11 +162,27 @@ class _Trainer:
     def _init_from(self, path: str) -> None:
         data = load_checkpoint(path)
         spec: ModelSpec = data["spec"]
-        if (spec.scale, spec.blocks, spec.channels) != (self.spec.scale, self.spec.blocks, self.spec.channels):
+        if spec != self.spec:
             raise IncompatibleArtifactError(
-                f"--init {path} holds {spec.describe()}, but this run trains {self.spec.describe()}"
+                f"--init {path} holds {spec.describe()}, but this run trains {self.spec.describe()} "
+                f"(leave out --preset/--scale/--image-skip to train the checkpoint's own model)"
             )
         self.g.load_state_dict(data["generator"])
+
+    def _qat_generator(self, ckpt: dict[str, Any] | None) -> torch.nn.Module:
+        """The BN-folded generator with INT8 fake quantisation: from ``--init`` and calibrated on
+        training crops (a fresh run), or as saved in ``last.pt`` with its ranges (a resume)."""
+        from edgesr.train import qat
+
+        if ckpt is not None:
+            return qat.restore(self.spec, ckpt["generator"], ckpt["qat"]["amax"])
+        assert self.cfg.init is not None  # RunConfig.resolved() requires it for qat
+        self._init_from(self.cfg.init)
+        prepared = qat.prepare(self.g)
+        crops = PatchSampler(self.pairs, self.cfg.scale, self.cfg.crop, self.cfg.seed + 1)
+        batches = (torch.from_numpy(crops.next_batch(self.cfg.batch)[0]) for _ in range(qat.CALIB_BATCHES))
+        qat.calibrate(prepared, batches)
+        return prepared
 
     def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         if not self.ctx.distributed:
@@ -193,7 +211,8 @@ class _Trainer:
             raise IncompatibleArtifactError(
                 f"last.pt holds {ckpt['spec'].describe()}, the run config says {self.spec.describe()}"
             )
-        self.g.load_state_dict(ckpt["generator"])
+        if self.cfg.phase != "qat":  # qat: restored with its ranges by _qat_generator
+            self.g.load_state_dict(ckpt["generator"])
         self.opt_g.load_state_dict(ckpt["optim_g"])
         if self.d is not None and self.opt_d is not None:
             self.d.load_state_dict(ckpt["discriminator"])
@@ -209,18 +228,30 @@ class _Trainer:
             "spec": self.spec,
             "phase": self.cfg.phase,
             "step": self.step,
-            "generator": self.g.state_dict(),
+            "generator": self._generator_state(),
             "optim_g": self.opt_g.state_dict(),
             "sched_g": {"progress": self._progress(), "elapsed": self.elapsed},
             "config": self.cfg.to_dict(),
             "rng": {"sampler": self.sampler.state(), "torch": torch.get_rng_state()},
             "best_psnr": self.best_psnr,
         }
+        if self.cfg.phase == "qat":
+            from edgesr.train import qat
+
+            state["qat"] = {"amax": qat.amax_of(self.g), "percentile": qat.PERCENTILE}
         if self.d is not None and self.opt_d is not None:
             state["discriminator"] = self.d.state_dict()
             state["optim_d"] = self.opt_d.state_dict()
             state["sched_d"] = state["sched_g"]
         return state
+
+    def _generator_state(self) -> dict[str, Any]:
+        """The generator in its spec's form (qat: convs as trained, BatchNorm the identity)."""
+        if self.cfg.phase != "qat":
+            return self.g.state_dict()
+        from edgesr.train import qat
+
+        return qat.spec_state_dict(self.g, self.spec)
 
     def _progress(self) -> float:
         p = self.step / self.cfg.steps
@@ -301,7 +332,8 @@ class _Trainer:
             self.g.train()
         psnr = result.mean_psnr
         monitor.record(self.step, {"val_psnr": psnr})
-        monitor.say(f"step {self.step}: validation Y-PSNR {psnr:.3f} dB on {len(self.val_pairs)} image(s)")
+        what = "validation Y-PSNR (simulated INT8)" if self.cfg.phase == "qat" else "validation Y-PSNR"
+        monitor.say(f"step {self.step}: {what} {psnr:.3f} dB on {len(self.val_pairs)} image(s)")
         if self.best_psnr is None or (math.isfinite(psnr) and psnr > self.best_psnr):
             self.best_psnr = psnr
             self._save("best.pt")

@@ -45,9 +45,10 @@ def resolve_config(
         )
     cfg = build_config(overrides, config_file)
     given = {k for k, v in overrides.items() if v is not None} | set(file_values)
-    if cfg.init and not {"preset", "scale"} <= given:  # preset/scale default to the init model's
+    inherited = ("preset", "scale", "image_skip")  # default to the init model's; given ones must match it
+    if cfg.init and not set(inherited) <= given:
         init_spec = load_checkpoint(cfg.init)["spec"]
-        fill = {k: getattr(init_spec, k) for k in ("preset", "scale") if k not in given}
+        fill = {k: getattr(init_spec, k) for k in inherited if k not in given}
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **fill})
     return cfg.resolved(), None
 

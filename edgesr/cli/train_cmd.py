@@ -16,7 +16,9 @@ _TRAIN_FLAGS = (
 
 def train(
     out: str | None = typer.Option(None, "--out", "-o", help="Run directory [default: runs/edgesr]."),
-    phase: str | None = typer.Option(None, help="srresnet (pixel loss) or srgan (VGG content + adversarial)."),
+    phase: str | None = typer.Option(
+        None, help="srresnet (pixel loss), srgan (VGG content + adversarial) or qat (INT8-aware fine-tune of --init)."
+    ),
     data: list[str] | None = typer.Option(
         None, help="Training images: a folder, image or list file; repeat for several [default: built-in photos]."
     ),
@@ -39,7 +41,7 @@ def train(
     content: str | None = typer.Option(None, help="SRGAN content loss: vgg22, vgg54 or pixel [vgg54]."),
     adv_weight: float | None = typer.Option(None, help="SRGAN adversarial loss weight [1e-3]."),
     vgg_weights: str | None = typer.Option(None, help="torchvision vgg19 state dict file (offline machines)."),
-    init: str | None = typer.Option(None, help="Initialise the generator from this checkpoint (SRGAN: required)."),
+    init: str | None = typer.Option(None, help="Initialise the generator from this checkpoint (srgan, qat: required)."),
     weight_init: str | None = typer.Option(
         None, help="Without --init: interp (start as a smooth upsampler; faster short runs) or default [interp]."
     ),
