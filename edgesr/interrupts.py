@@ -8,8 +8,10 @@ stream) call ``note`` so that the CLI still exits with the code of the signal th
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _received: list[int] = []
@@ -75,3 +77,26 @@ def restore(old: Any) -> None:
     if old is not None and threading.current_thread() is threading.main_thread():
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def graceful(first: Callable[[int], None], again: Callable[[int], None]) -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM call ``first(signum)`` the first time and ``again(signum)``
+    after that instead of raising (a stage that stops at its own boundary: a training step, a
+    frame); each is noted for the exit code. Outside the main thread it installs nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hits = [0]
+
+    def handler(signum: int, _frame: Any) -> None:
+        note(signum)
+        hits[0] += 1
+        (first if hits[0] == 1 else again)(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from edgesr import __version__, interrupts
 from edgesr.artifact import write_json
@@ -111,26 +109,14 @@ def open_reference(settings: StreamSettings, runner: Runner) -> tuple[Runner | N
 def stop_on_signals(pipeline: Pipeline) -> Iterator[None]:
     """First Ctrl-C / SIGTERM: stop reading and finish the queued frames; second: drop them. Either way
     the output is finalised and the report written (no KeyboardInterrupt flies through cleanup code)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    hits = [0]
+    def name(signum: int) -> str:
+        return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
-    def handler(signum: int, _frame: Any) -> None:
-        interrupts.note(signum)  # the CLI exits 143 for SIGTERM, 130 for Ctrl-C
-        hits[0] += 1
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        if hits[0] == 1:
-            pipeline.request_stop(f"interrupted ({name})")
-        else:
-            pipeline.abort(f"interrupted ({name} twice: queued frames dropped)")
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with interrupts.graceful(
+        lambda signum: pipeline.request_stop(f"interrupted ({name(signum)})"),
+        lambda signum: pipeline.abort(f"interrupted ({name(signum)} twice: queued frames dropped)"),
+    ):
         yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 def _say(line: str) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from edgesr import interrupts
 from edgesr.errors import IncompatibleArtifactError
 from edgesr.metrics import min_eval_lr
 from edgesr.pairs import ImagePair
@@ -39,6 +40,19 @@ from edgesr.train.schedule import autocast_dtype, lr_at, set_lr
 from edgesr.train.steps import GanStep, PixelStep
 
 
+class _StopRequest:
+    """Ctrl-C / SIGTERM: stop at the next step boundary and write last.pt; a second Ctrl-C aborts."""
+
+    requested = False
+
+    def set(self, signum: int) -> None:
+        self.requested = True
+
+    def again(self, signum: int) -> None:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+
+
 @dataclass(frozen=True)
 class RunResult:
     run_dir: Path
@@ -46,34 +60,6 @@ class RunResult:
     finished: bool  # False: stopped early (Ctrl-C, SIGTERM, stop_at); resume to continue
     best_psnr: float | None
     last_checkpoint: Path
-
-
-class _StopFlag:
-    """SIGINT/SIGTERM ask the loop to stop at the next step boundary (a second Ctrl-C aborts)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopFlag:
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        from edgesr import interrupts
-
-        interrupts.note(signum)  # the CLI exits 143 for SIGTERM, 130 for Ctrl-C
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def run_training(
@@ -269,7 +255,8 @@ class _Trainer:
         cfg, ctx = self.cfg, self.ctx
         stopped = False
         monitor = Monitor(self.run_dir, cfg.steps, self.step, self.console, cfg.log_every) if ctx.is_main else None
-        with _StopFlag() as flag, (monitor or contextlib.nullcontext()):
+        flag = _StopRequest()
+        with interrupts.graceful(flag.set, flag.again), (monitor or contextlib.nullcontext()):
             t_prev = time.perf_counter()
             while self._progress() < 1.0:
                 lr = lr_at(self._progress(), cfg.lr, cfg.decay)
