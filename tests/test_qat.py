@@ -60,6 +60,8 @@ def test_fake_quant_is_the_exported_qdq_arithmetic() -> None:
     with torch.no_grad():
         torch_out = prepared(torch.from_numpy(x)).numpy()
         float_out = g(torch.from_numpy(x)).numpy()
+        with qat.float_forward(prepared):  # the float pass of each QAT step: the same function as before
+            np.testing.assert_allclose(prepared(torch.from_numpy(x)).numpy(), float_out, atol=1e-5)
     np.testing.assert_allclose(torch_out, onnx_out, atol=2e-5)
     assert np.abs(torch_out - float_out).max() > 1e-3  # it does quantise
 
@@ -110,6 +112,10 @@ def test_qat_run_resumes_exactly_and_exports_like_any_checkpoint(tmp_path: Path,
     assert a["qat"]["amax"] == b["qat"]["amax"] and len(a["qat"]["amax"]) == 13
     for k, v in a["generator"].items():
         torch.testing.assert_close(b["generator"][k], v, rtol=0, atol=1e-6, msg=k)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "loss" in r]
+    assert len(steps) == 4 and all(r["loss"] == pytest.approx((r["loss_int8"] + r["loss_float"]) / 2) for r in steps)
+    assert all(r["loss_int8"] != r["loss_float"] for r in steps)
     cfg = json.loads((tmp_path / "a" / "config.json").read_text())
     assert (cfg["lr"], cfg["decay"], cfg["amp"]) == (1e-4, "cosine", "auto")
     # the weights moved, and the checkpoint is an ordinary generator (BatchNorm as the identity)

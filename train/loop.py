@@ -37,7 +37,7 @@ from edgesr.train.monitor import Monitor
 from edgesr.train.preview import preview_patch, write_grid
 from edgesr.train.run_dir import clear_run_dir, drop_metrics_after, resolve_config
 from edgesr.train.schedule import autocast_dtype, lr_at, set_lr
-from edgesr.train.steps import GanStep, PixelStep
+from edgesr.train.steps import GanStep, PixelStep, QatStep
 
 
 class _StopRequest:
@@ -178,8 +178,10 @@ class _Trainer:
         ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids)
 
-    def _make_step(self) -> PixelStep | GanStep:
+    def _make_step(self) -> PixelStep | QatStep | GanStep:
         cfg = self.cfg
+        if cfg.phase == "qat":
+            return QatStep(self.g_run, self.g, self.opt_g, cfg.loss)
         if self.d is None or self.d_run is None or self.opt_d is None:
             return PixelStep(self.g_run, self.opt_g, cfg.loss, self.ctx.device, self.amp)
         content = None

@@ -15,6 +15,11 @@ BatchNorm-folded model that export produces:
   from the current weights at every step (what ``quantize_qdq`` computes at export);
 - straight-through gradients inside the range, none for clipped values.
 
+Each step's loss is the mean of the pixel loss under simulated INT8 and in float
+(``QatStep``): the same weights serve the FP32/FP16 engines too. Measured on the shipped
+model, 30 minutes each: the INT8-only loss cost FP32 Set5/Set14 0.10/0.05 dB, the mean
+0.04/0.03 dB, at the same INT8 fidelity (README).
+
 Checkpoints hold the generator in the model spec's own form (BatchNorm layers set to the
 identity), so ``export``, ``eval`` and ``build-engine`` read them like any other, and
 ``build-engine --int8`` calibrates again from its own images. It runs in float32: the
@@ -23,7 +28,8 @@ rounding must be exact, so bf16 autocast is refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -47,10 +53,13 @@ class FakeQuantConv(nn.Module):
         self.conv = conv
         self.register_buffer("amax", torch.tensor(0.0))
         self._seen: list[torch.Tensor] | None = None  # set while calibrating
+        self.quantize = True  # False: the plain float conv (``float_forward``)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._seen is not None:
             self._seen.append(x.detach().abs().flatten()[::_SAMPLE_EVERY].float().cpu())
+            return self.conv(x)
+        if not self.quantize:
             return self.conv(x)
         if float(self.amax) <= 0:
             raise RuntimeError("FakeQuantConv used before calibration")
@@ -103,6 +112,19 @@ def calibrate(model: nn.Module, batches: Iterable[torch.Tensor], percentile: flo
         values = torch.cat(seen[name]).numpy() if seen[name] else np.zeros(1, np.float32)
         m.amax.fill_(max(float(np.percentile(values, percentile)), 1e-8))
     return amax_of(model)
+
+
+@contextlib.contextmanager
+def float_forward(model: nn.Module) -> Iterator[None]:
+    """Within the block the prepared model computes in float (same weights, no fake quantisation)."""
+    convs = list(quant_convs(model).values())
+    for m in convs:
+        m.quantize = False
+    try:
+        yield
+    finally:
+        for m in convs:
+            m.quantize = True
 
 
 def amax_of(model: nn.Module) -> dict[str, float]:

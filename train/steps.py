@@ -1,6 +1,7 @@
 """One optimisation step of each phase.
 
 ``srresnet``: pixel loss (L1 or MSE) on the generator.
+``qat``: the same pixel loss, averaged over a simulated-INT8 pass and a float pass.
 ``srgan``: discriminator step (real -> 1, fake -> 0, logits BCE), then generator step with
 content loss (VGG22/VGG54 feature MSE, or the pixel loss) + ``adv_weight`` x adversarial loss.
 Each returns detached scalar tensors for logging (averaged over processes by the caller).
@@ -39,6 +40,28 @@ class PixelStep:
         loss.backward()
         self.optimizer.step()
         return {"loss": loss.detach()}
+
+
+@dataclass
+class QatStep:
+    """``--phase qat``: the mean of the pixel loss under simulated INT8 and in float (``train/qat.py``)."""
+
+    generator: nn.Module  # the prepared model, possibly DDP-wrapped (the INT8 pass)
+    generator_raw: nn.Module  # the plain prepared module (the float pass; its gradients join the same backward)
+    optimizer: torch.optim.Optimizer
+    loss: str
+
+    def __call__(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        from edgesr.train.qat import float_forward
+
+        loss_int8 = pixel_loss(self.loss, self.generator(lr), hr)
+        with float_forward(self.generator_raw):
+            loss_float = pixel_loss(self.loss, self.generator_raw(lr), hr)
+        loss = 0.5 * (loss_int8 + loss_float)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.detach(), "loss_int8": loss_int8.detach(), "loss_float": loss_float.detach()}
 
 
 @dataclass
