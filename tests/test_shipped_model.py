@@ -86,8 +86,9 @@ def test_shipped_int8_qdq_onnx_is_tensorrt_form_and_passed_its_gate() -> None:
     # the report tells the truth about the file: exactly the convs it keeps in float read no DequantizeLinear
     dq_fed = {n.name for n in model.graph.node if n.op_type == "Conv" and any(i in dq_out for i in n.input)}
     float_convs = {n.name for n in model.graph.node if n.op_type == "Conv"} - dq_fed
-    assert float_convs == set(report["int8"]["keep_float"])
-    assert report["int8"]["int8_mac_share"] >= 0.6
+    keep = report["int8"]["keep_float"]
+    assert float_convs == (set() if keep == "none" else set(keep))
+    assert report["int8"]["int8_mac_share"] >= 0.8  # the QAT-tuned model: 100% (README)
 
 
 def test_shipped_int8_output_matches_fp32_in_exact_qdq_arithmetic() -> None:
