@@ -3,8 +3,9 @@
 Post-training INT8 (``build-engine --int8``) is the default and needs no training. When it
 must keep convs in float to pass its gate (the long-trained shipped edge_s keeps both
 sub-pixel convs, 39% of its MACs), a short fine-tune under simulated INT8 teaches the
-weights to live with it: measured on the shipped model, 20 minutes on one core took
-post-training INT8 from 61% to 100% of the MACs at 48.3 / 45.6 dB vs FP32 (README).
+weights to live with it: 40 minutes on the 2-core CPU took that model's default INT8 build
+from 61% to 100% of the MACs at the same fidelity (49.16 / 46.38 dB vs FP32, was 49.38 / 46.59),
+for 0.02 dB of FP32 Set5/Set14 (README).
 
 The simulation is the arithmetic of the exported Q/DQ graph (``edgesr.export.int8``), on the
 BatchNorm-folded model that export produces:
