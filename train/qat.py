@@ -53,7 +53,9 @@ class FakeQuantConv(nn.Module):
         super().__init__()
         self.conv = conv
         self.register_buffer("amax", torch.tensor(0.0))
+        self.register_buffer("_zero", torch.tensor(0, dtype=torch.int32), persistent=False)
         self._seen: list[torch.Tensor] | None = None  # set while calibrating
+        self.calibrated = False  # amax set (``calibrate``/``set_amax``): checked without reading the tensor
         self.quantize = True  # False: the plain float conv (``float_forward``)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,9 +64,10 @@ class FakeQuantConv(nn.Module):
             return self.conv(x)
         if not self.quantize:
             return self.conv(x)
-        if float(self.amax) <= 0:
+        if not self.calibrated:
             raise RuntimeError("FakeQuantConv used before calibration")
-        xq = torch.fake_quantize_per_tensor_affine(x.float(), float(self.amax) / QMAX, 0, QMIN, QMAX)
+        # scale as a tensor on the conv's device: no host round trip per conv on a GPU
+        xq = torch.fake_quantize_per_tensor_affine(x.float(), self.amax / QMAX, self._zero, QMIN, QMAX)
         w = self.conv.weight
         scale = w.detach().abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / QMAX
         zero = torch.zeros(w.shape[0], dtype=torch.int32, device=w.device)
@@ -109,9 +112,11 @@ def calibrate(model: nn.Module, batches: Iterable[torch.Tensor], percentile: flo
         seen = {name: m._seen for name, m in convs.items()}
         for m in convs.values():
             m._seen = None
-    for name, m in convs.items():
+    amax = {}
+    for name in convs:
         values = torch.cat(seen[name]).numpy() if seen[name] else np.zeros(1, np.float32)
-        m.amax.fill_(max(float(np.percentile(values, percentile)), 1e-8))
+        amax[name] = max(float(np.percentile(values, percentile)), 1e-8)
+    set_amax(model, amax)
     return amax_of(model)
 
 
@@ -138,6 +143,7 @@ def set_amax(model: nn.Module, amax: dict[str, float]) -> None:
         raise ValueError(f"QAT ranges name {sorted(amax)}, the model has {sorted(convs)}")
     for name, value in amax.items():
         convs[name].amax.fill_(float(value))
+        convs[name].calibrated = True
 
 
 def spec_state_dict(model: nn.Module, spec: ModelSpec) -> dict[str, Any]:
@@ -145,9 +151,10 @@ def spec_state_dict(model: nn.Module, spec: ModelSpec) -> dict[str, Any]:
     trained, BatchNorm layers the identity in eval mode (so folding them again changes nothing)."""
     wrapped = set(quant_convs(model))
     trained = {_unwrapped(k, wrapped): v for k, v in model.state_dict().items() if not k.endswith(".amax")}
-    eps_by_module = {name: m.eps for name, m in build_generator(spec).named_modules() if isinstance(m, nn.BatchNorm2d)}
+    reference = build_generator(spec)
+    eps_by_module = {name: m.eps for name, m in reference.named_modules() if isinstance(m, nn.BatchNorm2d)}
     out: dict[str, Any] = {}
-    for key, ref in build_generator(spec).state_dict().items():
+    for key, ref in reference.state_dict().items():
         if key in trained:
             out[key] = trained[key].detach().clone()
             continue
