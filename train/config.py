@@ -79,12 +79,17 @@ class TrainConfig:
         choice(self.scale, "--scale", SCALES)
         _choice("schedule", self.schedule, SCHEDULES)
         paper = self.schedule == "paper"
+        if self.phase == "qat":  # a fine-tune: small lr, decayed, under either schedule
+            lr, decay = 1e-4, "cosine"
+        elif paper:
+            lr, decay = 1e-4, ("step" if self.phase == "srgan" else "none")
+        else:
+            lr, decay = 1e-3, "cosine"
         cfg = RunConfig(**{
             **{f.name: getattr(self, f.name) for f in fields(self)},
             "loss": self.loss or ("mse" if paper else "l1"),
-            "lr": self.lr if self.lr is not None else (1e-4 if paper or self.phase == "qat" else 1e-3),
-            "decay": self.decay or (("step" if self.phase == "srgan" else "none") if paper and self.phase != "qat"
-                                    else "cosine"),
+            "lr": self.lr if self.lr is not None else lr,
+            "decay": self.decay or decay,
         })
         _choice("loss", cfg.loss, PIXEL_LOSSES)
         _choice("decay", cfg.decay, DECAYS)
