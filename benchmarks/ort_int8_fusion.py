@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
 
 from edgesr.export.calibration import CalibrationConfig, calibrate
-from edgesr.export.int8 import QMAX, activation_amax, load_ranges
+from edgesr.export.int8 import QMAX, activation_amax, load_ranges, qdq_pair
 from edgesr.imageops import from_nchw, list_images, load_image, to_nchw
 from edgesr.metrics import rgb_psnr
 from edgesr.pretrained import WEIGHTS_DIR, default_onnx
@@ -36,14 +35,12 @@ def with_output_qdq(model: onnx.ModelProto, ranges: dict[str, tuple[float, float
         nodes.append(n)
         if n.op_type != "Conv":
             continue
-        y, t = n.output[0], n.name
+        y = n.output[0]
+        n.output[0] = f"{n.name}/y_float"
         scale = np.float32(max(activation_amax(ranges, y), 1e-12) / QMAX)
-        inits += [numpy_helper.from_array(np.array(scale), f"{t}/y_scale"),
-                  numpy_helper.from_array(np.array(0, np.int8), f"{t}/y_zero")]
-        n.output[0] = f"{t}/y_float"
-        args = [f"{t}/y_scale", f"{t}/y_zero"]
-        nodes += [helper.make_node("QuantizeLinear", [f"{t}/y_float", *args], [f"{t}/y_q"], f"{t}/y_Q"),
-                  helper.make_node("DequantizeLinear", [f"{t}/y_q", *args], [y], f"{t}/y_DQ")]
+        pair, pair_inits, _ = qdq_pair(n.output[0], f"{n.name}/y", scale, out=y)
+        nodes += pair
+        inits += pair_inits
     del out.graph.node[:]
     out.graph.node.extend(nodes)
     out.graph.initializer.extend(inits)

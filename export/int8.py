@@ -77,6 +77,27 @@ def activation_amax(ranges: dict[str, tuple[float, float]], name: str) -> float:
     return max(abs(float(lo)), abs(float(hi)))
 
 
+def qdq_pair(
+    src: str, tag: str, scale: np.ndarray, axis: int | None = None, out: str | None = None
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
+    """A symmetric INT8 QuantizeLinear -> DequantizeLinear pair on tensor ``src``: its two nodes,
+    its scale and zero-point initializers (``{tag}_scale``/``{tag}_zero``) and the name of the
+    dequantised tensor (``out``, else ``{tag}_dq``). ``axis``: per-channel along it; None: per-tensor."""
+    scale = np.asarray(scale, np.float32)
+    inits = [
+        numpy_helper.from_array(scale, f"{tag}_scale"),
+        numpy_helper.from_array(np.zeros(scale.shape, np.int8), f"{tag}_zero"),
+    ]
+    args = [f"{tag}_scale", f"{tag}_zero"]
+    attrs = {} if axis is None else {"axis": axis}
+    dq = out or f"{tag}_dq"
+    nodes = [
+        helper.make_node("QuantizeLinear", [src, *args], [f"{tag}_q"], f"{tag}_Q", **attrs),
+        helper.make_node("DequantizeLinear", [f"{tag}_q", *args], [dq], f"{tag}_DQ", **attrs),
+    ]
+    return nodes, inits, dq
+
+
 def quantized_graph(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], keep: list[str]) -> onnx.ModelProto:
     """A copy of ``model`` with Q->DQ pairs on the data input and weight of every Conv not in ``keep``."""
     out = onnx.ModelProto()
@@ -90,37 +111,14 @@ def quantized_graph(model: onnx.ModelProto, ranges: dict[str, tuple[float, float
             if node.input[1] not in inits:
                 raise IncompatibleArtifactError(f"Conv {node.name!r} has no constant weight: cannot quantise it")
             tag = node.name or node.output[0]
-            x, w = node.input[0], node.input[1]
-            amax = activation_amax(ranges, x)
-            a_scale = np.float32(max(amax, 1e-12) / QMAX)
-            extra += [
-                numpy_helper.from_array(np.array(a_scale, np.float32), f"{tag}/x_scale"),
-                numpy_helper.from_array(np.array(0, np.int8), f"{tag}/x_zero"),
-            ]
-            new_nodes += [
-                helper.make_node(
-                    "QuantizeLinear", [x, f"{tag}/x_scale", f"{tag}/x_zero"], [f"{tag}/x_q"], f"{tag}/x_Q"
-                ),
-                helper.make_node(
-                    "DequantizeLinear",
-                    [f"{tag}/x_q", f"{tag}/x_scale", f"{tag}/x_zero"],
-                    [f"{tag}/x_dq"],
-                    f"{tag}/x_DQ",
-                ),
-            ]
-            weight = numpy_helper.to_array(inits[w]).astype(np.float32)
+            amax = activation_amax(ranges, node.input[0])
+            x_nodes, x_inits, x_dq = qdq_pair(node.input[0], f"{tag}/x", np.float32(max(amax, 1e-12) / QMAX))
+            weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
             w_amax = np.abs(weight.reshape(weight.shape[0], -1)).max(axis=1)
-            w_scale = (np.maximum(w_amax, 1e-12) / QMAX).astype(np.float32)
-            extra += [
-                numpy_helper.from_array(w_scale, f"{tag}/w_scale"),
-                numpy_helper.from_array(np.zeros(weight.shape[0], np.int8), f"{tag}/w_zero"),
-            ]
-            ins = [w, f"{tag}/w_scale", f"{tag}/w_zero"]
-            new_nodes += [
-                helper.make_node("QuantizeLinear", ins, [f"{tag}/w_q"], f"{tag}/w_Q", axis=0),
-                helper.make_node("DequantizeLinear", [f"{tag}/w_q", *ins[1:]], [f"{tag}/w_dq"], f"{tag}/w_DQ", axis=0),
-            ]
-            node.input[0], node.input[1] = f"{tag}/x_dq", f"{tag}/w_dq"
+            w_nodes, w_inits, w_dq = qdq_pair(node.input[1], f"{tag}/w", np.maximum(w_amax, 1e-12) / QMAX, axis=0)
+            new_nodes += x_nodes + w_nodes
+            extra += x_inits + w_inits
+            node.input[0], node.input[1] = x_dq, w_dq
         new_nodes.append(node)
     del g.node[:]
     g.node.extend(new_nodes)
