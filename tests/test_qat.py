@@ -66,6 +66,15 @@ def test_fake_quant_is_the_exported_qdq_arithmetic() -> None:
     assert np.abs(torch_out - float_out).max() > 1e-3  # it does quantise
 
 
+def test_qat_uses_build_engines_int8_constants() -> None:
+    """train/ may not import export/: the two constants it mirrors are checked here instead."""
+    from edgesr.export.calibration import CalibrationConfig
+    from edgesr.export.int8 import QMAX
+
+    assert qat.QMAX == QMAX and qat.PERCENTILE == CalibrationConfig().percentile
+    assert CalibrationConfig().method == "percentile"
+
+
 def test_spec_state_dict_round_trips_to_the_same_function() -> None:
     g = _trained_like()
     prepared = qat.prepare(g)
