@@ -31,6 +31,8 @@ nothing; or comma-separated Conv node names.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from edgesr.export.onnx_io import EdgeSRModel, set_metadata
@@ -89,7 +91,7 @@ def qdq_pair(
         numpy_helper.from_array(np.zeros(scale.shape, np.int8), f"{tag}_zero"),
     ]
     args = [f"{tag}_scale", f"{tag}_zero"]
-    attrs = {} if axis is None else {"axis": axis}
+    attrs: dict[str, Any] = {} if axis is None else {"axis": axis}
     dq = out or f"{tag}_dq"
     nodes = [
         helper.make_node("QuantizeLinear", [src, *args], [f"{tag}_q"], f"{tag}_Q", **attrs),
