@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from edgesr import __version__
+from edgesr.backends import runnable
 from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError
+from edgesr.precisions import PRECISIONS
 from edgesr.spec import ModelSpec
 
 SIDECAR_FORMAT = 1
@@ -29,8 +31,6 @@ ONNX_VERSION_KEY = "edgesr.version"
 ONNX_PRECISION_KEY = "edgesr.precision"
 INPUT_NAME = "lr"
 OUTPUT_NAME = "sr"
-PRECISIONS = ("fp32", "fp16", "int8")
-BACKENDS = ("tensorrt", "onnxruntime")
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -99,16 +99,22 @@ class Sidecar:
     device: dict[str, Any] = field(default_factory=dict)
     reference_onnx: str | None = None  # FP32 ONNX for stream checks, relative to the engine
     gate: dict[str, Any] | None = None
-    build: dict[str, Any] = field(default_factory=dict)
+    build: dict[str, Any] = field(default_factory=dict)  # how it was built; the builder's facts in build["engine"]
     edgesr_version: str = __version__
     built_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     format: int = SIDECAR_FORMAT
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
+        if self.backend not in {b.name for b in runnable()}:
             raise IncompatibleArtifactError(f"unknown engine backend {self.backend!r}")
         if self.precision not in PRECISIONS:
             raise IncompatibleArtifactError(f"unknown engine precision {self.precision!r}")
+
+    @property
+    def engine_facts(self) -> dict[str, Any]:
+        """The builder's facts (``build["engine"]``: flags, version/hardware compatibility, layers...)."""
+        facts = (self.build or {}).get("engine")
+        return facts if isinstance(facts, dict) else {}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -11,13 +11,17 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 CPUINFO = Path("/proc/cpuinfo")  # the CPU-feature probes' input (tests point it at a file of their own)
+DEVICE_TREE = Path("/proc/device-tree")  # Jetson: model, compatible (module part number)
+TEGRA_RELEASE = Path("/etc/nv_tegra_release")  # Jetson: the L4T release (R35 = JetPack 5, R36 = JetPack 6)
 
 
 def _read(path: str | Path) -> str | None:
@@ -75,8 +79,8 @@ def memory_gib() -> float | None:
 
 def jetson() -> dict[str, Any] | None:
     """Jetson model (device tree), L4T release and power mode (``nvpmodel -q``), or None elsewhere."""
-    model = _read("/proc/device-tree/model")
-    release = _read("/etc/nv_tegra_release")
+    model = _read(DEVICE_TREE / "model")
+    release = _read(TEGRA_RELEASE)
     if model is None or ("jetson" not in model.lower() and release is None):
         return None
     mode = _run(["nvpmodel", "-q"])
@@ -95,19 +99,89 @@ def gpus() -> list[str]:
     return []
 
 
-def gpu_name() -> str:
-    """The first GPU: pycuda's device 0 with its compute capability, else nvidia-smi's, else "none found"."""
-    try:
-        import pycuda.driver as cuda  # type: ignore[import-not-found]
+@dataclass(frozen=True)
+class GpuFacts:
+    """GPU ``index`` as an engine is tied to it: name, compute capability, SM count and, on a Jetson, the module.
 
-        cuda.init()
-        dev = cuda.Device(0)
-        major, minor = dev.compute_capability()
-        return f"{dev.name()} (compute {major}.{minor})"
-    except Exception:
-        pass
-    out = _run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"])
-    return out.splitlines()[0] if out else "none found"
+    Every Orin module's GPU is named "Orin" with compute 8.7; the SM count (AGX Orin 64GB: 16, 32GB: 14, Orin NX
+    and Orin Nano 8GB: 8, Orin Nano 4GB: 4) and the module (device tree) tell them apart."""
+
+    name: str
+    compute_capability: tuple[int, int] | None = None
+    sm_count: int | None = None
+    memory_mib: int | None = None
+    module: str | None = None  # Jetson: the module's part number (p3701-0005...) or model, else None
+    source: str = "pycuda"
+
+    def sidecar(self) -> dict[str, Any]:
+        """The keys an engine sidecar's ``device`` records (``edgesr.runtime.trt_compat`` compares them)."""
+        out: dict[str, Any] = {"gpu_name": self.name}
+        if self.compute_capability is not None:
+            out["compute_capability"] = "{}.{}".format(*self.compute_capability)
+        if self.sm_count is not None:
+            out["sm_count"] = self.sm_count
+        if self.module is not None:
+            out["module"] = self.module
+        return out
+
+    def describe(self) -> str:
+        cc = self.compute_capability
+        parts = [f"compute {cc[0]}.{cc[1]}"] if cc else []
+        if self.sm_count is not None:
+            parts.append(f"{self.sm_count} SMs")
+        if self.memory_mib is not None:
+            parts.append(f"{self.memory_mib} MiB")
+        if self.module is not None:
+            parts.append(f"module {self.module}")
+        return f"{self.name} ({', '.join(parts)})" if parts else self.name
+
+
+def jetson_module() -> str | None:
+    """The Jetson module: its part number from the device tree's ``compatible`` (``nvidia,p3767-0005``: the
+    module, whatever the carrier board), else the device-tree model; None elsewhere."""
+    model = _read(DEVICE_TREE / "model")
+    if model is None or ("jetson" not in model.lower() and _read(TEGRA_RELEASE) is None):
+        return None
+    try:  # NUL-separated entries: "nvidia,p3768-0000+p3767-0005", "nvidia,p3767-0005", "nvidia,tegra234"
+        compatible = (DEVICE_TREE / "compatible").read_bytes().decode(errors="replace").split("\x00")
+    except OSError:
+        compatible = []
+    for entry in compatible:
+        part = entry.split(",", 1)[-1]
+        if re.fullmatch(r"p\d{4}-\d{4}", part):
+            return part
+    return model
+
+
+def gpu_facts(cuda: Any = None, index: int = 0) -> GpuFacts | None:
+    """The one GPU probe. With ``cuda`` (pycuda's driver, initialised by the caller): GPU ``index`` from it, and
+    its errors raise. Without: pycuda if it imports and sees a GPU, else nvidia-smi's name, else None."""
+    if cuda is None:
+        try:
+            import pycuda.driver as driver  # type: ignore[import-not-found]
+
+            driver.init()
+            if driver.Device.count() > index:
+                return gpu_facts(driver, index)
+        except Exception:  # no pycuda, no driver, no GPU: ask nvidia-smi
+            pass
+        out = _run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"])
+        names = out.splitlines() if out else []
+        return GpuFacts(names[index].strip(), source="nvidia-smi") if len(names) > index else None
+    dev = cuda.Device(index)
+    major, minor = dev.compute_capability()
+    sms = None
+    attribute = getattr(cuda, "device_attribute", None)
+    if attribute is not None and hasattr(attribute, "MULTIPROCESSOR_COUNT"):
+        sms = int(dev.get_attribute(attribute.MULTIPROCESSOR_COUNT))
+    memory = int(dev.total_memory()) >> 20 if hasattr(dev, "total_memory") else None
+    return GpuFacts(str(dev.name()), (int(major), int(minor)), sms, memory, jetson_module())
+
+
+def gpu_name() -> str:
+    """The first GPU in one line (``edgesr info``), or "none found"."""
+    facts = gpu_facts()
+    return facts.describe() if facts else "none found"
 
 
 def module_version(module: str) -> str:

@@ -7,8 +7,8 @@ Steps (nothing is written at ``output`` unless the gate passes or ``--force`` is
    ``int8``); ``--backend onnx`` stops there and writes that Q/DQ ONNX as is (portable); a
    Q/DQ ONNX written so is taken as the source of a ``--backend tensorrt`` INT8 build, gated
    against the FP32 reference its sidecar names;
-3. build the engine next to ``output`` under a temporary name (``engine_ort`` or ``engine_trt``)
-   with a provisional sidecar;
+3. build the engine next to ``output`` under a temporary name with the backend's builder (the table
+   ``edgesr.backends``: ``engine_ort`` or ``engine_trt``), with a provisional sidecar;
 4. open that very file with ``edgesr.runtime.open_runner`` and gate it against the FP32
    ONNX on check images that were not used for calibration (``gate``);
 5. move it into place with its sidecar (``<output>.json``), the gate report
@@ -38,30 +38,30 @@ from edgesr.artifact import (
     write_json,
     write_sidecar,
 )
-from edgesr.errors import AccuracyGateError, EdgeSRError, IncompatibleArtifactError, UsageError
-from edgesr.export import engine_ort, engine_trt
+from edgesr.backends import BACKENDS as BACKEND_NAMES
+from edgesr.backends import EngineRequest, backend, default_backend
+from edgesr.errors import AccuracyGateError, IncompatibleArtifactError, UsageError
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.export.check_images import load_check_images
-from edgesr.export.gate import DEFAULT_MIN_PSNR, GateReport, exact_qdq_session, measure
+from edgesr.export.gate import GateReport, exact_qdq_session, measure
 from edgesr.export.onnx_io import EdgeSRModel, open_edgesr_onnx, save_model
-from edgesr.machine import cpu_has_vnni
+from edgesr.export.variants import VariantRequest
+from edgesr.precisions import precision as precision_entry
 from edgesr.samples import samples_dir
 from edgesr.spec import ModelSpec
 
 Progress = Callable[[str, int], Callable[[int, int], None]]  # (label, total) -> update(done, total)
-BACKENDS = ("tensorrt", "onnxruntime", "onnx")
-OUTPUT_SUFFIX = {"tensorrt": ".engine", "onnxruntime": ".ort.onnx", "onnx": ".qdq.onnx"}
-
-
-def default_backend() -> str:
-    """tensorrt where it imports, else onnxruntime."""
-    return "tensorrt" if engine_trt.tensorrt_available() else "onnxruntime"
 
 
 def default_output(onnx: Path, precision: str, backend: str, folder: Path | None = None) -> Path:
     """``<name>.<precision>.engine`` (TensorRT), ``.ort.onnx`` (ONNX Runtime), ``.qdq.onnx`` (portable Q/DQ),
     beside the ONNX or in ``folder``."""
-    return (folder or onnx.parent) / f"{onnx.name.removesuffix('.onnx')}.{precision}{OUTPUT_SUFFIX[backend]}"
+    suffix = backend_suffix(backend)
+    return (folder or onnx.parent) / f"{onnx.name.removesuffix('.onnx')}.{precision}{suffix}"
+
+
+def backend_suffix(name: str) -> str:
+    return backend(name).suffix
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class BuildConfig:
     calibration: CalibrationConfig = CalibrationConfig()  # its shape is replaced by the opt shape
     int8_keep: str = "auto"
     check_data: str | None = None  # None = built-in holdout samples
-    min_psnr_db: float | None = None  # None = DEFAULT_MIN_PSNR[precision]
+    min_psnr_db: float | None = None  # None = the precision's default (edgesr.precisions)
     force: bool = False
     workspace_mib: int | None = 1024
     timing_cache: Path | None = None
@@ -88,19 +88,24 @@ class BuildConfig:
     int8_flags: tuple[str, ...] = ()  # INT8-only options the user gave: refused for other precisions
 
     def __post_init__(self) -> None:
-        if self.precision not in DEFAULT_MIN_PSNR:
-            raise UsageError(f"unknown precision {self.precision!r}")
-        if self.int8_flags and self.precision != "int8":
+        entry = precision_entry(self.precision)
+        if self.int8_flags and not entry.quantized:
             raise UsageError(f"{', '.join(self.int8_flags)} only apply to --int8 builds")
-        if self.backend not in BACKENDS:
-            raise UsageError(f"--backend must be tensorrt, onnxruntime or onnx, got {self.backend!r}")
-        if self.backend == "onnx" and self.precision != "int8":
-            raise UsageError(
-                "--backend onnx writes the portable INT8 Q/DQ ONNX (add --int8); "
-                "the FP32 ONNX from `edgesr export` is already portable"
-            )
+        b = backend(self.backend)
+        if b.builder is None or self.precision not in b.precisions:
+            if self.backend == "onnx":
+                raise UsageError(
+                    "--backend onnx writes the portable INT8 Q/DQ ONNX (add --int8); "
+                    "the FP32 ONNX from `edgesr export` is already portable"
+                )
+            raise UsageError(f"--backend {self.backend} does not build {self.precision} engines")
         if self.backend != "tensorrt" and self.dla_core is not None:
             raise UsageError("--dla-core needs --backend tensorrt (DLA is a TensorRT device)")
+
+    @property
+    def min_psnr(self) -> float:
+        """The gate's threshold: the one given, else the precision's default."""
+        return self.min_psnr_db if self.min_psnr_db is not None else precision_entry(self.precision).min_psnr_db
 
     @classmethod
     def with_defaults(
@@ -109,7 +114,7 @@ class BuildConfig:
         """``backend`` None: ``default_backend()``; ``output`` None: ``default_output`` beside the ONNX."""
         backend = backend or default_backend()
         if output is None:  # an unknown backend is refused by __post_init__
-            output = default_output(onnx, precision, backend) if backend in OUTPUT_SUFFIX else onnx
+            output = default_output(onnx, precision, backend) if backend in BACKEND_NAMES else onnx
         return cls(onnx=onnx, output=output, precision=precision, backend=backend, **kw)
 
 
@@ -141,36 +146,22 @@ def resolve_profile(spec: ModelSpec, cfg: BuildConfig) -> ShapeProfile:
 
 def check_machine(cfg: BuildConfig) -> None:
     """Refuse what this machine cannot build, before any work is done (the flags were checked when ``cfg``
-    was made)."""
-    if cfg.backend == "tensorrt" and not engine_trt.tensorrt_available():
-        raise EdgeSRError(engine_trt.NO_TENSORRT)
-    if cfg.backend == "tensorrt":
-        engine_trt.import_tensorrt()  # TensorRT < 8.5 is refused here, before any work
+    was made): the backend's own check (TensorRT: imports, a supported version, a GPU)."""
+    backend(cfg.backend).require()()
     if cfg.output.resolve() == cfg.onnx.resolve():
         raise UsageError(f"-o {cfg.output} would overwrite the source ONNX: choose another output path")
 
 
 def _variant(src: EdgeSRModel, cfg: BuildConfig, profile: ShapeProfile, workdir: Path, progress: Progress | None):
     """The precision's ONNX (written into ``workdir``) and build facts about it."""
-    info: dict[str, Any] = {}
-    cal = None
-    if cfg.precision == "fp32":
-        return src, info, cal
-    if cfg.precision == "fp16":
-        from edgesr.export.fp16 import to_fp16
-
-        model = to_fp16(src)
-    else:
-        from edgesr.export.int8_build import make_int8
-
-        min_psnr = cfg.min_psnr_db if cfg.min_psnr_db is not None else DEFAULT_MIN_PSNR["int8"]
-        calib_cfg = replace(cfg.calibration, shape=profile.opt)
-        q = make_int8(src, calib_cfg, cfg.int8_keep, min_psnr, progress)
-        model, cal = q.model, q.calibration
-        info.update(calibration=cal.summary(), int8_keep=q.keep or "none", int8=q.record)
-    path = save_model(model, workdir / f"{cfg.precision}.onnx")
-    info["variant_onnx_sha256"] = sha256_file(path)
-    return open_edgesr_onnx(path), info, cal
+    entry = precision_entry(cfg.precision)
+    if entry.variant is None:
+        return src, {}, None
+    request = VariantRequest(replace(cfg.calibration, shape=profile.opt), cfg.int8_keep, cfg.min_psnr, progress)
+    made = entry.variant()(src, request)
+    path = save_model(made.model, workdir / f"{cfg.precision}.onnx")
+    info = {**made.info, "variant_onnx_sha256": sha256_file(path)}
+    return open_edgesr_onnx(path), info, made.calibration
 
 
 def _check_graph_matches_metadata(src: EdgeSRModel, profile: ShapeProfile) -> None:
@@ -224,10 +215,9 @@ def build_engine(
         )
     profile = resolve_profile(src.spec, cfg)
     _check_graph_matches_metadata(src, profile)
-    trt_cfg = None
-    if cfg.backend == "tensorrt":
-        trt_cfg = engine_trt.TrtBuildConfig(cfg.precision, profile, cfg.workspace_mib, cfg.timing_cache, cfg.dla_core)
-    min_psnr = cfg.min_psnr_db if cfg.min_psnr_db is not None else DEFAULT_MIN_PSNR[cfg.precision]
+    request = EngineRequest(cfg.precision, profile, cfg.workspace_mib, cfg.timing_cache, cfg.dla_core)
+    chosen = backend(cfg.backend)
+    min_psnr = cfg.min_psnr
     out = cfg.output
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_engine = temp_name(out)
@@ -244,23 +234,20 @@ def build_engine(
         )
         say(f"building the {cfg.backend} engine")
         try:
-            if trt_cfg is not None:
-                built = engine_trt.build_trt_engine(variant.path, tmp_engine, trt_cfg)
-                backend_version, device = built["tensorrt_version"], built["device"]
-            else:
-                built = engine_ort.build_ort_engine(variant, tmp_engine, optimise=cfg.backend != "onnx")
-                backend_version = built["onnxruntime_version"]
-                device = {"verified_on": "CPUExecutionProvider", "cpu_vnni": cpu_has_vnni()}
+            assert chosen.builder is not None  # BuildConfig refused a backend that builds nothing
+            built = chosen.builder()(variant.path, tmp_engine, request)
+            for message in built.messages:
+                say(f"{cfg.backend} said: {message}")
             sidecar = Sidecar(
-                backend="onnxruntime" if cfg.backend == "onnx" else cfg.backend,  # the portable file runs there too
+                backend=chosen.runs_as,  # the portable Q/DQ file (--backend onnx) runs on ONNX Runtime too
                 precision=cfg.precision,
                 spec=src.spec,
                 profile=profile,
                 source_onnx_sha256=sha256_file(src.path),
                 engine_sha256=sha256_file(tmp_engine),
-                backend_version=backend_version,
-                device=device,
-                build={"source_onnx": src.path.name, "engine": built, **info},
+                backend_version=built.backend_version,
+                device=built.device,
+                build={"source_onnx": src.path.name, "engine": built.facts, **info},
             )
             write_sidecar(tmp_engine, sidecar)
             report = _gate(tmp_engine, src, pairs, skipped, cfg, min_psnr, check_dir, progress)
@@ -305,7 +292,8 @@ def _gate(
     from edgesr.runtime import open_runner
 
     update = progress("accuracy gate", len(pairs)) if progress else None
-    exact = exact_qdq_session(engine) if cfg.precision == "int8" and cfg.backend != "tensorrt" else None
+    on_ort = backend(cfg.backend).runs_as == "onnxruntime"
+    exact = exact_qdq_session(engine) if precision_entry(cfg.precision).quantized and on_ort else None
     with open_runner(engine) as variant, open_runner(src.path, providers=["cpu"]) as reference:
         results = measure(variant, reference, pairs, src.spec.scale, update, exact)
     return GateReport(

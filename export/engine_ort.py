@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-from edgesr.export.onnx_io import EdgeSRModel, metadata, op_counts, save_model
 
+from edgesr.backends import EngineBuild, EngineRequest
 from edgesr.errors import IncompatibleArtifactError, require
+from edgesr.export.onnx_io import EdgeSRModel, metadata, op_counts, open_edgesr_onnx, save_model
+from edgesr.machine import cpu_has_vnni
 
 LEVEL = "ORT_ENABLE_BASIC"
 
@@ -42,10 +44,19 @@ def provider_specific_changes(before: onnx.ModelProto, after: onnx.ModelProto) -
     return reasons
 
 
-def build_ort_engine(variant: EdgeSRModel, out: str | os.PathLike[str], optimise: bool = True) -> dict[str, Any]:
-    """Write the optimised (or, where that is CPU-specific, the unchanged) variant to ``out``.
-    ``optimise=False`` (``--backend onnx``): the variant exactly as made, e.g. the portable
-    TensorRT-form Q/DQ ONNX, after checking that ONNX Runtime loads it."""
+def build(variant_onnx: Path, out: Path, request: EngineRequest) -> EngineBuild:
+    """``--backend onnxruntime``: the optimised (or, where that is CPU-specific, the unchanged) variant."""
+    return _build(open_edgesr_onnx(variant_onnx), out, optimise=True)
+
+
+def build_portable(variant_onnx: Path, out: Path, request: EngineRequest) -> EngineBuild:
+    """``--backend onnx``: the variant exactly as made (the portable TensorRT-form Q/DQ ONNX), after checking
+    that ONNX Runtime loads it."""
+    return _build(open_edgesr_onnx(variant_onnx), out, optimise=False)
+
+
+def _build(variant: EdgeSRModel, out: str | os.PathLike[str], optimise: bool) -> EngineBuild:
+    """Write the optimised (or, where that is CPU-specific or not wanted, the unchanged) variant to ``out``."""
     ort = require("onnxruntime", why="the onnxruntime backend")
     with tempfile.TemporaryDirectory(prefix="edgesr-ort-") as tmp:
         opt_path = Path(tmp) / "optimised.onnx"
@@ -75,9 +86,11 @@ def build_ort_engine(variant: EdgeSRModel, out: str | os.PathLike[str], optimise
         model.ir_version = max(variant.model.ir_version, min(model.ir_version, variant.model.ir_version))
         applied = LEVEL
     save_model(model, out)
-    return {
+    facts: dict[str, Any] = {
         "onnxruntime_version": ort.__version__,
         "optimisation": applied,
         "ops_before": op_counts(variant.model),
         "ops_after": op_counts(model),
     }
+    device = {"verified_on": "CPUExecutionProvider", "cpu_vnni": cpu_has_vnni()}
+    return EngineBuild(str(ort.__version__), device, facts)

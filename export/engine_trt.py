@@ -1,19 +1,24 @@
 """``--backend tensorrt``: parse the verified ONNX and build a serialized plan.
 
-Written against the TensorRT Python API of 8.5 (JetPack 5), 8.6, 10.x (JetPack 6 = 10.3,
-desktop up to 10.16) and 11.x; version facts from ``../shared/reference/TENSORRT_API.md``
-(binding sources pyCore.cpp / NvInfer.h per release branch). Version switches, each
-feature-detected with ``hasattr`` and named here:
+Written against the TensorRT Python API of 8.5, 8.6 (JetPack 6.0), 10.x (JetPack 6.1/6.2 = 10.3,
+desktop up to 10.16) and 11.x (binding sources pyCore.cpp / NvInfer.h per release branch; the
+per-version table is in docs/tensorrt.md). Version switches, each feature-detected with ``hasattr``
+and named here:
 
 - [V1] 8.x: ``create_network`` needs ``EXPLICIT_BATCH`` (flags=0 is implicit batch, which the
   ONNX parser refuses). 10.x: always explicit, the flag is deprecated and ignored. 11.x: the
   member is gone (AttributeError). Never hard-code flag integers: they are renumbered.
-- [V2] Precision, TensorRT <= 10 (weakly typed; we do not set ``STRONGLY_TYPED`` on 10.x):
-  fp16 = the FP16 ONNX + ``BuilderFlag.FP16``; int8 = the Q/DQ ONNX + ``BuilderFlag.INT8``
-  (required for Q/DQ on weakly typed builds) + ``FP16`` (layers outside Q/DQ may use FP16).
-  TensorRT 11 (always strongly typed): the flags no longer exist; the FP16 ONNX or the Q/DQ
-  ONNX carries the precision and no flag is set. We never skip a missing flag silently: the
-  precision always comes from the ONNX we parse, so 11.x cannot quietly build FP32.
+- [V2] Precision (the flags come from the precision table, ``edgesr.precisions``). TensorRT <= 10
+  (weakly typed; we do not set ``STRONGLY_TYPED`` on 10.x): fp16 = the FP16 ONNX + ``BuilderFlag.FP16``;
+  int8 = the Q/DQ ONNX + ``BuilderFlag.INT8`` (required for Q/DQ on weakly typed builds) + ``FP16``
+  (layers outside Q/DQ may use FP16). TensorRT 11 (always strongly typed): the flags no longer exist;
+  the FP16 ONNX or the Q/DQ ONNX carries the precision and no flag is set. We never skip a missing
+  flag silently: the precision always comes from the ONNX we parse, so 11.x cannot quietly build FP32.
+- [V2b] INT8 on TensorRT 11: a strongly typed Q/DQ graph runs every layer outside Q/DQ in the ONNX's
+  type, FP32 for our Q/DQ ONNX (8.x/10.x: FP16 through the FP16 flag). So the builder rewrites the
+  Q/DQ ONNX with its float layers in FP16 first (``export.int8_fp16``: opset 19, FP16 Q/DQ scales,
+  FP32 I/O), and the sidecar records what the layers run in (``float_layers`` and, from the engine
+  inspector, ``layers``: the count per precision).
 - [V3] fp32: ``BuilderFlag.TF32`` is cleared where it exists (TensorRT enables TF32 by
   default on Ampere+; an "fp32" engine should be FP32).
 - [V4] ``set_memory_pool_limit(MemoryPoolType.WORKSPACE, n)`` (8.3+; ``max_workspace_size``
@@ -22,7 +27,10 @@ feature-detected with ``hasattr`` and named here:
   all versions; the file is keyed by TensorRT version + GPU name + compute capability.
 - [V6] DLA: ``default_device_type = DeviceType.DLA``, ``DLA_core``, ``GPU_FALLBACK``; DLA needs
   FP16/INT8 and static shapes ("DLA does not support dynamic dimensions"), so min = opt = max is
-  required. TensorRT 11 has DLA only from 11.4.1 on JetPack 7.2.2+; ``num_DLA_cores`` says.
+  required. TensorRT 11 has DLA only from 11.4.1 on JetPack 7.2.2+; ``num_DLA_cores`` says. GPU
+  fallback is silent in TensorRT: the engine inspector's layers say which run on the DLA and which
+  on the GPU; the sidecar records both counts and the build warns when any layer fell back (or when
+  this TensorRT cannot say).
 - [V7] ``build_serialized_network`` (``build_engine`` is gone in 10.0); None = failure, the
   reason is only in the logger, which we collect (cleared before the parse and the build).
 - [V8] TensorRT 11 is strongly typed: the precision is the ONNX's. A build whose requested
@@ -30,7 +38,10 @@ feature-detected with ``hasattr`` and named here:
   never quietly produce an FP32 engine.
 - [V9] ``config.profiling_verbosity = ProfilingVerbosity.DETAILED`` (8.2+, hasattr-guarded): the
   plan records each layer's precision, so ``engine.create_engine_inspector()`` (and polygraphy /
-  trex) can show what TensorRT really chose; no effect on speed.
+  trex) can show what TensorRT really chose; no effect on speed. The builder reads it back
+  (``export.trt_layers``) into the sidecar.
+- [V10] TensorRT's warnings (the one logger keeps them, deduplicated with counts) are returned with
+  the build (``EngineBuild.messages``) and shown by ``build-engine`` as it builds.
 
 Failures that are the machine's, not the model's (TensorRT < 8.5, a nullptr ``trt.Builder`` when
 TensorRT cannot start CUDA, pycuda errors) are one-line ``DeviceError``s/``MissingDependencyError``s
@@ -43,14 +54,14 @@ to keep the Jetson install small and each version switch visible here, and recom
 
 from __future__ import annotations
 
-import os
 import re
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgesr.artifact import INPUT_NAME, ShapeProfile
+from edgesr.artifact import INPUT_NAME
+from edgesr.backends import EngineBuild, EngineRequest
 from edgesr.errors import (
     DeviceError,
     EdgeSRError,
@@ -58,68 +69,42 @@ from edgesr.errors import (
     UsageError,
     require,
 )
+from edgesr.machine import gpu_facts
+from edgesr.precisions import precision as precision_entry
 from edgesr.samples import cache_dir
 
-NO_TENSORRT = (
-    "TensorRT is not installed: on Jetson it comes with JetPack (sudo apt install nvidia-jetpack), on a desktop "
-    "pip install 'edgesr[trt]'; or build for ONNX Runtime with --backend onnxruntime"
-)
-
-
-@dataclass(frozen=True)
-class TrtBuildConfig:
-    precision: str  # fp32 | fp16 | int8
-    profile: ShapeProfile
-    workspace_mib: int | None = 1024
-    timing_cache: Path | None = None  # None = keyed file under the edgesr cache
-    dla_core: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.dla_core is not None:
-            if self.dla_core < 0:
-                raise UsageError(f"--dla-core must be 0 or more, got {self.dla_core}")
-            if self.precision == "fp32":
-                raise UsageError("DLA runs FP16 or INT8 only: add --fp16 or --int8 to use --dla-core")
-            p = self.profile
-            if not (p.min == p.opt == p.max and p.max_batch == 1):
-                raise UsageError(
-                    "DLA needs static shapes: pass the same --min-shape, --opt-shape and --max-shape "
-                    f"(got {p.describe()}) and --max-batch 1"
-                )
-        if self.workspace_mib is not None and self.workspace_mib < 1:
-            raise UsageError(f"--workspace must be at least 1 MiB, got {self.workspace_mib}")
+WHY = "needed for --backend tensorrt (JetPack 6 ships it; on a desktop: pip install 'edgesr[trt]')"
 
 
 def import_tensorrt() -> Any:
     """``tensorrt``, refused in one line if missing or older than 8.5 (checked once per process)."""
     from edgesr.runtime.trt_common import import_tensorrt as _import
 
-    return _import("needed for --backend tensorrt")
-
-
-def tensorrt_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tensorrt") is not None
+    return _import(WHY)
 
 
 def trt_major(trt: Any) -> int:
     return int(str(trt.__version__).split(".")[0])
 
 
-def gpu_info() -> dict[str, Any]:
-    """GPU 0's name and compute capability (pycuda, which the TensorRT runner needs anyway),
-    with the keys the runtime's compatibility check reads (``edgesr.runtime.trt_compat``)."""
-    from edgesr.runtime.trt_runner import WHY, gpu_facts
+def strongly_typed(trt: Any) -> bool:
+    """TensorRT 11 is always strongly typed; 8.x/10.x builds are weakly typed here (no STRONGLY_TYPED flag)."""
+    return trt_major(trt) >= 11
 
+
+def gpu_device() -> dict[str, Any]:
+    """GPU 0 as the sidecar records it (``edgesr.machine.gpu_facts``, the runtime's own probe): name, compute
+    capability, SM count, Jetson module."""
     cuda = require("pycuda.driver", extra="trt", why=WHY)
     try:
         cuda.init()
         if cuda.Device.count() < 1:
             raise DeviceError("no CUDA GPU found: TensorRT engines are built on the GPU that will run them")
-        return dict(gpu_facts(cuda, 0))
+        facts = gpu_facts(cuda, 0)
     except cuda.Error as exc:
         raise DeviceError(f"no usable CUDA driver/GPU: {exc}") from None
+    assert facts is not None
+    return facts.sidecar()
 
 
 def _slug(text: str) -> str:
@@ -141,19 +126,24 @@ def network_flags(trt: Any) -> int:
 
 
 def precision_flags(trt: Any, precision: str) -> list[str]:
-    """[V2]/[V3] Builder flags to set (``-TF32`` = clear) for ``precision`` on this TensorRT."""
-    strongly_typed = trt_major(trt) >= 11
-    flags: list[str] = []
-    if precision == "fp32":
-        if hasattr(trt.BuilderFlag, "TF32"):
-            flags.append("-TF32")
-    elif not strongly_typed:
-        wanted = ["FP16"] if precision == "fp16" else ["INT8", "FP16"]
-        missing = [f for f in wanted if not hasattr(trt.BuilderFlag, f)]
-        if missing:
-            raise IncompatibleArtifactError(f"TensorRT {trt.__version__} has no BuilderFlag {missing}")
-        flags += wanted
+    """[V2]/[V3] Builder flags to set (``-TF32`` = clear) for ``precision`` on this TensorRT, from the precision
+    table. A flag to clear that this TensorRT lacks is skipped; a flag to set that it lacks is an error."""
+    entry = precision_entry(precision)
+    wanted = entry.trt_strong_flags if strongly_typed(trt) else entry.trt_weak_flags
+    flags = [f for f in wanted if not f.startswith("-") or hasattr(trt.BuilderFlag, f[1:])]
+    missing = [f for f in flags if not f.startswith("-") and not hasattr(trt.BuilderFlag, f)]
+    if missing:
+        raise IncompatibleArtifactError(f"TensorRT {trt.__version__} has no BuilderFlag {missing}")
     return flags
+
+
+def float_layers(trt: Any, precision: str) -> str:
+    """What the layers outside Q/DQ (INT8) or all layers (FP16/FP32) are asked to run in, in words."""
+    if precision == "fp32":
+        return "fp32"
+    if strongly_typed(trt):
+        return "fp16 (the ONNX's types: strongly typed)"
+    return "fp16 where TensorRT finds it faster, else fp32 (FP16 builder flag)"
 
 
 def check_onnx_precision(trt: Any, onnx_path: Path, precision: str) -> None:
@@ -188,20 +178,30 @@ def _parse(trt: Any, builder: Any, onnx_path: Path, logger: Any) -> Any:
     return network, parser
 
 
-def build_trt_engine(
-    onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], cfg: TrtBuildConfig
-) -> dict[str, Any]:
-    """Build ``out`` from the precision's ONNX; returns the device/build facts for the sidecar."""
+def build(variant_onnx: Path, out: Path, request: EngineRequest) -> EngineBuild:
+    """The tensorrt backend's builder: ``out`` from the precision's ONNX, with the device/build facts."""
+    trt = import_tensorrt()
+    onnx_path = Path(variant_onnx)
+    check_onnx_precision(trt, onnx_path, request.precision)  # [V8], before any GPU work
+    with tempfile.TemporaryDirectory(prefix="edgesr-trt-") as work:
+        if request.precision == "int8" and strongly_typed(trt):  # [V2b]
+            from edgesr.export.int8_fp16 import float_layers_fp16
+
+            onnx_path = float_layers_fp16(onnx_path, Path(work) / "int8.fp16.onnx")
+        return _build(trt, onnx_path, Path(out), request)
+
+
+def _build(trt: Any, onnx_path: Path, out: Path, cfg: EngineRequest) -> EngineBuild:
+    from edgesr.export.trt_layers import dla_warning, layer_summary
     from edgesr.runtime.trt_common import create, trt_logger  # one logger per process, shared with the runner
 
-    trt = import_tensorrt()
-    check_onnx_precision(trt, Path(onnx_path), cfg.precision)  # [V8], before any GPU work
     logger = trt_logger(trt)
-    device = gpu_info()
+    logger.take_warnings()  # from here on, TensorRT's warnings are this build's
+    device = gpu_device()
     notes: list[str] = []
     warnings: list[str] = []
     builder = create(trt, "Builder", logger)  # nullptr (TensorRT cannot start CUDA) -> DeviceError
-    network, _parser = _parse(trt, builder, Path(onnx_path), logger)  # the parser must outlive the build
+    network, _parser = _parse(trt, builder, onnx_path, logger)  # the parser must outlive the build
     config = builder.create_builder_config()
     if cfg.workspace_mib is not None:  # [V4]
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(cfg.workspace_mib) << 20)
@@ -244,24 +244,32 @@ def build_trt_engine(
         why = " ".join(logger.last().split())[:300]
         raise EdgeSRError(f"TensorRT {trt.__version__} failed to build the engine: {why}")
     seconds = time.monotonic() - start
-    out_path = Path(out)
-    out_path.write_bytes(bytes(memoryview(plan)))
+    out.write_bytes(bytes(memoryview(plan)))
     try:
         _save_timing_cache(config, cache_file)
     except (OSError, EdgeSRError) as exc:  # a read-only path or a full disk costs the next build time, not this engine
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         warnings.append(f"timing cache not saved to {cache_file} ({why}): the next build will retune")
-    return {
+    layers = layer_summary(trt, out.read_bytes(), logger, cfg.dla_core)  # [V9], None where this TensorRT cannot say
+    dla = dla_warning(cfg.dla_core, layers)
+    if dla:
+        warnings.append(dla)
+    facts = {
         "tensorrt_version": str(trt.__version__),
         "device": device,
         "flags": flags,
-        "strongly_typed": trt_major(trt) >= 11,
+        "strongly_typed": strongly_typed(trt),
+        "float_layers": float_layers(trt, cfg.precision),
+        "layers": layers,
+        "version_compatible": False,
+        "hardware_compatibility": "none",
         "workspace_mib": cfg.workspace_mib,
         "timing_cache": str(cache_file),
         "build_seconds": round(seconds, 1),
         "notes": notes,
         "warnings": warnings,
     }
+    return EngineBuild(str(trt.__version__), device, facts, tuple(logger.take_warnings()))
 
 
 def _save_timing_cache(config: Any, path: Path) -> None:

@@ -22,10 +22,10 @@ from edgesr.artifact import (
     ONNX_SPEC_KEY,
     ONNX_VERSION_KEY,
     OUTPUT_NAME,
-    PRECISIONS,
     read_onnx_metadata,
 )
 from edgesr.errors import BadInputError, IncompatibleArtifactError
+from edgesr.precisions import PRECISIONS
 from edgesr.spec import ModelSpec
 
 # IR version per opset so that older runtimes load the file: opset 17 -> IR 8 (onnx 1.12,

@@ -8,6 +8,7 @@ import numpy as np
 
 from edgesr.artifact import INPUT_NAME, Sidecar, read_onnx_metadata, sha256_file
 from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError, require
+from edgesr.precisions import precision as precision_entry
 from edgesr.runtime.runner import Runner
 
 PROVIDER_NAMES = {
@@ -34,9 +35,15 @@ def resolve_providers(names: list[str] | None) -> list[str]:
     return out
 
 
+def require_usable() -> None:
+    """The onnxruntime backend's availability check (``edgesr.backends``): ONNX Runtime imports."""
+    require("onnxruntime", why="needed to run ONNX models")
+
+
 def provider_options(providers: list[str], precision: str) -> list[dict[str, str]]:
     """Per-provider options. The TensorRT EP caches the engines it builds (minutes on a Jetson) under the
-    edgesr cache, and may use FP16/INT8 kernels only for an engine that is FP16/INT8 already."""
+    edgesr cache, and may use FP16/INT8 kernels only for an engine that is FP16/INT8 already (the
+    precision table's ``ort_trt_options``)."""
     out: list[dict[str, str]] = []
     for name in providers:
         opts: dict[str, str] = {}
@@ -48,10 +55,7 @@ def provider_options(providers: list[str], precision: str) -> list[dict[str, str
                 "trt_engine_cache_path": str(cache_dir() / "ort-tensorrt"),
                 "trt_timing_cache_enable": "True",
             }
-            if precision in ("fp16", "int8"):
-                opts["trt_fp16_enable"] = "True"
-            if precision == "int8":
-                opts["trt_int8_enable"] = "True"
+            opts.update(precision_entry(precision).ort_trt_options)
         out.append(opts)
     return out
 
@@ -61,7 +65,7 @@ class OnnxRuntimeRunner(Runner):
 
     def __init__(
         self,
-        path: Path,
+        path: str | Path,
         sidecar: Sidecar | None = None,
         providers: list[str] | None = None,
         threads: int | None = None,

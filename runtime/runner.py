@@ -4,7 +4,8 @@
         y = r.infer(x)          # x: NCHW float32 RGB in [0, 1]; y: NCHW float32
 
 ``open_runner`` reads the artifact's self-description first (the engine sidecar, or
-the ONNX metadata) and refuses a mismatch before any inference happens.
+the ONNX metadata) and refuses a mismatch before any inference happens. The runner class
+is the sidecar backend's entry in the one backend table (``edgesr.backends``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from types import TracebackType
 
 import numpy as np
 
-from edgesr.artifact import ShapeProfile, read_sidecar, sidecar_path
-from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError
+from edgesr.artifact import ShapeProfile, Sidecar, read_sidecar, sidecar_path
+from edgesr.backends import PLAIN_ONNX, backend
+from edgesr.errors import BadInputError, IncompatibleArtifactError
 from edgesr.spec import ModelSpec
 
 
@@ -120,27 +122,18 @@ def open_runner(
         raise BadInputError(f"model not found: {p}")
     if p.is_dir():
         raise BadInputError(f"expected an engine or ONNX file, got a folder: {p}")
-    runner: Runner
     if sidecar_path(p).exists():
-        sc = read_sidecar(p)
-        if sc.backend == "tensorrt":
-            from edgesr.runtime.trt_runner import TensorRTRunner
-
-            if providers:
-                raise UsageError("--providers applies to ONNX Runtime; this is a TensorRT engine")
-            runner = TensorRTRunner(p, sc)
-        else:
-            from edgesr.runtime.ort_runner import OnnxRuntimeRunner
-
-            runner = OnnxRuntimeRunner(p, sidecar=sc, providers=providers, threads=threads)
+        sc: Sidecar | None = read_sidecar(p)
+        entry = backend(sc.backend)  # type: ignore[union-attr]
     elif p.suffix.lower() == ".onnx":
-        from edgesr.runtime.ort_runner import OnnxRuntimeRunner
-
-        runner = OnnxRuntimeRunner(p, sidecar=None, providers=providers, threads=threads)
+        sc, entry = None, backend(PLAIN_ONNX)
     else:
         raise IncompatibleArtifactError(
             f"{p} is neither an ONNX file nor an engine with a sidecar ({sidecar_path(p).name} is missing)"
         )
+    if entry.runner is None:
+        raise IncompatibleArtifactError(f"{p.name}: {entry.name} artifacts are opened by {entry.runs_as}")
+    runner: Runner = entry.runner()(p, sidecar=sc, providers=providers, threads=threads)
     if expect_scale is not None and runner.spec.scale != expect_scale:
         runner.close()
         raise IncompatibleArtifactError(

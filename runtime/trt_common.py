@@ -4,7 +4,9 @@
   I/O API the runner uses; JetPack 5.0.x ships 8.4), checked once per process, one line.
 - ``trt_logger``: the one logger of the process ("the library pointer to the logger is a singleton",
   TensorRT best practices). It keeps the last errors so a None from TensorRT can be explained, and is
-  ``clear()``-ed before each parse, build and deserialise so a message is never a stale one.
+  ``clear()``-ed before each parse, build and deserialise so a message is never a stale one. It also keeps
+  TensorRT's warnings, deduplicated with a count, which the builder takes and shows (``take_warnings``).
+- ``numpy_dtype``: TensorRT I/O type -> numpy, without ``trt.nptype`` (broken on TensorRT 8.5 + numpy >= 1.24).
 - ``create``: ``trt.Builder(logger)`` / ``trt.Runtime(logger)``. When TensorRT cannot start CUDA (a driver
   older than TensorRT's CUDA: CUDA error 35; or a missing builder library) the pybind11 factory returns
   nullptr and Python sees ``TypeError: pybind11::init(): factory function returned nullptr``: mapped to a
@@ -26,9 +28,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from edgesr.errors import DeviceError, MissingDependencyError
 
 MIN_TENSORRT = (8, 5)
+MAX_WARNINGS = 50  # distinct TensorRT warnings kept per build (repeats are counted, not stored)
 _LOGGER: Any = None
 _CHECKED: set[str] = set()
 _PRIMARY: dict[int, Any] = {}
@@ -69,10 +74,21 @@ def trt_logger(trt: Any) -> Any:
                 def __init__(self) -> None:
                     trt.ILogger.__init__(self)
                     self.errors: list[str] = []
+                    self.warned: dict[str, int] = {}  # warning -> times said, since take_warnings()
 
                 def log(self, severity: Any, msg: str) -> None:
+                    text = " ".join(str(msg).split())
                     if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
-                        self.errors = (self.errors + [" ".join(str(msg).split())])[-5:]
+                        self.errors = (self.errors + [text])[-5:]
+                    elif severity == trt.ILogger.Severity.WARNING and len(self.warned) < MAX_WARNINGS:
+                        self.warned[text] = self.warned.get(text, 0) + 1
+                    elif severity == trt.ILogger.Severity.WARNING and text in self.warned:
+                        self.warned[text] += 1
+
+                def take_warnings(self) -> list[str]:
+                    """TensorRT's warnings since the last call, each once (with how often it was said)."""
+                    said, self.warned = self.warned, {}
+                    return dedupe(said)
 
                 def clear(self) -> None:
                     self.errors = []
@@ -82,6 +98,26 @@ def trt_logger(trt: Any) -> Any:
 
             _LOGGER = KeepErrors()
     return _LOGGER
+
+
+def dedupe(said: dict[str, int]) -> list[str]:
+    """{'msg': 3} -> ['msg (3 times)']: one line per distinct warning, in the order first said."""
+    return [f"{msg} ({n} times)" if n > 1 else msg for msg, n in said.items()]
+
+
+#: TensorRT's type -> numpy, by ``trt.DataType`` member name. ``trt.nptype`` is not used: TensorRT 8.5's builds its
+#: table with ``np.bool``, which numpy 1.24-1.26 do not have (AttributeError on every call, whatever the type).
+NUMPY_TYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32, "BOOL": np.bool_,
+               "UINT8": np.uint8, "INT64": np.int64}
+
+
+def numpy_dtype(trt: Any, dtype: Any) -> np.dtype | None:
+    """The numpy dtype of a TensorRT I/O type; None for types numpy lacks (BF16, FP8, INT4, FP4)."""
+    for name, np_type in NUMPY_TYPES.items():
+        member = getattr(trt.DataType, name, None)
+        if member is not None and member == dtype:
+            return np.dtype(np_type)
+    return None
 
 
 def _likely_cause(factory: str, said: str) -> str:

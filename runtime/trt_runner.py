@@ -1,8 +1,8 @@
 """TensorRT runner: pinned host buffers, async copies and ``execute_async_v3`` on one CUDA stream (pycuda),
 buffers allocated once for the profile's max shape and reused, two frames in flight.
 
-API used and where it exists (see /work/shared/reference/TENSORRT_API.md; sources: TensorRT Python
-bindings ``pyCore.cpp`` at 8.5/8.6/10.x/11.x, pycuda ``doc/driver.rst``):
+API used and where it exists (TensorRT Python bindings ``pyCore.cpp`` at 8.5/8.6/10.x/11.x, pycuda
+``doc/driver.rst``; docs/tensorrt.md has the per-version table):
 
 - name-based I/O: ``num_io_tensors``, ``get_tensor_name/mode/dtype``, ``get_tensor_profile_shape(name, 0)``,
   ``set_input_shape``, ``context.get_tensor_shape``, ``set_tensor_address``, ``execute_async_v3``: present
@@ -11,7 +11,9 @@ bindings ``pyCore.cpp`` at 8.5/8.6/10.x/11.x, pycuda ``doc/driver.rst``):
 - ``deserialize_cuda_engine`` returns None on failure, the reason only in the logger -> we keep the logger's
   last errors for the message. ``set_input_shape`` / ``execute_async_v3`` return False on failure.
 - ``runtime.engine_host_code_allowed`` (8.6+, hasattr-guarded): needed for version-compatible plans.
-- ``trt.nptype`` raises TypeError for BF16/FP8/INT4/FP4 I/O -> IncompatibleArtifactError.
+- I/O types map to numpy by ``trt.DataType`` member name (``trt_common.numpy_dtype``), never ``trt.nptype``:
+  TensorRT 8.5's raises AttributeError on numpy >= 1.24 (``np.bool``), and every version's raises TypeError
+  for BF16/FP8/INT4/FP4. A type numpy lacks -> IncompatibleArtifactError.
 - CUDA context: the device's PRIMARY context, the one the CUDA runtime (and so TensorRT) uses, retained once
   per process as pycuda's ``autoprimaryctx`` does (``trt_common.primary_context``, never detached); pycuda
   contexts are per thread, so every method pushes it and pops it (``Context.push``/``Context.pop``) and may be
@@ -35,20 +37,22 @@ from typing import Any
 import numpy as np
 
 from edgesr.artifact import ShapeProfile, Sidecar, sha256_file
-from edgesr.errors import BadInputError, DeviceError, EdgeSRError, IncompatibleArtifactError, require
+from edgesr.errors import BadInputError, DeviceError, EdgeSRError, IncompatibleArtifactError, UsageError, require
+from edgesr.machine import gpu_facts
 from edgesr.runtime.runner import Runner
-from edgesr.runtime.trt_common import create, cuda_errors, import_tensorrt, mib, primary_context, trt_logger
+from edgesr.runtime.trt_common import (
+    create,
+    cuda_errors,
+    import_tensorrt,
+    mib,
+    numpy_dtype,
+    primary_context,
+    trt_logger,
+)
 from edgesr.runtime.trt_compat import REBUILD, check_engine_compatible
 
 WHY = "needed to run TensorRT engines (JetPack ships it; on a desktop: pip install 'edgesr[trt]')"
 _logger = trt_logger  # the one TensorRT logger of the process (shared with the builder)
-
-
-def gpu_facts(cuda: Any, index: int = 0) -> dict[str, Any]:
-    """What the sidecar records about the GPU (pycuda): name and compute capability "major.minor"."""
-    dev = cuda.Device(index)
-    major, minor = dev.compute_capability()
-    return {"gpu_name": dev.name(), "compute_capability": f"{major}.{minor}"}
 
 
 @dataclass
@@ -71,7 +75,13 @@ class TensorRTRunner(Runner):
     backend = "tensorrt"
     max_in_flight = 2
 
-    def __init__(self, path: str | Path, sidecar: Sidecar) -> None:
+    def __init__(
+        self, path: str | Path, sidecar: Sidecar | None, providers: list[str] | None = None, threads: int | None = None
+    ) -> None:
+        if providers:
+            raise UsageError("--providers applies to ONNX Runtime; this is a TensorRT engine")
+        if sidecar is None:
+            raise IncompatibleArtifactError(f"{Path(path).name}: a TensorRT engine needs its sidecar")
         self.path = Path(path)
         self.sidecar = sidecar
         self.spec, self.precision, self.profile = sidecar.spec, sidecar.precision, sidecar.profile
@@ -85,11 +95,11 @@ class TensorRTRunner(Runner):
             raise DeviceError(f"no usable CUDA driver/GPU: {exc}") from None
         if count < 1:
             raise DeviceError("no CUDA GPU found")
-        with cuda_errors(cuda, "reading GPU 0's name and compute capability"):
-            facts = gpu_facts(cuda)
-            cc = cuda.Device(0).compute_capability()
+        with cuda_errors(cuda, "reading GPU 0's name, compute capability and SM count"):
+            facts = gpu_facts(cuda, 0)
+        assert facts is not None  # with pycuda given, gpu_facts reads the device or raises
         check_engine_compatible(
-            sidecar, self.path.name, trt.__version__, facts["gpu_name"], cc,
+            sidecar, self.path.name, trt.__version__, facts,
             dla_cores=_dla_cores(trt) if (sidecar.device or {}).get("dla_core") is not None else 0,
         )
         if sidecar.engine_sha256 != sha256_file(self.path):
@@ -133,7 +143,7 @@ class TensorRTRunner(Runner):
         trt, cuda = self._trt, self._cuda
         log = _logger(trt)
         self._runtime = create(trt, "Runtime", log)
-        if (self.sidecar.build or {}).get("version_compatible") and hasattr(self._runtime, "engine_host_code_allowed"):
+        if self.sidecar.engine_facts.get("version_compatible") and hasattr(self._runtime, "engine_host_code_allowed"):
             self._runtime.engine_host_code_allowed = True  # 8.6+: version-compatible plans embed the lean runtime
         dla = (self.sidecar.device or {}).get("dla_core")
         if dla is not None:
@@ -148,12 +158,12 @@ class TensorRTRunner(Runner):
         if len(ins) != 1 or len(outs) != 1:
             raise IncompatibleArtifactError(f"{self.path.name} is not an edgesr SR engine (I/O tensors: {names})")
         self.input_name, self.output_name = ins[0], outs[0]
-        try:
-            in_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.input_name)))
-            out_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self.output_name)))
-        except TypeError as exc:  # BF16/FP8/INT4 I/O have no numpy type
-            msg = f"{self.path.name} has I/O of a type numpy lacks ({exc}): {REBUILD}"
-            raise IncompatibleArtifactError(msg) from None
+        io_types = {n: self.engine.get_tensor_dtype(n) for n in (self.input_name, self.output_name)}
+        in_dtype, out_dtype = (numpy_dtype(trt, t) for t in io_types.values())
+        if in_dtype is None or out_dtype is None:  # BF16/FP8/INT4 I/O have no numpy type
+            raise IncompatibleArtifactError(
+                f"{self.path.name} has I/O of a type numpy lacks ({', '.join(map(str, io_types.values()))}): {REBUILD}"
+            )
         mn, _, mx = (tuple(int(d) for d in s) for s in self.engine.get_tensor_profile_shape(self.input_name, 0))
         opt = self.sidecar.profile.opt
         opt = (min(max(opt[0], mn[2]), mx[2]), min(max(opt[1], mn[3]), mx[3]))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 GPU_NAME, CC = "Fake Orin (nvgpu)", (8, 7)
+MULTIPROCESSOR_COUNT = 16  # pycuda's device_attribute.MULTIPROCESSOR_COUNT (CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
 
 
 def make_driver(gpu: Any) -> types.ModuleType:
@@ -77,6 +78,12 @@ def make_driver(gpu: Any) -> types.ModuleType:
 
         def compute_capability(self) -> tuple[int, int]:
             return CC
+
+        def get_attribute(self, attribute: int) -> int:
+            return {MULTIPROCESSOR_COUNT: gpu.sm_count}[attribute]
+
+        def total_memory(self) -> int:
+            return 8 << 30
 
         def retain_primary_context(self) -> Context:
             gpu.counts["retain"] += 1
@@ -163,4 +170,5 @@ def make_driver(gpu: Any) -> types.ModuleType:
         if not name.startswith("_") and name not in ("gpu", "d"):
             setattr(d, name, obj)
     d.init = lambda flags=0: None  # type: ignore[attr-defined]
+    d.device_attribute = types.SimpleNamespace(MULTIPROCESSOR_COUNT=MULTIPROCESSOR_COUNT)  # type: ignore[attr-defined]
     return d

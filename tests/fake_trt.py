@@ -34,8 +34,12 @@ PLAN_MAGIC = b"FAKEPLAN\n"
 
 
 class FakeGPU:
-    def __init__(self, version: str = "10.3.0.30", fail: set[str] | frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, version: str = "10.3.0.30", fail: set[str] | frozenset[str] = frozenset(), dla_cores: int = 0,
+        sm_count: int = 16,
+    ) -> None:
         self.version = version
+        self.dla_cores, self.sm_count = dla_cores, sm_count
         self.fail = set(fail)
         self.during_build: Any = None  # a callable run while the engine builds (the world changing meanwhile)
         self.counts: Counter[str] = Counter()
@@ -102,7 +106,15 @@ class FakeGPU:
             creation, flags = {"STRONGLY_TYPED": 0}, {"GPU_FALLBACK": 3, "TF32": 2}
         t.NetworkDefinitionCreationFlag = types.SimpleNamespace(**creation)  # type: ignore[attr-defined]
         t.BuilderFlag = types.SimpleNamespace(**flags)  # type: ignore[attr-defined]
-        t.nptype = lambda dt: {0: np.float32, 1: np.float16}[dt]  # type: ignore[attr-defined]
+        t.LayerInformationFormat = types.SimpleNamespace(ONELINE=0, JSON=1)  # type: ignore[attr-defined]
+        t.ProfilingVerbosity = types.SimpleNamespace(LAYER_NAMES_ONLY=0, NONE=1, DETAILED=2)  # type: ignore[attr-defined]
+
+        def nptype(dt: int) -> Any:
+            if major < 10:  # TensorRT 8.5's table names np.bool, which numpy 1.24-1.26 do not have
+                raise AttributeError("module 'numpy' has no attribute 'bool'")
+            return {0: np.float32, 1: np.float16}[dt]
+
+        t.nptype = nptype  # type: ignore[attr-defined]
 
         def factory(kind: str, logger: Any) -> None:
             if f"{kind.lower()}_nullptr" in gpu.fail:
@@ -173,7 +185,7 @@ class FakeGPU:
                 return self.cache
 
         class Builder:
-            num_DLA_cores = 0
+            num_DLA_cores = gpu.dla_cores
 
             def __init__(self, logger: Any) -> None:
                 factory("Builder", logger)
@@ -195,16 +207,20 @@ class FakeGPU:
                 if gpu.during_build is not None:
                     gpu.during_build()
                 gpu.last_flags = sorted(config.flags)
-                head = json.dumps({"profile": config.profile.shapes if config.profile else None}).encode()
+                dla = getattr(config, "default_device_type", t.DeviceType.GPU) == t.DeviceType.DLA  # type: ignore[attr-defined]
+                detailed = getattr(config, "profiling_verbosity", None) == t.ProfilingVerbosity.DETAILED  # type: ignore[attr-defined]
+                layers = fake_layers(network.onnx, config.flags, major, dla) if detailed else []
+                head = json.dumps({"profile": config.profile.shapes if config.profile else None,
+                                   "layers": layers}).encode()
                 return PLAN_MAGIC + head + b"\n" + network.onnx
 
         class Engine:
             num_io_tensors = 2
 
-            def __init__(self, profile: list[list[int]], onnx_bytes: bytes) -> None:
+            def __init__(self, profile: list[list[int]], onnx_bytes: bytes, layers: list[Any]) -> None:
                 import onnxruntime
 
-                self.profile = profile
+                self.profile, self.layers = profile, layers
                 self.session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
                 meta = self.session.get_modelmeta().custom_metadata_map
                 self.scale = int(json.loads(meta["edgesr.spec"])["scale"])
@@ -223,6 +239,12 @@ class FakeGPU:
 
             def create_execution_context(self) -> ExecutionContext:
                 return ExecutionContext(self)
+
+            def create_engine_inspector(self) -> Any:
+                layers = self.layers
+                return types.SimpleNamespace(
+                    get_engine_information=lambda fmt: json.dumps({"Layers": layers, "Bindings": ["lr", "sr"]})
+                )
 
         class ExecutionContext:
             def __init__(self, engine: Engine) -> None:
@@ -254,7 +276,7 @@ class FakeGPU:
                 return True
 
         class Runtime:
-            num_DLA_cores = 0
+            num_DLA_cores = gpu.dla_cores
 
             def __init__(self, logger: Any) -> None:
                 factory("Runtime", logger)
@@ -265,11 +287,49 @@ class FakeGPU:
                     self.logger.log(Severity.ERROR, "Serialization assertion magicTagRead == kMAGIC_TAG failed")
                     return None
                 head, onnx_bytes = plan[len(PLAN_MAGIC):].split(b"\n", 1)
-                return Engine(json.loads(head)["profile"], onnx_bytes)
+                meta = json.loads(head)
+                return Engine(meta["profile"], onnx_bytes, meta.get("layers", []))
 
         t.Builder, t.Runtime, t.OnnxParser = Builder, Runtime, Parser  # type: ignore[attr-defined]
         t.ICudaEngine = Engine  # type: ignore[attr-defined]
         return t
+
+
+def fake_layers(onnx_bytes: bytes, flags: set[int], major: int, dla: bool) -> list[dict[str, Any]]:
+    """The engine inspector's JSON layers for a fake plan, in TensorRT's shape: one per Conv / PRelu /
+    DepthToSpace / Add node, with ``Format/Datatype`` per tensor: INT8 input where a DequantizeLinear feeds the
+    node, else FP16 where the FP16 flag is set (8.x/10.x: FP16 = 0) or the node's ONNX type is FP16 (11.x,
+    strongly typed), else FP32. On a DLA build, DepthToSpace falls back to the GPU, the rest run on the DLA."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    producer = {o: n.op_type for n in model.graph.node for o in n.output}
+    fp16_inits = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16}
+    weak_fp16 = major < 11 and 0 in flags
+    fmt = {"int8": "Row major Int8 format", "fp16": "Channel major FP16 format where channel % 8 == 0",
+           "fp32": "Row major linear FP32"}
+    layers = []
+    for i, node in enumerate(n for n in model.graph.node if n.op_type in ("Conv", "PRelu", "DepthToSpace", "Add")):
+        weights = node.input[1:2]
+        via_dq = [producer.get(w) == "DequantizeLinear" for w in node.input]
+        half = weak_fp16 or any(w in fp16_inits for w in weights) or (
+            major >= 11 and any(w in fp16_inits for w in _dq_scales(model, node)))
+        kind_in = "int8" if node.op_type == "Conv" and via_dq[0] else "fp16" if half else "fp32"
+        kind_out = "fp16" if half else "fp32"
+        on_dla = dla and node.op_type != "DepthToSpace"
+        layers.append({
+            "Name": f"{{ForeignNode[{node.name}]}}" if on_dla else node.name or f"layer{i}",
+            "LayerType": "DLA" if on_dla else {"Conv": "CaskConvolution"}.get(node.op_type, node.op_type),
+            "Inputs": [{"Name": node.input[0], "Location": "Device", "Format/Datatype": fmt[kind_in]}],
+            "Outputs": [{"Name": node.output[0], "Location": "Device", "Format/Datatype": fmt[kind_out]}],
+        })
+    return layers
+
+
+def _dq_scales(model: Any, node: Any) -> list[str]:
+    """The scale initializers of the DequantizeLinear nodes feeding ``node``."""
+    dq = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    return [dq[x].input[1] for x in node.input if x in dq]
 
 
 def _module(name: str) -> types.ModuleType:  # also FakeGPU.module

@@ -66,7 +66,11 @@ def test_bench_writes_json_csv_and_chart(bench_run: tuple[Any, Path, Path]) -> N
     assert table[0]["backend"] == "pytorch" and float(table[0]["latency_median_ms"]) > 0
     png = Image.open(out / "bench.png")
     assert png.format == "PNG" and png.size[0] == 1000 and png.size[1] > 200
-    assert (out / "models" / "tiny.onnx").is_file() and (out / "models" / "tiny.int8.onnx").is_file()
+    # the ONNX Runtime FP16/INT8 rows run engines made by build-engine's path, each with its gate report
+    for p in ("fp16", "int8"):
+        engine = out / "models" / f"tiny.{p}.ort.onnx"
+        assert engine.is_file() and (out / "models" / f"tiny.{p}.ort.onnx.gate.json").is_file()
+    assert (out / "models" / "tiny.onnx").is_file()
     assert not result.interrupted
 
 
@@ -107,24 +111,25 @@ def test_bench_psnr_is_against_the_real_fp32_output(bench_run: tuple[Any, Path, 
     img, _ = real_input(32, 48)
     with torch.inference_mode():
         ref = from_nchw(load_generator(ckpt)(torch.from_numpy(to_nchw(img))).numpy())[0]
-    with open_runner(out / "models" / "tiny.int8.onnx") as r:
+    with open_runner(out / "models" / "tiny.int8.ort.onnx") as r:
         got = from_nchw(r.infer(to_nchw(img)))[0]
     assert rgb_psnr(got, ref) == pytest.approx(int8, abs=1e-3)
 
 
 @pytest.mark.slow
 def test_bench_says_why_rows_did_not_run(bench_run: tuple[Any, Path, Path]) -> None:
+    from edgesr.backends import backend
     from edgesr.bench.report import not_run
-    from edgesr.export.engine_trt import tensorrt_available
     from edgesr.machine import cpu_has_native_bf16
 
     result, out, _ = bench_run
     rows = _rows(out)
     bf16 = _row(rows, "32x48", "pytorch bf16")["status"]
     assert bf16 == "ok" if cpu_has_native_bf16() else bf16.startswith("not supported: no native bf16")
-    if not tensorrt_available():
+    why = backend("tensorrt").probe()
+    if why is not None:  # the backend table's reason, on every TensorRT row
         trt = [r for r in rows if r["backend"] == "tensorrt"]
-        assert trt and all(r["status"].startswith("not available: TensorRT is not installed") for r in trt)
+        assert trt and all(r["status"] == f"not available: {why}" for r in trt)
         assert any(line.startswith("tensorrt fp32, tensorrt fp16, tensorrt int8: not available") for line in
                    not_run(result))
 

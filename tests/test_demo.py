@@ -178,7 +178,9 @@ def test_demo_uses_tensorrt_on_a_gpu(tmp_path: Path) -> None:
     summary = run_demo(DemoConfig(out=tmp_path / "demo", checkpoint=ckpt, frames=FRAMES, calib_images=4))
     assert summary["backend"]["name"] == "tensorrt"
     for precision in ("fp16", "int8"):
-        engine = summary["gates"][precision]["engine"]
+        gate = summary["gates"][precision]
+        assert gate["passed"], f"{precision} gate refused the engine: {gate.get('error')}"  # the gate's message
+        engine = gate["engine"]
         assert engine.endswith(f"model.{precision}.engine")
         with open_runner(engine) as r:
             assert (r.backend, r.precision) == ("tensorrt", precision)

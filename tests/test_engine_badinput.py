@@ -110,7 +110,8 @@ def test_engine_sidecar_from_another_gpu(capsys: pytest.CaptureFixture[str], fp3
 
 
 def test_sidecar_device_keys_are_what_the_runtime_checks(fp32_onnx: Path) -> None:
-    """The builder records the GPU as the runtime's `gpu_facts` does; another GPU is then refused."""
+    """The builder records the GPU with the one probe the runtime uses (`machine.gpu_facts`); another GPU is then
+    refused."""
     from edgesr.runtime.trt_compat import check_engine_compatible
 
     from edgesr.artifact import ShapeProfile, Sidecar
@@ -128,15 +129,17 @@ def test_sidecar_device_keys_are_what_the_runtime_checks(fp32_onnx: Path) -> Non
             def compute_capability(self) -> tuple[int, int]:
                 return (8, 9)
 
-    from edgesr.runtime.trt_runner import gpu_facts
+    from edgesr.machine import GpuFacts, gpu_facts
 
-    device = gpu_facts(FakePycudaDevice, 0)
+    facts = gpu_facts(FakePycudaDevice, 0)
+    assert facts is not None
+    device = facts.sidecar()
     sc = Sidecar(
         "tensorrt", "fp16", edge_xs(4), ShapeProfile((16, 16), (32, 48), (48, 64)), "a", "b", "10.16.0", device
     )
-    check_engine_compatible(sc, "m.engine", "10.16.0", "NVIDIA GeForce RTX 4090", (8, 9))  # same GPU: fine
+    check_engine_compatible(sc, "m.engine", "10.16.0", GpuFacts("NVIDIA GeForce RTX 4090", (8, 9)))  # same GPU: fine
     with pytest.raises(IncompatibleArtifactError, match="rebuild it on this device") as info:
-        check_engine_compatible(sc, "m.engine", "10.16.0", "NVIDIA Jetson AGX Orin", (8, 7))
+        check_engine_compatible(sc, "m.engine", "10.16.0", GpuFacts("NVIDIA Jetson AGX Orin", (8, 7)))
     assert "\n" not in str(info.value)
 
 

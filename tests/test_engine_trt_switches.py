@@ -1,7 +1,7 @@
 """The TensorRT version switches of `edgesr.export.engine_trt`, checked without TensorRT.
 
 Each stand-in below carries exactly the enum members that the Python bindings of that release
-expose (../shared/reference/TENSORRT_API.md section 1-3, from pyCore.cpp / NvInfer.h per branch):
+expose (pyCore.cpp / NvInfer.h per branch; docs/tensorrt.md):
 8.5 has EXPLICIT_BATCH and no STRONGLY_TYPED; 10.3 has both (EXPLICIT_BATCH ignored); 11.x has no
 EXPLICIT_BATCH and no FP16/INT8 builder flags, and renumbered what is left. The switches must pick
 the right flags from names, never from integers."""
@@ -14,6 +14,7 @@ import pytest
 from edgesr.export import engine_trt
 
 from edgesr.artifact import ShapeProfile
+from edgesr.backends import EngineRequest
 from edgesr.errors import UsageError
 
 
@@ -72,7 +73,7 @@ def test_dla_needs_static_shapes_and_reduced_precision() -> None:
     dynamic = ShapeProfile((32, 32), (180, 320), (270, 480))
     static = ShapeProfile((180, 320), (180, 320), (180, 320))
     with pytest.raises(UsageError, match="DLA needs static shapes"):
-        engine_trt.TrtBuildConfig("fp16", dynamic, dla_core=0)
+        EngineRequest("fp16", dynamic, dla_core=0)
     with pytest.raises(UsageError, match="FP16 or INT8"):
-        engine_trt.TrtBuildConfig("fp32", static, dla_core=0)
-    engine_trt.TrtBuildConfig("int8", static, dla_core=1)  # accepted
+        EngineRequest("fp32", static, dla_core=0)
+    EngineRequest("int8", static, dla_core=1)  # accepted

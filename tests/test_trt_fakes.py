@@ -19,6 +19,7 @@ from export_helpers import SMALL_PROFILE, cli, one_line_error
 from fake_trt import GPU_NAME, PLAN_MAGIC, FakeGPU
 
 from edgesr.artifact import ShapeProfile, Sidecar, read_sidecar, sha256_file, write_sidecar
+from edgesr.backends import EngineRequest
 from edgesr.errors import EdgeSRError, IncompatibleArtifactError
 from edgesr.runtime import open_runner, trt_common
 
@@ -151,10 +152,10 @@ def test_a_launch_failure_while_streaming_is_one_line(
 
 # -- [defect 5] the logger's errors are cleared before each parse, build and deserialise ---------------------------
 def test_a_build_failure_never_quotes_an_earlier_error(fake, onnx_fp32: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from edgesr.export.engine_trt import TrtBuildConfig, build_trt_engine
+    from edgesr.export.engine_trt import build as build_trt_engine
 
     gpu = fake(fail=("parse",))
-    cfg = TrtBuildConfig("fp32", PROFILE, timing_cache=tmp_path / "t.cache")
+    cfg = EngineRequest("fp32", PROFILE, timing_cache=tmp_path / "t.cache")
     with pytest.raises(IncompatibleArtifactError, match="fake parse failure"):
         build_trt_engine(onnx_fp32, tmp_path / "a.engine", cfg)
     gpu.fail = {"build_none"}  # the same process-wide logger, which still holds the parse error
@@ -221,17 +222,17 @@ def test_unwritable_timing_cache_is_a_warning_and_the_engine_is_kept(
 
 # -- [defect 9] strongly typed TensorRT: the precision is the ONNX's --------------------------------------------------
 def test_tensorrt_11_refuses_a_precision_the_onnx_does_not_have(fake, onnx_fp32: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from edgesr.export.engine_trt import TrtBuildConfig, build_trt_engine
+    from edgesr.export.engine_trt import build as build_trt_engine
 
     gpu = fake(version="11.1.0.5")
     fp16_onnx = tinymodel.tiny_onnx(tmp_path / "m16.onnx", fp16_weights=True)  # marked edgesr.precision=fp16
     cache = tmp_path / "t.cache"
     with pytest.raises(IncompatibleArtifactError, match=r"strongly typed .*m\.onnx is fp32 .*not fp16"):
-        build_trt_engine(onnx_fp32, tmp_path / "a.engine", TrtBuildConfig("fp16", PROFILE, timing_cache=cache))
+        build_trt_engine(onnx_fp32, tmp_path / "a.engine", EngineRequest("fp16", PROFILE, timing_cache=cache))
     with pytest.raises(IncompatibleArtifactError, match="is fp16 .*not int8"):
-        build_trt_engine(fp16_onnx, tmp_path / "a.engine", TrtBuildConfig("int8", PROFILE, timing_cache=cache))
+        build_trt_engine(fp16_onnx, tmp_path / "a.engine", EngineRequest("int8", PROFILE, timing_cache=cache))
     assert gpu.counts["builder"] == 0  # refused before any GPU work
-    facts = build_trt_engine(fp16_onnx, tmp_path / "b.engine", TrtBuildConfig("fp16", PROFILE, timing_cache=cache))
+    facts = build_trt_engine(fp16_onnx, tmp_path / "b.engine", EngineRequest("fp16", PROFILE, timing_cache=cache)).facts
     assert facts["strongly_typed"] and facts["flags"] == [] and gpu.last_flags == []
 
 
@@ -248,8 +249,8 @@ def test_tensorrt_11_cli_fp16_build_uses_the_fp16_onnx(
 # -- a dry run of the GPU tests' own code ------------------------------------------------------------------------
 def test_the_gpu_tests_run_against_the_fakes() -> None:
     """``pytest -m gpu tests/test_runtime_trt.py`` with the fakes installed: their fixture (production builder,
-    FP16 / Q-DQ variants, calibration, sidecars) and assertions run here, so a Jetson run does not find their
-    bugs first. What only TensorRT can show (inspector precisions, DLA) skips with its reason."""
+    FP16 / Q-DQ variants, calibration, sidecars, the inspector's layer record) and assertions run here, so a
+    Jetson run does not find their bugs first. DLA (the fake GPU has none) skips with its reason."""
     repo = Path(__file__).resolve().parents[1]
     code = (
         "import sys; sys.path.insert(0, 'tests'); import fake_trt; fake_trt.FakeGPU().install_for_process()\n"
@@ -259,5 +260,5 @@ def test_the_gpu_tests_run_against_the_fakes() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=600)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     summary = out.stdout.strip().splitlines()[-1]
-    assert "7 passed" in summary and "failed" not in summary and "error" not in summary, out.stdout[-3000:]
-    assert "engine inspector" in out.stdout and "no DLA" in out.stdout  # the skips, with their reasons
+    assert "9 passed" in summary and "failed" not in summary and "error" not in summary, out.stdout[-3000:]
+    assert "no DLA" in out.stdout and "engine inspector" not in out.stdout  # the skip, with its reason

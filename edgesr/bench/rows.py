@@ -8,11 +8,14 @@ table shows instead of numbers (like Ultralytics' benchmark mode):
   (the baseline: the checkpoint's module as loaded, BatchNorm not folded), FP32 channels-last,
   bf16 autocast (CPU: only with native bf16, i.e. avx512_bf16/AMX; CUDA: where supported) and,
   on CUDA, fp16 autocast;
-- ``onnxruntime``: the FP32 ONNX, its FP16 variant (``edgesr.export.fp16``) and its INT8 Q/DQ
-  variant (``edgesr.export.int8``, calibrated by ``edgesr.export.calibration`` on the built-in
-  'train' samples), each run by ``edgesr.runtime.open_runner`` (CUDA provider where present);
-- ``tensorrt``: engines from ``edgesr.export.build.build_engine`` (accuracy gate reported, never
-  blocking: ``force``), run by the runtime's TensorRT runner.
+- every engine backend with a runner in the backend table (``edgesr.backends``: ``onnxruntime``,
+  ``tensorrt``) at every precision of the precision table (``edgesr.precisions``): FP32 on ONNX Runtime
+  is the exported ONNX itself; every other row is an engine from ``edgesr.export.build.build_engine``,
+  the build path of ``edgesr build-engine`` with its accuracy gate (reported, never blocking: ``force``),
+  run by ``edgesr.runtime.open_runner``. A backend not usable here is listed with its table's reason.
+
+``pytorch`` and ``bf16`` are bench-only: the checkpoint under torch is the baseline the engines are compared
+with, not an engine backend, and bf16 is a torch autocast mode, not an engine precision.
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesr.export import engine_trt
+from edgesr.backends import runnable
 from edgesr.export.calibration import CalibrationConfig
+from edgesr.precisions import PRECISIONS as ENGINE_PRECISIONS
 
-BACKENDS = ("pytorch", "onnxruntime", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "int8", "bf16")
+TORCH = "pytorch"  # bench-only row kind: the checkpoint under torch (the baseline), not an engine backend
+TORCH_ONLY_PRECISIONS = ("bf16",)  # torch autocast; engines have no bf16 precision
+BACKENDS = (TORCH, *(b.name for b in runnable()))
+PRECISIONS = (*ENGINE_PRECISIONS, *TORCH_ONLY_PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -182,72 +188,52 @@ class Variants:
         self.onnx, self.folder, self.calibration, self.sizes, self.say = onnx, folder, calibration, sizes, say
         self._made: dict[str, tuple[Path, str]] = {}
 
-    def ort(self, precision: str) -> tuple[Path, str]:
-        if precision not in self._made:
-            self._made[precision] = self._make_ort(precision)
-        return self._made[precision]
-
-    def _make_ort(self, precision: str) -> tuple[Path, str]:
-        from edgesr.export.onnx_io import open_edgesr_onnx, save_model
-
-        src = open_edgesr_onnx(self.onnx)
-        if precision == "fp32":
-            return self.onnx, "the exported FP32 ONNX"
-        path = self.folder / f"{self.onnx.name.removesuffix('.onnx')}.{precision}.onnx"
-        if precision == "fp16":
-            from edgesr.export.fp16 import to_fp16
-
-            self.say("making the FP16 ONNX")
-            save_model(to_fp16(src), path)
-            return path, "FP16 weights and compute, FP32 I/O"
-        from edgesr.export.gate import DEFAULT_MIN_PSNR
-        from edgesr.export.int8_build import make_int8
-
-        cal_cfg = self.calibration
-        h, w = cal_cfg.shape
-        self.say(f"calibrating INT8 on {cal_cfg.images} crops of {h}x{w} (built-in samples), keep auto")
-        q = make_int8(src, cal_cfg, "auto", DEFAULT_MIN_PSNR["int8"])
-        save_model(q.model, path)
-        cached = ", cached ranges" if q.calibration.cached else ""
-        return path, (
-            f"Q/DQ on Conv inputs+weights, {cal_cfg.method} calibration{cached}, {len(q.keep)} convs in float "
-            f"(auto), {100 * q.record['int8_mac_share']:.1f}% of MACs in INT8"
-        )
-
-    def trt(self, precision: str) -> tuple[Path, str]:
-        key = f"trt-{precision}"
+    def engine(self, backend: str, precision: str) -> tuple[Path, str]:
+        """The row's artifact, built on first use: the exported ONNX for ONNX Runtime FP32, else an engine made
+        by ``build_engine`` (the precision's variant, the backend's builder, the accuracy gate) from it."""
+        key = f"{backend}-{precision}"
         if key not in self._made:
-            from edgesr.export.build import BuildConfig, build_engine, default_output
-
-            hs, ws = [s[0] for s in self.sizes], [s[1] for s in self.sizes]
-            out = default_output(self.onnx, precision, "tensorrt", self.folder)
-            cfg = BuildConfig(
-                onnx=self.onnx, output=out, precision=precision, backend="tensorrt",
-                min_shape=(min(hs), min(ws)), max_shape=(max(hs), max(ws)), calibration=self.calibration, force=True,
-            )
-            self.say(f"building the TensorRT {precision} engine (accuracy gate reported, not enforced)")
-            result = build_engine(cfg, step=self.say)
-            gate = "passed" if result.gate.passed else "FAILED"
-            self._made[key] = (out, f"gate {gate}: worst {result.gate.worst.psnr_vs_fp32:.2f} dB on holdout")
+            self._made[key] = self._build(backend, precision)
         return self._made[key]
+
+    def _build(self, backend: str, precision: str) -> tuple[Path, str]:
+        from edgesr.export.build import BuildConfig, build_engine, default_output
+
+        if backend == "onnxruntime" and precision == "fp32":
+            return self.onnx, "the exported FP32 ONNX"
+        hs, ws = [s[0] for s in self.sizes], [s[1] for s in self.sizes]
+        out = default_output(self.onnx, precision, backend, self.folder)
+        cfg = BuildConfig(
+            onnx=self.onnx, output=out, precision=precision, backend=backend,
+            min_shape=(min(hs), min(ws)), max_shape=(max(hs), max(ws)), calibration=self.calibration, force=True,
+        )
+        self.say(f"building the {backend} {precision} engine (accuracy gate reported, not enforced)")
+        result = build_engine(cfg, step=self.say)
+        gate = "passed" if result.gate.passed else "FAILED"
+        note = f"gate {gate}: worst {result.gate.worst.psnr_vs_fp32:.2f} dB on holdout"
+        rec = result.gate.int8
+        if rec:
+            keep = rec["keep_float"]
+            note += (
+                f"; {rec['calibration_method']} calibration, {len(keep) if isinstance(keep, list) else 0} convs in "
+                f"float, {100 * rec['int8_mac_share']:.1f}% of MACs in INT8"
+            )
+        return out, note
 
 
 def engine_candidates(variants: Variants, threads: int | None) -> list[Candidate]:
+    """One row per (backend with a runner, precision): opened lazily, or the backend's reason it cannot run."""
     out = []
-    for precision in ("fp32", "fp16", "int8"):
+    for entry in runnable():
+        why = entry.probe()
+        for precision in ENGINE_PRECISIONS:
+            if precision not in entry.precisions:
+                continue
 
-        def open_ort(p: str = precision) -> Session:
-            path, note = variants.ort(p)
-            return RunnerSession(path, note, threads)
+            def open_row(b: str = entry.name, p: str = precision) -> Session:
+                path, note = variants.engine(b, p)
+                return RunnerSession(path, note, threads if b == "onnxruntime" else None)
 
-        out.append(Candidate(RowSpec("onnxruntime", precision), open_ort))
-    trt_ok = engine_trt.tensorrt_available()
-    for precision in ("fp32", "fp16", "int8"):
-
-        def open_trt(p: str = precision) -> Session:
-            path, note = variants.trt(p)
-            return RunnerSession(path, note)
-
-        why = None if trt_ok else "not available: TensorRT is not installed (JetPack, or pip install 'edgesr[trt]')"
-        out.append(Candidate(RowSpec("tensorrt", precision), open_trt if trt_ok else None, why))
+            row = RowSpec(entry.name, precision)
+            out.append(Candidate(row, open_row) if why is None else Candidate(row, unavailable=f"not available: {why}"))
     return out

@@ -26,6 +26,7 @@ from edgesr.bench.result import BenchResult, BenchRow
 from edgesr.bench.rows import (
     BACKENDS,
     PRECISIONS,
+    TORCH,
     Candidate,
     RunnerSession,
     Session,
@@ -240,7 +241,7 @@ def _error(exc: BaseException) -> str:
 
 def _speedups(result: BenchResult, sizes: list[tuple[int, int]]) -> None:
     """Speed-up against PyTorch eager FP32 at the same size, else against ONNX Runtime FP32."""
-    for label in ("pytorch fp32", "onnxruntime fp32"):
+    for label in (f"{TORCH} fp32", "onnxruntime fp32"):
         backend, precision = label.split()
         bases = {s: result.find(s, backend, precision) for s in sizes}
         if any(b is not None and b.ok for b in bases.values()):

@@ -11,6 +11,7 @@ from rich.markup import escape
 from edgesr.cli.ui import make_console
 from edgesr.options import number, shape
 from edgesr.paths import output_dir
+from edgesr.precisions import PRECISIONS as ENGINE_PRECISIONS
 
 console = make_console(wide_logs=True)
 
@@ -26,8 +27,12 @@ def bench(
     sizes: str | None = typer.Option(
         None, help="LR input sizes HxW, comma-separated. Default: 64x64 and the inputs for 720p and 1080p output."
     ),
-    backends: str | None = typer.Option(None, help="Subset of pytorch,onnxruntime,tensorrt. Default: all."),
-    precisions: str | None = typer.Option(None, help="Subset of fp32,fp16,int8,bf16. Default: all."),
+    backends: str | None = typer.Option(
+        None, help="Subset of pytorch (the checkpoint under torch) and the engine backends. Default: all."
+    ),
+    precisions: str | None = typer.Option(
+        None, help=f"Subset of {','.join(ENGINE_PRECISIONS)} and bf16 (pytorch only). Default: all."
+    ),
     warmup: int = typer.Option(2, help="Untimed runs per row and size."),
     runs: int = typer.Option(10, help="Timed runs per row and size (median and p95 of these)."),
     out: Path = typer.Option(Path("edgesr-bench"), "--out", "-o", help="Folder for bench.json/.csv/.png and variants."),

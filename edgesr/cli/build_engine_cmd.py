@@ -8,11 +8,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from edgesr.backends import TABLE as BACKEND_TABLE
 from edgesr.cli.interrupted import interrupted_note
 from edgesr.cli.ui import console, db, progress
-from edgesr.errors import UsageError
 from edgesr.options import MIN_SIDE, number, shape
 from edgesr.paths import output_file
+from edgesr.precisions import from_flags, gate_thresholds
+
+BACKEND_HELP = "; ".join(f"{b.name}: {b.summary}" for b in BACKEND_TABLE if b.builder is not None)
 
 
 def build_engine(
@@ -22,9 +25,8 @@ def build_engine(
     int8: bool = typer.Option(False, "--int8", help="INT8 engine (explicit Q/DQ from calibration images)."),
     backend: str | None = typer.Option(
         None,
-        help="tensorrt | onnxruntime | onnx (with --int8: the portable TensorRT-form Q/DQ ONNX and its gate "
-        "report, no TensorRT needed; build it on the device with --backend tensorrt or trtexec). "
-        "Default: tensorrt where it imports, else onnxruntime.",
+        help=f"{BACKEND_HELP}. Default: tensorrt where it imports, is a supported version and sees a GPU, "
+        "else onnxruntime.",
     ),
     min_shape: str | None = typer.Option(None, help="Smallest input HxW. Default 32x32."),
     opt_shape: str | None = typer.Option(None, help="Input HxW to tune for. Default: 720p output (180x320 at x4)."),
@@ -42,7 +44,7 @@ def build_engine(
         "| none | CONV,...",
     ),
     check_data: Path | None = typer.Option(None, help="Accuracy-gate images. Default: built-in 'holdout' samples."),
-    min_psnr: float | None = typer.Option(None, help="Gate threshold vs FP32, dB. Default: 50 (fp16/fp32), 42 (int8)."),
+    min_psnr: float | None = typer.Option(None, help=f"Gate threshold vs FP32, dB. Default: {gate_thresholds()}."),
     force: bool = typer.Option(False, "--force", help="Write the engine even if the gate fails (with a warning)."),
 ) -> None:
     """Build a TensorRT or ONNX Runtime engine (FP32/FP16/INT8) with an accuracy gate and a sidecar."""
@@ -53,8 +55,7 @@ def build_engine(
     from edgesr.export.build import build_engine as run_build
     from edgesr.export.calibration import CalibrationConfig
 
-    if fp16 and int8:
-        raise UsageError("--fp16 and --int8 conflict: choose one precision")
+    precision = from_flags({"--fp16": fp16, "--int8": int8})  # two at once conflict
     int8_only = {
         "--calib-data": calib_data,
         "--calib-images": calib_images,
@@ -78,7 +79,7 @@ def build_engine(
     cfg = BuildConfig.with_defaults(  # the default backend and output name; conflicting flags refused
         onnx=onnx,
         output=output,
-        precision="fp16" if fp16 else "int8" if int8 else "fp32",
+        precision=precision,
         backend=backend,
         min_shape=shapes["min"],
         opt_shape=shapes["opt"],
@@ -154,11 +155,19 @@ def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
             f"[bold yellow]warning:[/bold yellow] gate failed (< {gate.min_psnr_db:g} dB) and --force "
             "wrote the engine anyway"
         )
-    for warning in sc.build.get("engine", {}).get("warnings", []):
+    layers = sc.engine_facts.get("layers")
+    if layers:
+        dla = sc.device.get("dla_core") is not None
+        where = f"; {layers['on_dla']} on DLA, {layers['on_gpu']} on GPU" if dla else ""
+        console.print(
+            f"layers (engine inspector): {layers['count']}: "
+            + ", ".join(f"{n} {p}" for p, n in layers["precisions"].items()) + where
+        )
+    for warning in sc.engine_facts.get("warnings", []):
         console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     if result.calibration_reused is not None:
         console.print(f"calibration: {'reused cached ranges' if result.calibration_reused else 'computed and cached'}")
-    opt = sc.build.get("engine", {}).get("optimisation")
+    opt = sc.engine_facts.get("optimisation")
     if opt:
         console.print(f"ONNX Runtime offline optimisation: {opt}")
     console.print(

@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from edgesr import __version__
+from edgesr.backends import TABLE as BACKEND_TABLE
+from edgesr.backends import default_backend
 from edgesr.machine import gpu_name, jetson, module_version
 
 
@@ -76,6 +78,17 @@ def info() -> None:
     rows.append(("gpu", gpu_name()))
     board = jetson()
     rows.append(("jetson", f"{board['model']}, power mode {board['power_mode']}" if board else "not a Jetson"))
+    if board:
+        from edgesr.runtime.trt_support import jetpack_statement
+
+        rows.append(("jetpack", jetpack_statement() or "unknown"))
+    for entry in BACKEND_TABLE:  # the backend table: usable here, or why not; and what edgesr supports
+        if entry.runner is None:
+            continue
+        why = entry.probe()
+        rows.append((f"backend {entry.name}", f"usable ({entry.version()})" if why is None else f"not usable: {why}"))
+        rows.append(("  supported", entry.supported))
+    rows.append(("default backend", default_backend()))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         typer.echo(f"{k.ljust(width)}  {v}")

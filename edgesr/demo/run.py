@@ -3,8 +3,9 @@
 Steps (each says what it does; every function is the stages' own, no subprocesses):
 1. model: the shipped checkpoint, a given one, or a short training run on the built-in samples;
 2. export to ONNX with the parity proof (``onnx_export.export_onnx``);
-3. FP16 and INT8 engines with the accuracy gate (``build.build_engine``): TensorRT where it imports,
-   else ONNX Runtime (said so); a gate failure is reported and the demo goes on;
+3. FP16 and INT8 engines with the accuracy gate (``build.build_engine``) on the default backend
+   (``edgesr.backends.default_backend``: TensorRT where it is usable, else ONNX Runtime, said so with the
+   reason); a gate failure is reported and the demo goes on;
 4. a moving clip made from a built-in photo (``edgesr.demo.media``);
 5. the clip streamed through the INT8 engine (FP16, then FP32, if a gate refused it) with PSNR
    checks against FP32, written side by side (bicubic | SR) as .mp4 (``runtime.stream.run_stream``);
@@ -26,10 +27,11 @@ from typing import Any
 
 from edgesr import __version__
 from edgesr.artifact import write_json
+from edgesr.backends import backend as backend_entry
+from edgesr.backends import default_backend
 from edgesr.demo.media import comparison_png, write_clip
 from edgesr.demo.output import DemoDir
 from edgesr.errors import AccuracyGateError, BadInputError, UsageError
-from edgesr.export import engine_trt
 from edgesr.export.build import BuildConfig, BuildResult, Progress, build_engine
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.export.parity import json_db
@@ -101,8 +103,11 @@ def run_demo(cfg: DemoConfig, ui: Reporter | None = None) -> dict[str, Any]:
     summary["model"] = {"source": source, "checkpoint": str(ckpt), "spec": exported.spec.describe()}
     summary["export"] = {"onnx": str(exported.path), "parity_worst_db": json_db(exported.parity.worst_psnr_db)}
 
-    backend = "tensorrt" if engine_trt.tensorrt_available() else "onnxruntime"
-    why = "TensorRT found" if backend == "tensorrt" else "TensorRT is not installed here: using ONNX Runtime (CPU)"
+    backend = default_backend()
+    why = (
+        "TensorRT usable here" if backend == "tensorrt"
+        else f"TensorRT is not usable here ({backend_entry('tensorrt').probe()}): using ONNX Runtime (CPU)"
+    )
     ui.step(3, STEPS, f"building FP16 and INT8 {backend} engines with the accuracy gate ({why})")
     builds = timed("engines", lambda: {p: _build(exported.path, p, backend, cfg, out, ui) for p in ("fp16", "int8")})
     summary["backend"] = {"name": backend, "why": why}
