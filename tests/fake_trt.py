@@ -15,6 +15,9 @@ shapes and failure modes (TENSORRT_API.md; pycuda ``src/cpp/cuda.hpp``):
 
 ``FakeGPU(fail={...})`` picks failures: ``builder_nullptr``, ``runtime_nullptr``, ``mem_alloc``,
 ``pagelocked``, ``launch``, ``parse``, ``build_none``. ``counts`` tallies creations and releases.
+``dla_cores`` and ``sm_count`` describe the device; ``build_warnings`` are logged while a plan builds. TensorRT
+8.x's ``nptype`` raises AttributeError as it does on numpy 1.24-1.26 (``np.bool``); plans carry the engine
+inspector's per-layer JSON (``fake_layers``) when built with detailed profiling verbosity.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class FakeGPU:
         self.driver_stack_leaks = 0
         self.memory: dict[int, np.ndarray] = {}
         self.last_flags: list[int] | None = None  # the builder flags of the last plan
+        self.build_warnings: list[str] = []  # logged as TensorRT WARNINGs while a plan builds
         self.driver = make_driver(self)
         self.pycuda = _module("pycuda")
         self.pycuda.driver = self.driver  # type: ignore[attr-defined]
@@ -204,6 +208,8 @@ class FakeGPU:
                 if "build_none" in gpu.fail:
                     return None
                 gpu.counts["plans"] += 1
+                for msg in gpu.build_warnings:
+                    self.logger.log(Severity.WARNING, msg)
                 if gpu.during_build is not None:
                     gpu.during_build()
                 gpu.last_flags = sorted(config.flags)
@@ -297,24 +303,24 @@ class FakeGPU:
 
 def fake_layers(onnx_bytes: bytes, flags: set[int], major: int, dla: bool) -> list[dict[str, Any]]:
     """The engine inspector's JSON layers for a fake plan, in TensorRT's shape: one per Conv / PRelu /
-    DepthToSpace / Add node, with ``Format/Datatype`` per tensor: INT8 input where a DequantizeLinear feeds the
-    node, else FP16 where the FP16 flag is set (8.x/10.x: FP16 = 0) or the node's ONNX type is FP16 (11.x,
-    strongly typed), else FP32. On a DLA build, DepthToSpace falls back to the GPU, the rest run on the DLA."""
+    DepthToSpace / Add node, with ``Format/Datatype`` per tensor: INT8 input where a DequantizeLinear feeds a
+    Conv, else FP16 where the FP16 flag is set (8.x/10.x, weakly typed: FP16 = 0) or, on 11.x (strongly typed),
+    where the node's output type in the ONNX is FP16; else FP32. On a DLA build, DepthToSpace falls back to the
+    GPU, the rest run on the DLA."""
     import onnx
 
-    model = onnx.load_from_string(onnx_bytes)
+    model = onnx.shape_inference.infer_shapes(onnx.load_from_string(onnx_bytes))
     producer = {o: n.op_type for n in model.graph.node for o in n.output}
-    fp16_inits = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16}
+    elem = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.value_info, *model.graph.output)}
     weak_fp16 = major < 11 and 0 in flags
     fmt = {"int8": "Row major Int8 format", "fp16": "Channel major FP16 format where channel % 8 == 0",
            "fp32": "Row major linear FP32"}
     layers = []
     for i, node in enumerate(n for n in model.graph.node if n.op_type in ("Conv", "PRelu", "DepthToSpace", "Add")):
-        weights = node.input[1:2]
-        via_dq = [producer.get(w) == "DequantizeLinear" for w in node.input]
-        half = weak_fp16 or any(w in fp16_inits for w in weights) or (
-            major >= 11 and any(w in fp16_inits for w in _dq_scales(model, node)))
-        kind_in = "int8" if node.op_type == "Conv" and via_dq[0] else "fp16" if half else "fp32"
+        typed_fp16 = elem.get(node.output[0]) == onnx.TensorProto.FLOAT16  # strongly typed: the ONNX's type
+        half = weak_fp16 if major < 11 else typed_fp16
+        kind_in = "int8" if node.op_type == "Conv" and producer.get(node.input[0]) == "DequantizeLinear" else \
+            "fp16" if half else "fp32"
         kind_out = "fp16" if half else "fp32"
         on_dla = dla and node.op_type != "DepthToSpace"
         layers.append({
@@ -324,12 +330,6 @@ def fake_layers(onnx_bytes: bytes, flags: set[int], major: int, dla: bool) -> li
             "Outputs": [{"Name": node.output[0], "Location": "Device", "Format/Datatype": fmt[kind_out]}],
         })
     return layers
-
-
-def _dq_scales(model: Any, node: Any) -> list[str]:
-    """The scale initializers of the DequantizeLinear nodes feeding ``node``."""
-    dq = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
-    return [dq[x].input[1] for x in node.input if x in dq]
 
 
 def _module(name: str) -> types.ModuleType:  # also FakeGPU.module

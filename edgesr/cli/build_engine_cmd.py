@@ -100,7 +100,7 @@ def build_engine(
         output_file(timing_cache, "--timing-cache", inputs=(onnx, out))
     cfg = replace(cfg, output=out)
     with progress(console) as bars, interrupted_note("build-engine", [out, sidecar_path(out)]):
-        result = run_build(cfg, bars, step=lambda msg: console.print(msg))
+        result = run_build(cfg, bars, step=lambda msg: console.print(msg, markup=False))  # TensorRT says "[...]"
     _print_gate(result)
 
 
