@@ -196,7 +196,12 @@ def backend(name: str) -> Backend:
     for b in TABLE:
         if b.name == name:
             return b
-    raise UsageError(f"--backend must be {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]}, got {name!r}")
+    names = [b.name for b in TABLE]
+    raise UsageError(f"--backend must be {', '.join(names[:-1])} or {names[-1]}, got {name!r}")
+
+
+def known(name: str) -> bool:
+    return any(b.name == name for b in TABLE)
 
 
 def runnable() -> tuple[Backend, ...]:

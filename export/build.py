@@ -38,8 +38,7 @@ from edgesr.artifact import (
     write_json,
     write_sidecar,
 )
-from edgesr.backends import BACKENDS as BACKEND_NAMES
-from edgesr.backends import EngineRequest, backend, default_backend
+from edgesr.backends import EngineRequest, backend, default_backend, known
 from edgesr.errors import AccuracyGateError, IncompatibleArtifactError, UsageError
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.export.check_images import load_check_images
@@ -114,7 +113,7 @@ class BuildConfig:
         """``backend`` None: ``default_backend()``; ``output`` None: ``default_output`` beside the ONNX."""
         backend = backend or default_backend()
         if output is None:  # an unknown backend is refused by __post_init__
-            output = default_output(onnx, precision, backend) if backend in BACKEND_NAMES else onnx
+            output = default_output(onnx, precision, backend) if known(backend) else onnx
         return cls(onnx=onnx, output=output, precision=precision, backend=backend, **kw)
 
 

@@ -11,7 +11,6 @@ torch-free ``export.fp16`` / ``export.int8`` with calibration crops written here
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 import subprocess
 import sys

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tinymodel
-from export_helpers import SMALL_PROFILE, cli, one_line_error
+from export_helpers import SMALL_PROFILE, cli
 from fake_trt import FakeGPU
 
 from edgesr import machine
