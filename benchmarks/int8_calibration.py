@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from edgesr.export.calibration import METHODS, CalibrationConfig, calibrate, calibration_files, crops
 from edgesr.export.check_images import load_check_images
-from edgesr.export.gate import DEFAULT_MIN_PSNR, exact_qdq_session
+from edgesr.export.gate import exact_qdq_session
 from edgesr.export.int8 import load_ranges, quantized_graph
 from edgesr.export.int8_build import SEARCH_CROPS, SEARCH_SHAPE
 from edgesr.export.int8_search import MARGIN_DB, conv_macs, int8_mac_share, search_keep
@@ -33,6 +33,7 @@ from edgesr.export.onnx_io import open_edgesr_onnx, save_model
 from edgesr.artifact import parse_hw
 from edgesr.imageops import from_nchw, to_nchw
 from edgesr.metrics import rgb_psnr, sr_psnr_ssim
+from edgesr.precisions import precision
 from edgesr.samples import samples_dir
 
 
@@ -58,7 +59,7 @@ def main() -> None:
     ap.add_argument("--calib-images", type=int, default=8)
     ap.add_argument("--calib-shape", default="180x320")
     ap.add_argument("--check-lr", default="120x160")
-    ap.add_argument("--min-psnr", type=float, default=DEFAULT_MIN_PSNR["int8"])
+    ap.add_argument("--min-psnr", type=float, default=precision("int8").min_psnr_db)
     ap.add_argument("--search-crops", type=int, default=SEARCH_CROPS)
     ap.add_argument("--search-shape", default=f"{SEARCH_SHAPE[0]}x{SEARCH_SHAPE[1]}")
     ap.add_argument("--out", type=Path, required=True)

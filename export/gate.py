@@ -6,7 +6,8 @@ RGB [0, 255] images with ``imageops.from_nchw`` (the deployed post-processing) a
 - PSNR of the variant against FP32 (per image, mean and worst), the gated number;
 - Y-PSNR of each against the ground-truth HR (SR-table convention, ``edgesr.metrics``)
   and the drop the variant causes.
-Any NaN or Inf in the variant's output fails the gate, ``--force`` or not. The runner given
+Any NaN or Inf in the variant's output fails the gate, ``--force`` or not. The default threshold per
+precision is the precision table's (``edgesr.precisions``: ``min_psnr_db``). The runner given
 as ``variant`` must be the artifact that ships (the engine file itself, not its source).
 
 INT8 on ONNX Runtime's CPU provider: the Q/DQ graph is fused into integer kernels. On x86
@@ -33,8 +34,6 @@ from edgesr.errors import AccuracyGateError
 from edgesr.export.parity import fmt_db, json_db
 from edgesr.imageops import to_nchw
 from edgesr.pairs import ImagePair
-
-DEFAULT_MIN_PSNR = {"fp32": 50.0, "fp16": 50.0, "int8": 42.0}
 
 
 @dataclass(frozen=True)

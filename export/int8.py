@@ -19,8 +19,8 @@ float. Quantising the residual stream (what ``quantize_static`` does to every Ad
 made INT8 fail on edgesr's models: the head's output carries the RGB image among larger
 feature channels, and one per-tensor scale posterises it (issue 8).
 
-TensorRT's rules, re-checked by ``trt_qdq_violations`` (``../shared/reference/TENSORRT_API.md``
-section 5): signed INT8, symmetric (every zero point 0), three inputs on every Q/DQ, float
+TensorRT's rules for explicit quantisation, re-checked by ``trt_qdq_violations`` (listed with their
+sources in docs/tensorrt.md, "Q/DQ rules"): signed INT8, symmetric (every zero point 0), three inputs on every Q/DQ, float
 biases (no INT32 through DequantizeLinear), per-channel scales only on weights along axis 0,
 activations per-tensor. ONNX Runtime runs the same file on the CPU, so the accuracy gate
 measures exactly the graph TensorRT gets.

@@ -148,7 +148,7 @@ def _gpu_or_skip() -> tuple[Any, Any]:
 
 
 def build(onnx_path: Path, engine: Path, precision: str, profile: ShapeProfile = PROFILE, **kw: Any) -> Path:
-    """The production build (``build_trt_engine``) + the sidecar ``edgesr build-engine`` would write."""
+    """The production build (``engine_trt.build``) + the sidecar ``edgesr build-engine`` would write."""
     from edgesr.backends import EngineRequest
     from edgesr.export.engine_trt import build as build_trt
 
