@@ -12,9 +12,15 @@ from edgesr.errors import UsageError
 from edgesr.options import MIN_SIDE, MIN_TILE, SCALES, choice, number, shape
 from edgesr.paths import output_dir, output_file
 
+# The kinds are runtime.uris' tables (the CLI imports runtime lazily; a test keeps these lines in step).
 SOURCE_HELP = (
-    "Source URI: /dev/video0, csi://0, rtsp://..., a video file, a folder of images, or a GStreamer "
-    "pipeline ending in appsink."
+    "Source URI: /dev/video0 (or 0, v4l2:///dev/video0), csi://0, a network stream (rtsp://, rtsps://, "
+    "rtmp://, http://, https://, udp://), a video file (clip.mp4, file://clip.mp4), a folder of images, or a "
+    "GStreamer pipeline ending in appsink."
+)
+OUTPUT_HELP = (
+    "out.mp4 (H.264; .mov, .mkv, file://out.mp4), a folder (PNGs), display (display://0), none, "
+    "rtsp://:8554/sr (RTSP server) or http://:8080 (live view page); repeat to fan out. Default: display if any."
 )
 
 
@@ -38,19 +44,14 @@ def _check_numbers(check_every: int, min_psnr: float | None, fail_below: float |
 
 
 def _check_paths(outputs: list[str], report: Path | None, inputs: tuple[str | Path | None, ...]) -> None:
-    from edgesr.runtime.outputs import network_scheme
-    from edgesr.runtime.sinks import output_kind
+    from edgesr.runtime.uris import classify_output
 
-    written: list[str] = []  # files the run writes: never an input, and never the report
-    for output in outputs:
-        if network_scheme(output):
-            continue
-        kind = output_kind(output)
-        if kind == "video":
-            output_file(output, "--output", inputs=inputs)
-            written.append(output)
-        elif kind == "folder":
-            output_dir(output, "--output", inputs=inputs)
+    written: list[Path] = []  # files the run writes: never an input, and never the report
+    for ref in map(classify_output, outputs):
+        if ref.kind.writes == "file" and ref.path is not None:
+            written.append(output_file(ref.path, "--output", inputs=inputs))
+        elif ref.kind.writes == "folder" and ref.path is not None:
+            output_dir(ref.path, "--output", inputs=inputs)
     if report is not None:
         output_file(report, "--report", inputs=(*inputs, *written))
 
@@ -64,8 +65,7 @@ def stream(
     source: str | None = typer.Option(None, "--source", help=SOURCE_HELP),
     output: list[str] | None = typer.Option(
         None, "--output", "-o",
-        help="out.mp4 (H.264), a folder (PNGs), display, none, rtsp://:8554/sr (RTSP server) or http://:8080 "
-        "(live view page); repeat to fan out. Default: display if any.",
+        help=OUTPUT_HELP,
     ),
     listen: str | None = typer.Option(
         None, help="Bind address of rtsp:// and http:// outputs given without a host. Default: 127.0.0.1 only."
@@ -104,6 +104,7 @@ def stream(
     from edgesr.runtime.sources import LiveOptions, camera_uri
     from edgesr.runtime.stream import StreamSettings, run_stream
     from edgesr.runtime.tiling import TileConfig
+    from edgesr.runtime.uris import classify_source
 
     given = [(flag, v) for flag, v in (("--camera", camera), ("--video", video), ("--source", source)) if v is not None]
     if len(given) != 1:
@@ -113,7 +114,8 @@ def stream(
     uri = camera_uri(str(value)) if flag == "--camera" else str(value)
     if flag == "--video" and Path(uri).is_dir():
         raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
-    if realtime and (flag == "--camera" or "://" in uri or "!" in uri):
+    source_ref = classify_source(uri)
+    if realtime and source_ref.live:
         raise UsageError(f"--realtime is for video files: {uri} is live, its device sets the pace")
     if not output:
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -128,8 +130,7 @@ def stream(
         from edgesr.pretrained import default_onnx
 
         engine = default_onnx()
-    source_path = uri if flag != "--camera" and "://" not in uri else None
-    _check_paths(output, report, (source_path, engine, reference))
+    _check_paths(output, report, (source_ref.path, engine, reference))
     settings = StreamSettings(
         engine=engine,
         source=uri,
