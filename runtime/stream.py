@@ -40,6 +40,9 @@ END_OF_INPUT = "end of input"
 class StreamSettings:
     engine: Path
     source: str
+    more_sources: tuple[str, ...] = ()  # further --source: one runner, frames batched (runtime.stream_multi)
+    names: tuple[str, ...] = ()  # a name per source ({name} in output templates); default from the URI
+    batch_timeout_ms: float = 10.0  # how long a batch waits for frames of other streams
     output: str = "none"
     more_outputs: tuple[str, ...] = ()  # further -o: all get every frame (FanOutSink)
     listen: str | None = None  # bind address of rtsp:// and http:// outputs without a host (127.0.0.1)
@@ -119,6 +122,10 @@ def _say(line: str) -> None:
 def run_stream(settings: StreamSettings) -> StreamReport:
     """Run a stream to its end; returns the report (also written to the report path). Raises the error
     that ended the run, if any, AFTER the output is finalised and the report written."""
+    if settings.more_sources:
+        from edgesr.runtime.stream_multi import run_multi
+
+        return run_multi(settings, open_reference, _say, stop_on_signals)
     outputs = [settings.output, *settings.more_outputs]
     refs = check_outputs(outputs, settings.listen)
     if settings.realtime and classify_source(settings.source).live:

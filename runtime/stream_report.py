@@ -52,9 +52,32 @@ class StreamCounts:
 
 
 @dataclass
+class StreamEntry:
+    """One source of a multi-stream run (``streams`` in the report)."""
+
+    source: str
+    name: str
+    output: list[str]
+    frames_in: int
+    frames_out: int
+    dropped: int
+    skipped: int
+    ended: str  # why this stream ended
+    fps: float
+    latency_ms: dict[str, Any]  # end to end: p50, p95
+    psnr: dict[str, Any]  # its own checks vs FP32 (PsnrLog.to_dict())
+    reconnects: int | None = None  # live sources
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
 class RunTail:
     output_sha256: str | None = None  # in the file only when a file was written
     live: dict[str, Any] | None = None
+    streams: list[dict[str, Any]] | None = None  # multi-stream runs only: one StreamEntry per source
+    batches: dict[str, Any] | None = None  # multi-stream runs only: frames per engine call (calls, max, mean)
     report_path: str | None = None  # not in the file
 
 
@@ -69,6 +92,7 @@ class StreamReport(RunTail, StreamCounts, RunFacts):
     def to_dict(self) -> dict[str, Any]:
         """The JSON report's fields, in order."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "report_path"}
-        if out["output_sha256"] is None:
-            del out["output_sha256"]
+        for optional in ("output_sha256", "streams", "batches"):  # only when there is one
+            if out[optional] is None:
+                del out[optional]
         return out
