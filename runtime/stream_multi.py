@@ -121,6 +121,9 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
         cap = runner.profile.max_batch if runner.profile is not None else len(uris)
         config = BatchConfig(max_batch=max(1, min(cap, len(uris))), timeout_s=settings.batch_timeout_ms / 1e3,
                              max_frames=settings.pipeline.max_frames, side_by_side=settings.pipeline.side_by_side)
+        if config.max_batch == 1:
+            say(f"note: {runner.path.name} takes batch 1: the streams share it one frame per call (rebuild it with "
+                f"build-engine --max-batch {len(uris)} to batch them)")
         sources = [stack.enter_context(open_source(u, settings.live)) for u in uris]
         fragmented = any(s.live for s in sources) if settings.fragmented_mp4 is None else settings.fragmented_mp4
         stats = [StreamStats() for _ in uris]

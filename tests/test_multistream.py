@@ -154,3 +154,50 @@ def test_grid_in_headless_chromium(tmp_path: Path) -> None:
     keep = os.environ.get("EDGESR_KEEP_GRID_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+# -- engines with a batch profile ------------------------------------------------------------------------------------
+def test_tensorrt_profile_is_min_1_opt_n_max_n_and_streams_batch_through_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the fake tensorrt/pycuda modules (no GPU here): the builder's profile, then a 3-stream run whose
+    batches go through the TensorRT runner's real code."""
+    from export_helpers import SMALL_PROFILE
+    from fake_trt import PLAN_MAGIC, FakeGPU
+
+    from edgesr.runtime import trt_common
+
+    monkeypatch.setattr(trt_common, "_LOGGER", None)
+    monkeypatch.setattr(trt_common, "_CHECKED", set())
+    monkeypatch.setattr(trt_common, "_PRIMARY", {})
+    FakeGPU("10.3.0.30", set()).install(monkeypatch)
+    onnx_path = tinymodel.tiny_onnx(tmp_path / "m.onnx")
+    engine = tmp_path / "m.engine"
+    code, _, err = cli(capsys, "build-engine", onnx_path, "-o", engine, "--backend", "tensorrt", *SMALL_PROFILE,
+                       "--max-batch", "3")
+    assert code == 0, err
+    head = json.loads(engine.read_bytes()[len(PLAN_MAGIC):].split(b"\n", 1)[0])
+    mn, opt, mx = head["profile"]
+    assert (mn[0], opt[0], mx[0]) == (1, 3, 3)
+    folders = [_folder(tmp_path, f"s{k}", tinymodel.test_frames(8, 24, 32, seed=k)) for k in range(3)]
+    code, _, err = cli(capsys, "stream", "-e", engine, *[a for f in folders for a in ("--source", str(f))],
+                       "-o", str(tmp_path / "o{i}"), "--batch-timeout", "500", "--check-every", "0", "-q")
+    assert code == 0, err
+    rep = json.loads((tmp_path / "o0" / "report.json").read_text())
+    assert [s["frames_out"] for s in rep["streams"]] == [8, 8, 8] and rep["batches"]["max"] == 3
+
+
+def test_onnxruntime_engine_batches_up_to_its_max_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from export_helpers import SMALL_PROFILE
+
+    onnx_path = tinymodel.tiny_onnx(tmp_path / "m.onnx")
+    engine = tmp_path / "m.ort.onnx"
+    code, _, err = cli(capsys, "build-engine", onnx_path, "-o", engine, "--backend", "onnxruntime", *SMALL_PROFILE,
+                       "--max-batch", "2")
+    assert code == 0, err
+    folders = [_folder(tmp_path, f"s{k}", tinymodel.test_frames(6, 24, 32, seed=k)) for k in range(3)]
+    code, _, err = cli(capsys, "stream", "-e", engine, *[a for f in folders for a in ("--source", str(f))],
+                       "-o", str(tmp_path / "o{i}"), "--batch-timeout", "500", "--check-every", "0", "-q")
+    assert code == 0, err
+    rep = json.loads((tmp_path / "o0" / "report.json").read_text())
+    assert [s["frames_out"] for s in rep["streams"]] == [6, 6, 6] and rep["batches"]["max"] == 2  # the engine's cap
