@@ -8,12 +8,13 @@ loaded or written. Missing parent folders are fine: the command creates them.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from edgesr.errors import UsageError
+from edgesr.errors import BadInputError, UsageError
 
 PathLike = str | os.PathLike[str]
 
@@ -25,18 +26,25 @@ def _nearest_existing(p: Path) -> Path:
     return probe
 
 
-def _writable_place(p: Path, option: str) -> None:
-    """The nearest existing ancestor of ``p`` must be a folder in which a file can really be created."""
-    anc = _nearest_existing(p)
+def writable_place(folder: Path, option: str, create: bool = False) -> None:
+    """THE writable-place probe of edgesr (the CLI's checks and the runtime's sinks both call it): the nearest
+    existing ancestor of ``folder`` must be a folder in which a file can really be created. With ``create``,
+    ``folder`` itself is made and probed. A wrong place is a ``UsageError`` (exit 2); a full disk is a
+    ``BadInputError`` (exit 1): the place was right, the write failed."""
+    anc = _nearest_existing(folder)
     if not anc.is_dir():
-        raise UsageError(f"{option} {p}: {anc} is a file, not a folder")
+        raise UsageError(f"{option} {folder}: cannot write there, {anc} is a file, not a folder")
+    where = folder if create else anc
     try:  # a real probe: permissions, read-only filesystems and pseudo-filesystems all answer here
-        fd, probe = tempfile.mkstemp(prefix=".edgesr-probe-", dir=anc)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".edgesr-probe-", dir=where)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        reason = "read-only filesystem" if exc.errno == 30 else (exc.strerror or str(exc)).lower()
-        raise UsageError(f"{option} {p}: cannot write in {anc} ({reason})") from None
+        reason = "read-only filesystem" if exc.errno == errno.EROFS else (exc.strerror or str(exc)).lower()
+        error = BadInputError if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO) else UsageError
+        raise error(f"{option} {folder}: cannot write in {where} ({reason})") from None
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -73,7 +81,7 @@ def output_file(path: PathLike, option: str, inputs: Iterable[PathLike | None] =
         raise UsageError(f"{option} {p} is a folder: give a file name")
     if str(path).endswith(os.sep):
         raise UsageError(f"{option} {path} names a folder: give a file name")
-    _writable_place(p.parent, option)
+    writable_place(p.parent, option)
     _not_an_input(p, option, inputs, folder=False)
     return p
 
@@ -83,7 +91,7 @@ def output_dir(path: PathLike, option: str, inputs: Iterable[PathLike | None] = 
     p = Path(path).expanduser()
     if p.exists() and not p.is_dir():
         raise UsageError(f"{option} {p} is a file, not a folder")
-    _writable_place(p, option)
+    writable_place(p, option)
     _not_an_input(p, option, inputs, folder=True)
     return p
 

@@ -216,7 +216,8 @@ def _build(trt: Any, onnx_path: Path, out: Path, cfg: EngineRequest) -> EngineBu
         config.profiling_verbosity = verbosity.DETAILED
     p = cfg.profile
     profile = builder.create_optimization_profile()
-    profile.set_shape(INPUT_NAME, (1, 3, *p.min), (1, 3, *p.opt), (p.max_batch, 3, *p.max))
+    # batch: min 1, opt = max = --max-batch (a multi-stream run fills it; one stream runs batch 1)
+    profile.set_shape(INPUT_NAME, (1, 3, *p.min), (p.max_batch, 3, *p.opt), (p.max_batch, 3, *p.max))
     if config.add_optimization_profile(profile) < 0:
         raise UsageError(f"TensorRT refused the shape profile {p.describe()}: {logger.last()}")
     if cfg.dla_core is not None:  # [V6]

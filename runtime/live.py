@@ -27,7 +27,7 @@ import numpy as np
 
 from edgesr.errors import DeviceError, require
 from edgesr.runtime.gst import missing_elements, pipeline_elements
-from edgesr.runtime.sources import CAMERA_RE, NETWORK_SCHEMES, Frame, LiveOptions, Source
+from edgesr.runtime.sources import Frame, LiveOptions, Source
 
 Opener = Callable[[], Any]  # returns a cv2.VideoCapture (or anything with isOpened/read/release/get)
 
@@ -89,51 +89,58 @@ def csi_pipeline(sensor: int, opts: LiveOptions) -> str:
     )
 
 
-def open_live(uri: str, opts: LiveOptions) -> LiveSource:
+def open_camera(uri: str, index: int, opts: LiveOptions) -> LiveSource:
+    """A V4L2 camera (``/dev/videoN``, ``N``, ``v4l2:///dev/videoN``)."""
     cv2 = _cv2()
-    m = CAMERA_RE.match(uri)
-    if m:
-        device = f"/dev/video{m.group(1)}"
-        if sys.platform.startswith("linux") and not Path(device).exists():
-            raise DeviceError(f"camera {device} not found (no such device; `ls /dev/video*` lists the cameras)")
-        index = int(m.group(1))
-        api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+    device = f"/dev/video{index}"
+    if sys.platform.startswith("linux") and not Path(device).exists():
+        raise DeviceError(f"camera {device} not found (no such device; `ls /dev/video*` lists the cameras)")
+    api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
 
-        def opener() -> Any:
-            cap = cv2.VideoCapture(index, api)
-            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver queue short: we want the newest frame
-            if opts.size is not None:
-                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, opts.size[0])
-                cap.set(cv2.CAP_PROP_FRAME_WIDTH, opts.size[1])
-            if opts.fps is not None:
-                cap.set(cv2.CAP_PROP_FPS, opts.fps)
-            return cap
+    def opener() -> Any:
+        cap = cv2.VideoCapture(index, api)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver queue short: we want the newest frame
+        if opts.size is not None:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, opts.size[0])
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, opts.size[1])
+        if opts.fps is not None:
+            cap.set(cv2.CAP_PROP_FPS, opts.fps)
+        return cap
 
-        return LiveSource(uri, f"camera {device}", opener, opts)
-    if uri.startswith("csi://") or "!" in uri:
-        if not opencv_has_gstreamer(cv2):
-            raise DeviceError(
-                f"{uri.split(' ')[0]} needs OpenCV built with GStreamer (JetPack's python3-opencv); this OpenCV "
-                f"{cv2.__version__} has none (pip's opencv-python shadows it: pip uninstall opencv-python-headless)"
-            )
-        if uri.startswith("csi://"):
-            sensor = uri[len("csi://") :]
-            if not sensor.isdigit():
-                raise DeviceError(f"expected csi://N with a sensor number, got {uri}")
-            pipeline, name = csi_pipeline(int(sensor), opts), f"CSI camera {sensor}"
-        else:
-            pipeline, name = uri, "GStreamer pipeline"
-        missing = missing_elements(pipeline_elements(pipeline))
-        if missing:
-            where = " (NVIDIA's Argus camera plugin: JetPack on a Jetson)" if "nvarguscamerasrc" in missing else ""
-            raise DeviceError(
-                f"{uri if uri.startswith('csi://') else name} needs the GStreamer element(s) {', '.join(missing)}, "
-                f"which this machine does not have{where}"
-            )
-        return LiveSource(uri, name, lambda: cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER), opts)
-    if uri.startswith(NETWORK_SCHEMES):
-        return LiveSource(uri, f"stream {uri}", _network_opener(cv2, uri, opts), opts)
-    raise DeviceError(f"not a live source URI: {uri}")
+    return LiveSource(uri, f"camera {device}", opener, opts)
+
+
+def open_csi(uri: str, sensor: str, opts: LiveOptions) -> LiveSource:
+    """A Jetson CSI camera (``csi://N``) through the usual nvarguscamerasrc pipeline."""
+    return _gstreamer(uri, csi_pipeline(int(sensor), opts), f"CSI camera {sensor}", uri, opts)
+
+
+def open_pipeline(uri: str, opts: LiveOptions) -> LiveSource:
+    """A raw GStreamer pipeline ending in appsink."""
+    return _gstreamer(uri, uri, "GStreamer pipeline", "GStreamer pipeline", opts)
+
+
+def _gstreamer(uri: str, pipeline: str, name: str, called: str, opts: LiveOptions) -> LiveSource:
+    cv2 = _cv2()
+    if not opencv_has_gstreamer(cv2):
+        raise DeviceError(
+            f"{uri.split(' ')[0]} needs OpenCV built with GStreamer (JetPack's python3-opencv); this OpenCV "
+            f"{cv2.__version__} has none (pip's opencv-python shadows it: pip uninstall opencv-python-headless)"
+        )
+    missing = missing_elements(pipeline_elements(pipeline))
+    if missing:
+        where = " (NVIDIA's Argus camera plugin: JetPack on a Jetson)" if "nvarguscamerasrc" in missing else ""
+        raise DeviceError(
+            f"{called} needs the GStreamer element(s) {', '.join(missing)}, which this machine does not have{where}"
+        )
+    return LiveSource(uri, name, lambda: cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER), opts)
+
+
+def open_network(uri: str, opts: LiveOptions) -> LiveSource:
+    """A network stream (rtsp://, http(s)://, rtmp://, udp://) through OpenCV's FFmpeg (or GStreamer)."""
+    cv2 = _cv2()
+    return LiveSource(uri, f"stream {uri}", _network_opener(cv2, uri, opts), opts,
+                      why_not=lambda: f"cannot open stream {uri}: {_why_not_open(uri, network_timeout_s(opts))}")
 
 
 class LiveSource(Source):
@@ -141,15 +148,17 @@ class LiveSource(Source):
 
     live = True
 
-    def __init__(self, uri: str, name: str, opener: Opener, opts: LiveOptions) -> None:
+    def __init__(
+        self, uri: str, name: str, opener: Opener, opts: LiveOptions, why_not: Callable[[], str] | None = None
+    ) -> None:
         super().__init__()
         self.uri, self.name, self._opener, self.opts = uri, name, opener, opts
         self._cv2 = _cv2()
         cap = opener()
         if not cap.isOpened():
             cap.release()
-            if uri.startswith(NETWORK_SCHEMES):
-                raise DeviceError(f"cannot open stream {uri}: {_why_not_open(uri, network_timeout_s(opts))}")
+            if why_not is not None:
+                raise DeviceError(why_not())
             raise DeviceError(f"cannot open {name} ({uri}): missing, busy, or not a capture device")
         fps = float(cap.get(self._cv2.CAP_PROP_FPS) or 0.0)
         self.rate = Fraction(fps).limit_denominator(1001) if 0 < fps < 1000 else None

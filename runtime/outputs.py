@@ -8,9 +8,7 @@ a URL with a host binds that host. Port 0 picks a free port (the line printed at
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,10 +16,10 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from edgesr.errors import UsageError
-from edgesr.runtime.sinks import Sink, check_output, open_sink, output_kind
+from edgesr.runtime.sinks import Sink, check_output
 from edgesr.runtime.sources import Frame
+from edgesr.runtime.uris import OutputContext, OutputRef, classify_output
 
-NETWORK_SCHEMES = ("rtsp", "http")
 LOOPBACK = "127.0.0.1"
 
 
@@ -35,11 +33,6 @@ class NetAddress:
     @property
     def loopback_only(self) -> bool:
         return self.host in (LOOPBACK, "localhost", "::1")
-
-
-def network_scheme(output: str) -> str | None:
-    scheme = output.split("://", 1)[0].lower() if "://" in output else ""
-    return scheme if scheme in NETWORK_SCHEMES else None
 
 
 def parse_address(output: str, listen: str | None) -> NetAddress:
@@ -68,42 +61,44 @@ def parse_address(output: str, listen: str | None) -> NetAddress:
     return NetAddress(scheme, host, port, path)
 
 
-def check_outputs(outputs: list[str], listen: str | None = None) -> None:
-    """Fail fast, before engines and cameras open: writable paths, well-formed URLs, no duplicates."""
+def check_outputs(outputs: list[str], listen: str | None = None) -> list[OutputRef]:
+    """Fail fast, before engines and cameras open: known kinds, writable paths, well-formed URLs, no
+    duplicates. Returns the classified outputs, in order."""
     if not outputs:
         raise UsageError("no output given")
+    refs = [classify_output(o) for o in outputs]
     seen: set[str] = set()
-    for output in outputs:
-        if network_scheme(output):
-            addr = parse_address(output, listen)
-            key = f"{addr.scheme}:{addr.port}" if addr.port else output
+    ports: list[int] = []
+    for ref in refs:
+        if ref.kind.served:
+            addr = parse_address(ref.uri, listen)
+            key = f"{addr.scheme}:{addr.port}" if addr.port else ref.uri
+            ports.append(addr.port)
+        elif ref.path is not None:
+            check_output(ref.uri)
+            key = str(ref.path.resolve())
         else:
-            kind = output_kind(output)
-            if kind == "none" and len(outputs) > 1:
+            if ref.kind.name == "none" and len(outputs) > 1:
                 raise UsageError("--output none cannot be combined with other outputs")
-            check_output(output)
-            key = kind if kind == "display" else str(Path(output).expanduser().resolve())
+            key = ref.kind.name
         if key in seen:
-            raise UsageError(f"--output {output} is given twice")
+            raise UsageError(f"--output {ref.uri} is given twice")
         seen.add(key)
-    ports = [parse_address(o, listen).port for o in outputs if network_scheme(o)]
     taken = [p for p in ports if p and ports.count(p) > 1]
     if taken:
         raise UsageError(f"port {taken[0]} is used by two outputs")
-    if any(network_scheme(o) == "rtsp" for o in outputs):
+    if any(ref.kind.name == "rtsp" for ref in refs):
         from edgesr.runtime.sink_rtsp import import_gst
 
         import_gst()  # no GStreamer: one line now, not after the engine has loaded
-    if listen is not None and not any(network_scheme(o) for o in outputs):
+    if listen is not None and not any(ref.kind.served for ref in refs):
         raise UsageError("--listen applies to rtsp:// or http:// outputs, and none is given")
+    return refs
 
 
-def first_file_output(outputs: list[str]) -> str | None:
-    """Where the report goes by default: beside the first file/folder output."""
-    for output in outputs:
-        if not network_scheme(output) and output_kind(output) in ("video", "folder"):
-            return output
-    return None
+def default_report_path(refs: list[OutputRef]) -> Path | None:
+    """Where the report goes by default: beside the first file output, or inside the first folder output."""
+    return next((r.default_report() for r in refs if r.path is not None), None)
 
 
 @dataclass
@@ -116,31 +111,13 @@ class LiveContext:
     checks_note: str = ""
 
 
-def open_outputs(
-    outputs: list[str],
-    rate: Fraction | None,
-    audio_from: Path | None,
-    fragmented: bool,
-    listen: str | None,
-    context: LiveContext,
-    say: Callable[[str], None],
-) -> Sink:
+def open_outputs(refs: list[OutputRef], ctx: OutputContext) -> Sink:
     sinks: list[Sink] = []
     try:
-        for output in outputs:
-            scheme = network_scheme(output)
-            if scheme == "rtsp":
-                from edgesr.runtime.sink_rtsp import RtspSink
-
-                sinks.append(RtspSink(parse_address(output, listen), rate))
-            elif scheme == "http":
-                from edgesr.runtime.liveview import LiveViewSink
-
-                sinks.append(LiveViewSink(parse_address(output, listen), context))
-            else:
-                sinks.append(open_sink(output, rate, audio_from, fragmented=fragmented))
+        for ref in refs:
+            sinks.append(ref.open(ctx))
             for note in getattr(sinks[-1], "notes", []):
-                say(note)
+                ctx.say(note)
     except BaseException:
         for s in sinks:
             s.close(complete=False)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import abc
 import os
 import secrets
-import tempfile
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -23,10 +22,11 @@ import numpy as np
 from edgesr.artifact import sha256_file
 from edgesr.errors import BadInputError, DeviceError, UsageError, require
 from edgesr.imageops import save_image
+from edgesr.paths import writable_place
 from edgesr.runtime.audio import AudioPassthrough
 from edgesr.runtime.sources import Frame
+from edgesr.runtime.uris import VIDEO_SUFFIXES, OutputContext, classify_output
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
 DEFAULT_RATE = Fraction(30)
 
 
@@ -61,7 +61,7 @@ class PngFolderSink(Sink):
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        check_writable_dir(self.folder, create=True)
+        writable_place(self.folder, "--output", create=True)
         self.description = f"PNGs in {self.folder}"
 
     def write(self, frame: Frame, image: np.ndarray) -> None:
@@ -87,7 +87,7 @@ class VideoSink(Sink):
             raise UsageError(f"video output must end in {', '.join(VIDEO_SUFFIXES)}, got {self.path.name}")
         if self.path.is_dir():
             raise BadInputError(f"output {self.path} is a folder; give a file name such as {self.path / 'out.mp4'}")
-        check_writable_dir(self.path.parent, create=True)
+        writable_place(self.path.parent, "--output", create=True)
         # One partial file per run (pid + random): two runs writing the same -o never share it, and the
         # rename at the end moves exactly the file this run wrote.
         self.partial = self.path.with_name(
@@ -308,55 +308,13 @@ class DisplaySink(Sink):
 
 def check_output(output: str) -> None:
     """Fail fast (before opening engines and cameras) if ``output`` cannot be written."""
-    kind = output_kind(output)
-    if kind in ("none", "display"):
-        return
-    path = Path(output).expanduser()
-    check_writable_dir(path if kind == "folder" else path.parent, create=False)
-
-
-def output_kind(output: str) -> str:
-    low = output.lower()
-    if low == "none":
-        return "none"
-    if low == "display":
-        return "display"
-    return "video" if Path(low).suffix in VIDEO_SUFFIXES else "folder"
+    ref = classify_output(output)
+    if ref.path is not None:
+        writable_place(ref.path if ref.kind.writes == "folder" else ref.path.parent, "--output")
 
 
 def open_sink(
     output: str, rate: Fraction | None = None, audio_from: Path | None = None, fragmented: bool = False
 ) -> Sink:
-    kind = output_kind(output)
-    if kind == "none":
-        return NullSink()
-    if kind == "display":
-        return DisplaySink()
-    path = Path(output).expanduser()
-    if kind == "video":
-        return VideoSink(path, rate, audio_from, fragmented=fragmented)
-    if path.suffix and not path.is_dir():
-        raise UsageError(
-            f"--output {output}: give a video file ({', '.join(VIDEO_SUFFIXES)}), a folder for PNGs, display or none"
-        )
-    return PngFolderSink(path)
-
-
-def check_writable_dir(folder: Path, create: bool) -> None:
-    """The nearest existing ancestor must be a writable folder (and ``folder`` is made when ``create``)."""
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise BadInputError(f"cannot write to {folder}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise BadInputError(f"cannot write to {folder}: permission denied ({probe} is not writable)")
-    if create:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, probe_file = tempfile.mkstemp(prefix=".edgesr-probe", dir=folder)
-            os.close(fd)
-            os.unlink(probe_file)
-        except OSError as exc:
-            raise BadInputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
-
+    """The sink of one ``--output`` (its kind from ``runtime.uris``)."""
+    return classify_output(output).open(OutputContext(rate, audio_from, fragmented))

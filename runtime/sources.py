@@ -1,13 +1,15 @@
 """Frame sources, named by URI as in jetson-utils.
 
-=================================  =====================================================================
-``0``, ``/dev/video0``, ``v4l2://0``  V4L2 camera through OpenCV (live)
-``csi://0``                          Jetson CSI camera: GStreamer ``nvarguscamerasrc`` pipeline (live)
-``rtsp://...``, ``http(s)://...``    network stream through OpenCV (live)
-``... ! appsink``                    a raw GStreamer pipeline through OpenCV (live)
-``clip.mp4`` (any video file)        decoded with PyAV: every frame, in order, with its timestamp
-``frames/`` or ``photo.png``          a folder of images (recursive, sorted) or one image
-=================================  =====================================================================
+======================================  =====================================================================
+``0``, ``/dev/video0``, ``v4l2://0``     V4L2 camera through OpenCV (live)
+``csi://0``                             Jetson CSI camera: GStreamer ``nvarguscamerasrc`` pipeline (live)
+``rtsp://``, ``http(s)://``, ``udp://``  network stream through OpenCV (live)
+``... ! appsink``                       a raw GStreamer pipeline through OpenCV (live)
+``clip.mp4``, ``file://clip.mp4``       decoded with PyAV: every frame, in order, with its timestamp
+``frames/`` or ``photo.png``             a folder of images (recursive, sorted) or one image
+======================================  =====================================================================
+
+The table of these kinds is ``runtime.uris.SOURCE_KINDS``; this module holds the file sources.
 
 Files never drop a frame; an undecodable frame is skipped and counted. Live sources (``runtime.live``)
 keep only the newest frame when the pipeline is behind and count the drops.
@@ -16,7 +18,6 @@ keep only the newest frame when the pipeline is behind and count the drops.
 from __future__ import annotations
 
 import abc
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from edgesr.errors import BadInputError, require
-from edgesr.imageops import IMAGE_SUFFIXES, list_images, load_image
+from edgesr.imageops import list_images, load_image
+from edgesr.runtime.uris import classify_source
 
 
 @dataclass
@@ -188,11 +190,7 @@ class ImageFolderSource(Source):
         return None
 
 
-# -- URIs ---------------------------------------------------------------------------------------------------
-NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://")
-CAMERA_RE = re.compile(r"^(?:v4l2://)?(?:/dev/video)?(\d+)$")
-
-
+# -- opening (the URI grammar, one table of kinds, is runtime.uris) ------------------------------------------------
 @dataclass(frozen=True)
 class LiveOptions:
     """Settings of live sources (cameras, network streams)."""
@@ -208,21 +206,19 @@ def camera_uri(camera: str) -> str:
 
 
 def open_source(uri: str, live: LiveOptions | None = None) -> Source:
-    """Open the source named by ``uri`` (see the module docstring); errors are one line naming the source."""
-    live = live or LiveOptions()
-    uri = uri.strip()
-    if not uri:
-        raise BadInputError("empty source URI")
-    m = CAMERA_RE.match(uri)
-    if m or uri.startswith("csi://") or uri.startswith(NETWORK_SCHEMES) or "!" in uri:
-        from edgesr.runtime.live import open_live
+    """Open the source named by ``uri`` (its kind from ``runtime.uris``); errors are one line naming it."""
+    return classify_source(uri).open(live or LiveOptions())
 
-        return open_live(uri, live)
-    path = Path(uri[len("file://") :] if uri.startswith("file://") else uri).expanduser()
+
+def open_images(path: Path) -> Source:
     if not path.exists():
         raise BadInputError(f"source not found: {path}")
-    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageFolderSource(path)
+    return ImageFolderSource(path)
+
+
+def open_video(path: Path) -> Source:
+    if not path.exists():
+        raise BadInputError(f"source not found: {path}")
     return VideoFileSource(path)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from edgesr.runtime.stream_report import StreamCounts
+
 STAGES = ("capture", "preprocess", "infer", "postprocess", "write", "end_to_end")
 
 
@@ -166,21 +168,21 @@ class StreamStats:
         t = self.elapsed() if self.last_out is None else self.last_out - self.started
         return self.latency["infer"].total / t if t > 0 else 0.0
 
-    def report(self) -> dict[str, Any]:
-        return {
-            "frames_in": self.frames_in,
-            "frames_out": self.frames_out,
-            "dropped": self.dropped,
-            "skipped": self.skipped,
-            "tiles_per_frame": self.tiles_per_frame,
-            "input_hw": list(self.input_hw) if self.input_hw else None,
-            "output_hw": list(self.output_hw) if self.output_hw else None,
-            "duration_s": round(self.elapsed(), 3),
-            "fps": round(self.fps(), 3),
-            "steady_fps": round(self.steady_fps(), 3),
-            # share of the run the engine was busy: ~1.0 means the engine, not Python, is the bottleneck
-            "engine_busy_fraction": round(self.engine_busy(), 3),
-            "latency_ms": {s: h.summary_ms() for s, h in self.latency.items()},
-            "psnr": self.psnr.to_dict(),
-            "warnings": list(self.warnings),
-        }
+    def counts(self) -> StreamCounts:
+        """The report's statistics (their fields are declared in ``StreamCounts``)."""
+        return StreamCounts(
+            frames_in=self.frames_in,
+            frames_out=self.frames_out,
+            dropped=self.dropped,
+            skipped=self.skipped,
+            tiles_per_frame=self.tiles_per_frame,
+            input_hw=list(self.input_hw) if self.input_hw else None,
+            output_hw=list(self.output_hw) if self.output_hw else None,
+            duration_s=round(self.elapsed(), 3),
+            fps=round(self.fps(), 3),
+            steady_fps=round(self.steady_fps(), 3),
+            engine_busy_fraction=round(self.engine_busy(), 3),
+            latency_ms={s: h.summary_ms() for s, h in self.latency.items()},
+            psnr=self.psnr.to_dict(),
+            warnings=list(self.warnings),
+        )

@@ -20,17 +20,18 @@ from pathlib import Path
 from edgesr import __version__, interrupts
 from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
+from edgesr.paths import writable_place
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
-from edgesr.runtime.outputs import LiveContext, check_outputs, first_file_output, open_outputs
+from edgesr.runtime.outputs import LiveContext, check_outputs, default_report_path, open_outputs
 from edgesr.runtime.pacing import PacedSource
 from edgesr.runtime.pipeline import Pipeline, PipelineConfig
 from edgesr.runtime.runner import Runner, open_runner
-from edgesr.runtime.sinks import check_writable_dir, output_kind
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import StreamStats
 from edgesr.runtime.status import StatusView
 from edgesr.runtime.stream_report import StreamReport
 from edgesr.runtime.tiling import TileConfig, Tiler
+from edgesr.runtime.uris import OutputContext, classify_source
 
 END_OF_INPUT = "end of input"
 
@@ -39,6 +40,9 @@ END_OF_INPUT = "end of input"
 class StreamSettings:
     engine: Path
     source: str
+    more_sources: tuple[str, ...] = ()  # further --source: one runner, frames batched (runtime.stream_multi)
+    names: tuple[str, ...] = ()  # a name per source ({name} in output templates); default from the URI
+    batch_timeout_ms: float = 10.0  # how long a batch waits for frames of other streams
     output: str = "none"
     more_outputs: tuple[str, ...] = ()  # further -o: all get every frame (FanOutSink)
     listen: str | None = None  # bind address of rtsp:// and http:// outputs without a host (127.0.0.1)
@@ -55,16 +59,6 @@ class StreamSettings:
     quiet: bool = False
     fragmented_mp4: bool | None = None  # None: fragmented for live sources (endless runs), plain for files
     progress: Callable[[StreamStats], None] | None = None  # called ~4x a second from the main thread
-
-
-def default_report_path(output: str) -> Path | None:
-    kind = output_kind(output)
-    if kind == "video":
-        p = Path(output).expanduser()
-        return p.with_name(p.stem + ".report.json")
-    if kind == "folder":
-        return Path(output).expanduser() / "report.json"
-    return None
 
 
 def open_reference(settings: StreamSettings, runner: Runner) -> tuple[Runner | None, str]:
@@ -128,14 +122,17 @@ def _say(line: str) -> None:
 def run_stream(settings: StreamSettings) -> StreamReport:
     """Run a stream to its end; returns the report (also written to the report path). Raises the error
     that ended the run, if any, AFTER the output is finalised and the report written."""
+    if settings.more_sources:
+        from edgesr.runtime.stream_multi import run_multi
+
+        return run_multi(settings, open_reference, _say, stop_on_signals)
     outputs = [settings.output, *settings.more_outputs]
-    check_outputs(outputs, settings.listen)
-    first_file = first_file_output(outputs)
-    report_path = settings.report
-    if report_path is None and first_file is not None:
-        report_path = default_report_path(first_file)
+    refs = check_outputs(outputs, settings.listen)
+    if settings.realtime and classify_source(settings.source).live:
+        raise UsageError(f"--realtime is for files: {settings.source} is live, its device sets the pace")
+    report_path = settings.report if settings.report is not None else default_report_path(refs)
     if report_path is not None:
-        check_writable_dir(report_path.parent, create=False)
+        writable_place(report_path.parent, "--report")
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     stats = StreamStats()
     report = StreamReport(__version__, started_at, settings.source)
@@ -151,12 +148,12 @@ def run_stream(settings: StreamSettings) -> StreamReport:
         tiler = Tiler(runner, settings.tile)
         source = stack.enter_context(open_source(settings.source, settings.live))
         if settings.realtime:
-            if source.live:
-                raise UsageError(f"--realtime is for files: {source.uri} is live, its device sets the pace")
             source = PacedSource(source)
         fragmented = source.live if settings.fragmented_mp4 is None else settings.fragmented_mp4
         live_context = LiveContext(stats, settings.check, f"{source.uri} -> {runner.describe()}", check_note)
-        sink = open_outputs(outputs, source.rate, source.audio_path, fragmented, settings.listen, live_context, _say)
+        sink = open_outputs(
+            refs, OutputContext(source.rate, source.audio_path, fragmented, settings.listen, live_context, _say)
+        )
         report = replace(
             report,
             engine=str(runner.path), engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
@@ -194,7 +191,8 @@ def run_stream(settings: StreamSettings) -> StreamReport:
                     error = error or EdgeSRError(f"could not finalise the {what}: {exc}")
             for w in getattr(sink, "warnings", []):
                 view.warn(w)
-            report = replace(report, end_reason=reason, error=None if error is None else str(error), **stats.report())
+            report.end_reason, report.error = reason, None if error is None else str(error)
+            report.set_counts(stats.counts())
             # two runs writing one -o: each report names the exact file it wrote
             report.output_sha256 = getattr(sink, "sha256", None) or None
             report.live = (

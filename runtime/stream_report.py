@@ -1,9 +1,10 @@
-"""What ``run_stream`` returns and writes: one ``StreamReport``.
+"""What ``run_stream`` returns and writes: one ``StreamReport``. Its fields are declared ONCE, here.
 
-The JSON file has the fields it always had, in the same order (``to_dict``): the run (version, start,
-source), the engine and outputs, the checks asked for, how it ended, the statistics of ``StreamStats``,
-the sha256 of the file written (when one was) and the live source's reconnects. ``report_path`` is
-where that file went (None when none was written); it is not itself in the file.
+The JSON file has the fields it always had, in the same order (``to_dict``): the run (``RunFacts``: version,
+start, source, the engine and outputs, the checks asked for, how it ended), the statistics (``StreamCounts``,
+which ``StreamStats.counts()`` fills), then the sha256 of the file written (when one was) and the live
+source's reconnects (``RunTail``). ``report_path`` is where that file went (None when none was written); it
+is not itself in the file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 
 @dataclass
-class StreamReport:
+class RunFacts:
     edgesr_version: str
     started_at: str
     source: str
@@ -28,7 +29,12 @@ class StreamReport:
     fail_below: float | None = None
     end_reason: str = ""
     error: str | None = None
-    # StreamStats.report()
+
+
+@dataclass
+class StreamCounts:
+    """What ``StreamStats`` measured over the run."""
+
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0
@@ -39,17 +45,54 @@ class StreamReport:
     duration_s: float = 0.0
     fps: float = 0.0
     steady_fps: float = 0.0
-    engine_busy_fraction: float = 0.0
+    engine_busy_fraction: float = 0.0  # ~1.0: the engine, not Python, is the bottleneck
     latency_ms: dict[str, dict[str, Any]] = field(default_factory=dict)  # per stage: count, mean, p50, p95...
     psnr: dict[str, Any] = field(default_factory=dict)  # PsnrLog.to_dict()
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StreamEntry:
+    """One source of a multi-stream run (``streams`` in the report)."""
+
+    source: str
+    name: str
+    output: list[str]
+    frames_in: int
+    frames_out: int
+    dropped: int
+    skipped: int
+    ended: str  # why this stream ended
+    fps: float
+    latency_ms: dict[str, Any]  # end to end: p50, p95
+    psnr: dict[str, Any]  # its own checks vs FP32 (PsnrLog.to_dict())
+    reconnects: int | None = None  # live sources
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class RunTail:
     output_sha256: str | None = None  # in the file only when a file was written
     live: dict[str, Any] | None = None
+    streams: list[dict[str, Any]] | None = None  # multi-stream runs only: one StreamEntry per source
+    batches: dict[str, Any] | None = None  # multi-stream runs only: frames per engine call (calls, max, mean)
     report_path: str | None = None  # not in the file
+
+
+@dataclass
+class StreamReport(RunTail, StreamCounts, RunFacts):
+    """The three parts above, flat and in that order (dataclass fields follow the reversed bases)."""
+
+    def set_counts(self, counts: StreamCounts) -> None:
+        for f in fields(StreamCounts):
+            setattr(self, f.name, getattr(counts, f.name))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report's fields, in order."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "report_path"}
-        if out["output_sha256"] is None:
-            del out["output_sha256"]
+        for optional in ("output_sha256", "streams", "batches"):  # only when there is one
+            if out[optional] is None:
+                del out[optional]
         return out

@@ -12,9 +12,15 @@ from edgesr.errors import UsageError
 from edgesr.options import MIN_SIDE, MIN_TILE, SCALES, choice, number, shape
 from edgesr.paths import output_dir, output_file
 
+# The kinds are runtime.uris' tables (the CLI imports runtime lazily; a test keeps these lines in step).
 SOURCE_HELP = (
-    "Source URI: /dev/video0, csi://0, rtsp://..., a video file, a folder of images, or a GStreamer "
-    "pipeline ending in appsink."
+    "Source URI: /dev/video0 (or 0, v4l2:///dev/video0), csi://0, a network stream (rtsp://, rtsps://, "
+    "rtmp://, http://, https://, udp://), a video file (clip.mp4, file://clip.mp4), a folder of images, or a "
+    "GStreamer pipeline ending in appsink."
+)
+OUTPUT_HELP = (
+    "out.mp4 (H.264; .mov, .mkv, file://out.mp4), a folder (PNGs), display (display://0), none, "
+    "rtsp://:8554/sr (RTSP server) or http://:8080 (live view page); repeat to fan out. Default: display if any."
 )
 
 
@@ -38,34 +44,48 @@ def _check_numbers(check_every: int, min_psnr: float | None, fail_below: float |
 
 
 def _check_paths(outputs: list[str], report: Path | None, inputs: tuple[str | Path | None, ...]) -> None:
-    from edgesr.runtime.outputs import network_scheme
-    from edgesr.runtime.sinks import output_kind
+    from edgesr.runtime.uris import classify_output
 
-    written: list[str] = []  # files the run writes: never an input, and never the report
-    for output in outputs:
-        if network_scheme(output):
-            continue
-        kind = output_kind(output)
-        if kind == "video":
-            output_file(output, "--output", inputs=inputs)
-            written.append(output)
-        elif kind == "folder":
-            output_dir(output, "--output", inputs=inputs)
+    written: list[Path] = []  # files the run writes: never an input, and never the report
+    for ref in map(classify_output, outputs):
+        if ref.kind.writes == "file" and ref.path is not None:
+            written.append(output_file(ref.path, "--output", inputs=inputs))
+        elif ref.kind.writes == "folder" and ref.path is not None:
+            output_dir(ref.path, "--output", inputs=inputs)
     if report is not None:
         output_file(report, "--report", inputs=(*inputs, *written))
+
+
+def _expanded(outputs: list[str], uris: list[str]) -> list[str]:
+    """Several sources: every output template ({i}, {name}) written out per stream."""
+    if len(uris) == 1:
+        return outputs
+    from edgesr.runtime.stream_multi import expand, stream_name
+
+    out: list[str] = []
+    for o in outputs:
+        each = [expand(o, i, stream_name(u)) for i, u in enumerate(uris)]
+        out.extend([o] if each[0] is None else [e for e in each if e is not None])
+    return out
 
 
 def stream(
     engine: Path | None = typer.Option(
         None, "--engine", "-e", help="Engine (with its .json sidecar) or edgesr ONNX. Default: the shipped model."
     ),
-    camera: str | None = typer.Option(None, "--camera", help="Camera index or device, e.g. 0 or /dev/video0."),
-    video: Path | None = typer.Option(None, "--video", help="Video file (every frame, in order)."),
-    source: str | None = typer.Option(None, "--source", help=SOURCE_HELP),
+    camera: list[str] | None = typer.Option(
+        None, "--camera", help="Camera index or device, e.g. 0 or /dev/video0; repeat for several."
+    ),
+    video: list[Path] | None = typer.Option(None, "--video", help="Video file (every frame, in order); repeatable."),
+    source: list[str] | None = typer.Option(
+        None, "--source", help=SOURCE_HELP + " Repeat for several streams through one engine (batched)."
+    ),
+    batch_timeout: float = typer.Option(
+        10.0, "--batch-timeout", help="Several sources: ms a batch waits for frames of the other streams."
+    ),
     output: list[str] | None = typer.Option(
         None, "--output", "-o",
-        help="out.mp4 (H.264), a folder (PNGs), display, none, rtsp://:8554/sr (RTSP server) or http://:8080 "
-        "(live view page); repeat to fan out. Default: display if any.",
+        help=OUTPUT_HELP,
     ),
     listen: str | None = typer.Option(
         None, help="Bind address of rtsp:// and http:// outputs given without a host. Default: 127.0.0.1 only."
@@ -104,17 +124,23 @@ def stream(
     from edgesr.runtime.sources import LiveOptions, camera_uri
     from edgesr.runtime.stream import StreamSettings, run_stream
     from edgesr.runtime.tiling import TileConfig
+    from edgesr.runtime.uris import classify_source
 
-    given = [(flag, v) for flag, v in (("--camera", camera), ("--video", video), ("--source", source)) if v is not None]
+    given = [(flag, v) for flag, v in (("--camera", camera), ("--video", video), ("--source", source)) if v]
     if len(given) != 1:
         names = ", ".join(f for f, _ in given) if given else "none"
-        raise UsageError(f"give exactly one of --camera, --video, --source (got {names})")
-    flag, value = given[0]
-    uri = camera_uri(str(value)) if flag == "--camera" else str(value)
-    if flag == "--video" and Path(uri).is_dir():
-        raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
-    if realtime and (flag == "--camera" or "://" in uri or "!" in uri):
-        raise UsageError(f"--realtime is for video files: {uri} is live, its device sets the pace")
+        raise UsageError(f"give exactly one of --camera, --video, --source, each repeatable (got {names})")
+    flag, values = given[0]
+    uris = [camera_uri(str(v)) if flag == "--camera" else str(v) for v in values]
+    for uri in uris:
+        if flag == "--video" and Path(uri).is_dir():
+            raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
+    refs = [classify_source(uri) for uri in uris]
+    if realtime and len(uris) > 1:
+        raise UsageError("--realtime takes one source")
+    if realtime and refs[0].live:
+        raise UsageError(f"--realtime is for video files: {uris[0]} is live, its device sets the pace")
+    number(batch_timeout, "--batch-timeout (ms)", 0, 10_000)
     if not output:
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UsageError("no --output given and no display here: pass --output out.mp4, --output DIR or none")
@@ -128,11 +154,12 @@ def stream(
         from edgesr.pretrained import default_onnx
 
         engine = default_onnx()
-    source_path = uri if flag != "--camera" and "://" not in uri else None
-    _check_paths(output, report, (source_path, engine, reference))
+    _check_paths(_expanded(output, uris), report, (*(r.path for r in refs), engine, reference))
     settings = StreamSettings(
         engine=engine,
-        source=uri,
+        source=uris[0],
+        more_sources=tuple(uris[1:]),
+        batch_timeout_ms=batch_timeout,
         output=output[0],
         more_outputs=tuple(output[1:]),
         listen=listen,
@@ -165,6 +192,12 @@ def stream(
         mean, worst = db(psnr["mean_db"]), db(psnr["worst_db"])
         summary += f"; PSNR vs FP32 mean {mean}, worst {worst} over {psnr['checks']} checks"
     typer.echo(summary)
+    for i, st in enumerate(result.streams or []):
+        typer.echo(f"  [{i}] {st['name']}: {st['frames_out']} of {st['frames_in']} frames -> "
+                   f"{', '.join(st['output']) or 'shared outputs'}; ended: {st['ended']}")
+    if result.batches is not None:
+        typer.echo(f"batches: {result.batches['calls']} engine calls, {result.batches['mean']} frames on average, "
+                   f"max {result.batches['max']}")
     if result.report_path is not None:
         typer.echo(f"report: {result.report_path}")
     if result.end_reason.startswith("interrupted"):
