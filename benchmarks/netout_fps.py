@@ -2,10 +2,10 @@
 live view (``-o rtsp://`` + ``-o http://``), measured in ONE run as windows of the live figures.
 
     python benchmarks/netout_fps.py [--frames 6000] [--hw 90x160] [--window 5]
-    python benchmarks/netout_fps.py --screenshot benchmarks/results/liveview.png   # the README picture
+    python benchmarks/netout_fps.py --screenshot benchmarks/results/liveview.png   # docs/streaming.md's picture
 
 The stream runs the way it would on a Jetson: a venv of the system Python with GStreamer's RTSP server
-(``tests/netout_env.jetson_like_python``); the clients run from this Python (PyAV) and Chromium. The
+(``edgesr.testing.jetson_like``); the clients run from this Python (PyAV) and Chromium. The
 video is read as fast as the engine allows (no ``--realtime``), so each window shows what its viewer
 costs. On a machine with few cores the clients share the CPU with the stream: a drop there is CPU
 contention, not blocking (the stalled-client window shows the difference). Results:
@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+from edgesr.testing import Unavailable, netclients, tinymodel
+from edgesr.testing.jetson_like import jetson_like_rtsp_python
 
-import netout_env  # noqa: E402
-import tinymodel  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def figures(base: str) -> dict:
@@ -75,13 +74,13 @@ class Reader(threading.Thread):
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict:
-    python = netout_env.jetson_like_python()
+    python = jetson_like_rtsp_python()
     h, w = (int(v) for v in args.hw.split("x"))
     fp32 = tinymodel.tiny_onnx(tmp / "fp32.onnx")
     fp16 = tinymodel.tiny_onnx(tmp / "fp16.onnx", fp16_weights=True)
     engine = tinymodel.ort_engine(tmp / "eng" / "m.engine", fp16, reference=fp32, precision="fp16")
     video = tinymodel.write_video(tmp / "in.mp4", tinymodel.test_frames(args.frames, h, w), fps=30, audio=False)
-    stream = netout_env.Stream(python, ["--engine", str(engine), "--video", str(video), "--check-every", "30",
+    stream = netclients.Stream(python, ["--engine", str(engine), "--video", str(video), "--check-every", "30",
                                         "-o", "rtsp://127.0.0.1:0/sr", "-o", "http://127.0.0.1:0"], tmp)
     results: dict = {}
     browser = stalled = None
@@ -96,7 +95,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
         n0 = reader.count
         results["1 RTSP client"] = window(base, args.window, stream.proc.pid)
         results["1 RTSP client"]["client_fps"] = round((reader.count - n0) / args.window, 2)
-        stalled = netout_env.stalled_rtsp_client(url)
+        stalled = netclients.stalled_rtsp_client(url)
         time.sleep(1.0)
         n0 = reader.count
         results["+ 1 RTSP client that never reads"] = window(base, args.window, stream.proc.pid)
@@ -128,12 +127,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     encoder = "nvv4l2h264enc" if "nvv4l2h264enc" in stream.stderr() else "x264enc"
     return {"machine": f"{platform.machine()}, {platform.processor() or '?'}; stream, clients and browser share "
                        "the cores the script is given (taskset)", "input_hw": [h, w], "output_hw": [4 * h, 4 * w],
-            "engine": "tests/tinymodel.py tiny x4 (fp16 weights), ONNX Runtime CPU", "rtsp_encoder": encoder,
+            "engine": "edgesr.testing.tinymodel tiny x4 (fp16 weights), ONNX Runtime CPU", "rtsp_encoder": encoder,
             "window_s": args.window, "results": results}
 
 
 def screenshot(args: argparse.Namespace, tmp: Path) -> None:
-    """The README picture: the shipped model on a Set14 photo, bicubic | SR, PSNR banner and figures."""
+    """docs/streaming.md's picture: the shipped model on a Set14 photo, bicubic | SR, PSNR banner and figures."""
     from PIL import Image
 
     from edgesr.imageops import load_image, save_image
@@ -152,7 +151,7 @@ def screenshot(args: argparse.Namespace, tmp: Path) -> None:
     engine = tmp / "edge_s.fp16.engine"  # the shipped model as an FP16 engine: checked against its FP32 ONNX
     subprocess.run([sys.executable, "-m", "edgesr", "build-engine", str(default_onnx()), "--fp16", "--backend",
                     "onnxruntime", "-o", str(engine)], check=True, capture_output=True)
-    stream = netout_env.Stream(sys.executable, ["--engine", str(engine), "--source", str(folder), "--realtime",
+    stream = netclients.Stream(sys.executable, ["--engine", str(engine), "--source", str(folder), "--realtime",
                                                 "--check-every", "5",
                                                 "--min-psnr", "40", "-o", "http://127.0.0.1:0"], tmp)
     try:
@@ -160,7 +159,7 @@ def screenshot(args: argparse.Namespace, tmp: Path) -> None:
         while figures(base)["psnr"]["checks"] < 3:
             time.sleep(0.5)
         size = (4 * lr.shape[1] * 2 + 380, max(4 * lr.shape[0] + 70, 470))
-        shot = netout_env.screenshot(netout_env.chromium(), base + "?view=compare", tmp / "shot.png", size)
+        shot = netclients.screenshot(netclients.find_chromium(), base + "?view=compare", tmp / "shot.png", size)
     finally:
         stream.stop()
     img = Image.open(shot).convert("RGB")
@@ -187,7 +186,7 @@ def main() -> None:
             return
         try:
             report = measure(args, Path(t))
-        except BaseException as exc:  # pytest.skip raises outside pytest too: say why
+        except Unavailable as exc:
             raise SystemExit(f"cannot measure: {exc}") from None
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

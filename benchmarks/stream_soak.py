@@ -10,19 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-import tinymodel  # noqa: E402
-
-from edgesr.runtime.check import CheckConfig  # noqa: E402
-from edgesr.runtime.stats import StreamStats  # noqa: E402
-from edgesr.runtime.stream import StreamSettings, run_stream  # noqa: E402
+from edgesr.runtime.check import CheckConfig
+from edgesr.runtime.stats import StreamStats
+from edgesr.runtime.stream import StreamSettings, run_stream
+from edgesr.testing import tinymodel
 
 
 def rss_mib() -> float:

@@ -10,7 +10,7 @@ Rounds alternate the three so machine noise hits them alike; the median of the r
     .venv/bin/python benchmarks/stream_throughput.py --model m.onnx --size 90x160 --frames 60
 
 Without ``--model`` the deployed (BN-folded) SRResNet graph of the preset is built with random weights
-(tests/tinymodel.py): the compute of the real model, no torch needed.
+(edgesr.testing.tinymodel): the compute of the real model, no torch needed.
 """
 
 from __future__ import annotations
@@ -19,22 +19,17 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-import tinymodel  # noqa: E402
-
-from edgesr.artifact import parse_hw  # noqa: E402
-from edgesr.imageops import to_nchw  # noqa: E402
-from edgesr.runtime import open_runner  # noqa: E402
-from edgesr.runtime.check import CheckConfig  # noqa: E402
-from edgesr.runtime.stream import StreamSettings, run_stream  # noqa: E402
-from edgesr.spec import PRESETS  # noqa: E402
+from edgesr.artifact import parse_hw
+from edgesr.imageops import to_nchw
+from edgesr.runtime import open_runner
+from edgesr.runtime.check import CheckConfig
+from edgesr.runtime.stream import StreamSettings, run_stream
+from edgesr.spec import PRESETS
+from edgesr.testing import tinymodel
 
 
 def decode(video: Path) -> list:

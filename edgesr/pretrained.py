@@ -1,4 +1,4 @@
-"""The pretrained model shipped inside the package (see README, "Shipped model").
+"""The pretrained model shipped inside the package (see docs/models.md).
 
 ``default_checkpoint()`` (PyTorch weights, for ``upscale``/``export``/``eval``) and
 ``default_onnx()`` (the exported FP32 ONNX, for torch-free ``stream``/``bench``) are the

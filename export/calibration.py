@@ -60,7 +60,7 @@ class CalibrationConfig:
     data: str | None = None  # folder of images; None = built-in 'train' samples
     images: int = 32  # number of crops
     shape: tuple[int, int] = (180, 320)  # crop HxW = the engine's opt input shape
-    method: str = "percentile"  # chosen by measurement: benchmarks/int8_calibration.py, README
+    method: str = "percentile"  # chosen by measurement: benchmarks/int8_calibration.py, docs/precision.md
     bins: int = 2048  # histogram bins (entropy, percentile)
     percentile: float = 99.999
     seed: int = 0

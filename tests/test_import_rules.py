@@ -130,3 +130,14 @@ def test_bench_and_demo_import_train_lazily() -> None:
 def test_train_does_not_import_export_or_runtime() -> None:
     bad = [(p.name, m) for p in _py("train") for m, _ in _imports(p) if m.startswith(STAGES[1:])]
     assert not bad
+
+
+def test_benchmarks_import_nothing_from_tests() -> None:
+    """benchmarks/ are scripts over the installed package: what they share with the tests lives in
+    ``edgesr.testing``, never on a ``sys.path`` that reaches into tests/."""
+    test_modules = {p.stem for p in _py("tests")}
+    scripts = _py("benchmarks")
+    assert len(scripts) >= 10
+    bad = [(p.name, m) for p in scripts for m, _ in _imports(p) if m.split(".")[0] in test_modules]
+    bad += [(p.name, "sys.path") for p in scripts if "sys.path" in p.read_text()]
+    assert not bad

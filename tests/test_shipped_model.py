@@ -1,5 +1,5 @@
 """The model shipped inside the package: present, self-describing, its ONNX equal to its
-checkpoint, above the classic x4 baselines (the README's table comes from benchmarks/eval_shipped.py),
+checkpoint, above the classic x4 baselines (docs/models.md's table comes from benchmarks/eval_shipped.py),
 and its portable INT8 Q/DQ ONNX in the form TensorRT imports, with the gate report that travels with it."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def test_shipped_int8_qdq_onnx_is_tensorrt_form_and_passed_its_gate() -> None:
     float_convs = {n.name for n in model.graph.node if n.op_type == "Conv"} - dq_fed
     keep = report["int8"]["keep_float"]
     assert float_convs == (set() if keep == "none" else set(keep))
-    assert report["int8"]["int8_mac_share"] >= 0.8  # the QAT-tuned model: 100% (README)
+    assert report["int8"]["int8_mac_share"] >= 0.8  # the QAT-tuned model: 100% (docs/precision.md)
 
 
 def test_shipped_int8_output_matches_fp32_in_exact_qdq_arithmetic() -> None:

@@ -12,7 +12,7 @@ Two schedules (``schedule``), which only choose defaults for ``loss``/``lr``/``d
   for SRGAN lr 1e-4 then 1e-5 for the second half (``decay = "step"``).
 
 Phase ``qat`` (INT8-aware fine-tune of ``--init``, ``train/qat.py``) defaults to lr 1e-4 with
-cosine decay under either schedule (measured: README), and runs in float32.
+cosine decay under either schedule (measured: docs/precision.md), and runs in float32.
 """
 
 from __future__ import annotations

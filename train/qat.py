@@ -5,7 +5,7 @@ must keep convs in float to pass its gate (the long-trained shipped edge_s keeps
 sub-pixel convs, 39% of its MACs), a short fine-tune under simulated INT8 teaches the
 weights to live with it: 40 minutes on the 2-core CPU took that model's default INT8 build
 from 61% to 100% of the MACs at the same fidelity (49.16 / 46.38 dB vs FP32, was 49.38 / 46.59),
-for 0.02 dB of FP32 Set5/Set14 (README).
+for 0.02 dB of FP32 Set5/Set14 (docs/precision.md).
 
 The simulation is the arithmetic of the exported Q/DQ graph (``edgesr.export.int8``), on the
 BatchNorm-folded model that export produces:
@@ -19,7 +19,7 @@ BatchNorm-folded model that export produces:
 Each step's loss is the mean of the pixel loss under simulated INT8 and in float
 (``QatStep``): the same weights serve the FP32/FP16 engines too. Measured on the shipped
 model, 30 minutes each: the INT8-only loss cost FP32 Set5/Set14 0.10/0.05 dB, the mean
-0.04/0.03 dB, at the same INT8 fidelity (README).
+0.04/0.03 dB, at the same INT8 fidelity (docs/precision.md).
 
 Checkpoints hold the generator in the model spec's own form (BatchNorm layers set to the
 identity), so ``export``, ``eval`` and ``build-engine`` read them like any other, and

@@ -167,7 +167,7 @@ def wait_for(cond: Any, timeout: float, every: float = 0.05) -> bool:
 # -- the Jetson-like install: Debian's Python + its OpenCV (with GStreamer) + edgesr's base, no torch ------------
 @pytest.fixture(scope="session")
 def jetson_venv() -> Path:
-    """The README's Jetson recipe (``tests/jetson_like.py``), over Debian's python3-opencv."""
+    """The Jetson recipe of docs/jetson.md (``edgesr.testing.jetson_like``), over Debian's python3-opencv."""
     probe = system_python_runs("import sys, cv2, numpy; print(sys.version_info >= (3, 10))")
     need(probe.returncode == 0, "the system Python has no OpenCV (python3-opencv)")
     need(probe.stdout.split()[0] == "True", "the system Python is older than 3.10, which edgesr needs")

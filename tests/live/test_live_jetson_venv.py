@@ -1,4 +1,4 @@
-"""The README's Jetson install, run for real: a venv with --system-site-packages over the system OpenCV (built
+"""The Jetson install of docs/jetson.md, run for real: a venv with --system-site-packages over the system OpenCV (built
 with GStreamer), edgesr's base install (no torch, no pip OpenCV), then GStreamer sources through it."""
 
 from __future__ import annotations
