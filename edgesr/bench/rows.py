@@ -232,7 +232,7 @@ def engine_candidates(variants: Variants, threads: int | None) -> list[Candidate
 
             def open_row(b: str = entry.name, p: str = precision) -> Session:
                 path, note = variants.engine(b, p)
-                return RunnerSession(path, note, threads if b == "onnxruntime" else None)
+                return RunnerSession(path, note, threads)  # threads: ONNX Runtime only, others ignore it
 
             row = RowSpec(entry.name, precision)
             out.append(Candidate(row, open_row) if why is None else Candidate(row, unavailable=f"not available: {why}"))
