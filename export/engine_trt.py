@@ -71,7 +71,7 @@ from edgesr.errors import (
 from edgesr.precisions import precision as precision_entry
 from edgesr.samples import cache_dir
 
-WHY = "needed for --backend tensorrt (JetPack 6 ships it; on a desktop: pip install 'edgesr[trt]')"
+WHY = "needed for --backend tensorrt: JetPack 6 ships it; or use --backend onnxruntime"
 
 
 def import_tensorrt() -> Any:

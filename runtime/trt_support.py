@@ -16,7 +16,7 @@ from edgesr.machine import TEGRA_RELEASE, jetson
 from edgesr.runtime.trt_common import MIN_TENSORRT, import_tensorrt, open_gpu
 
 MAX_TENSORRT_MAJOR = 11  # the newest major written against (binding sources 8.5 through 11.1)
-WHY = "needed for the TensorRT backend (JetPack 6 ships it; on a desktop: pip install 'edgesr[trt]')"
+WHY = "needed for the TensorRT backend: JetPack 6 ships it; or use --backend onnxruntime"
 RANGE = f"TensorRT {MIN_TENSORRT[0]}.{MIN_TENSORRT[1]} to {MAX_TENSORRT_MAJOR}.x"  # the table's statement begins so
 
 
