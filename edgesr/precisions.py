@@ -2,7 +2,8 @@
 
 Each ``Precision`` says everything the stages need about it:
 
-- ``name`` (the sidecar's and ONNX metadata's ``precision``) and ``cli_flag`` (``build-engine --fp16``);
+- ``name`` (the sidecar's and ONNX metadata's ``precision``; ``build-engine --precision NAME``) and
+  ``cli_flag``, its shortcut (``build-engine --fp16``);
 - ``min_psnr_db``: the accuracy gate's default threshold against FP32, on check images;
 - ``made_by`` (in words) and ``variant``: the export function that makes the precision's ONNX from the FP32 ONNX
   (one signature, ``edgesr.export.variants``), referenced lazily: this module is core and imports no stage;
@@ -13,7 +14,8 @@ Each ``Precision`` says everything the stages need about it:
 - ``quantized``: it takes calibration data (``--calib-*``, ``--int8-keep``).
 
 Adding a precision (e.g. FP16 with FP32 fallback for overflowing layers) = one entry here + its variant function
-in ``edgesr.export.variants`` (and whatever module that function needs).
+in ``edgesr.export.variants`` (and whatever module that function needs); ``build-engine --precision NAME`` takes
+it at once (a shortcut flag like ``--fp16`` is one more typer option in ``edgesr/cli/build_engine_cmd.py``).
 """
 
 from __future__ import annotations
@@ -97,11 +99,17 @@ def precision(name: str) -> Precision:
     raise UsageError(f"unknown precision {name!r} (known: {', '.join(PRECISIONS)})")
 
 
-def from_flags(given: dict[str, bool]) -> str:
-    """The precision the CLI flags ask for (``{"--fp16": True, "--int8": False}``); two at once conflict."""
+def from_flags(given: dict[str, bool], named: str | None = None) -> str:
+    """The precision the CLI asks for: the shortcut flags (``{"--fp16": True, "--int8": False}``) or
+    ``--precision NAME`` (any entry of the table); two different ones conflict."""
     chosen = [p for p in TABLE if p.cli_flag is not None and given.get(p.cli_flag)]
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(p.cli_flag or p.name for p in chosen)} conflict: choose one precision")
+    if named is not None:
+        entry = precision(named)
+        if chosen and chosen[0] is not entry:
+            raise UsageError(f"--precision {named} and {chosen[0].cli_flag} conflict: choose one precision")
+        return entry.name
     return chosen[0].name if chosen else next(p.name for p in TABLE if p.cli_flag is None)
 
 

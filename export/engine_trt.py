@@ -67,13 +67,11 @@ from edgesr.errors import (
     EdgeSRError,
     IncompatibleArtifactError,
     UsageError,
-    require,
 )
-from edgesr.machine import gpu_facts
 from edgesr.precisions import precision as precision_entry
 from edgesr.samples import cache_dir
 
-WHY = "needed for --backend tensorrt (JetPack 6 ships it; on a desktop: pip install 'edgesr[trt]')"
+WHY = "needed for --backend tensorrt: JetPack 6 ships it; or use --backend onnxruntime"
 
 
 def import_tensorrt() -> Any:
@@ -95,16 +93,9 @@ def strongly_typed(trt: Any) -> bool:
 def gpu_device() -> dict[str, Any]:
     """GPU 0 as the sidecar records it (``edgesr.machine.gpu_facts``, the runtime's own probe): name, compute
     capability, SM count, Jetson module."""
-    cuda = require("pycuda.driver", extra="trt", why=WHY)
-    try:
-        cuda.init()
-        if cuda.Device.count() < 1:
-            raise DeviceError("no CUDA GPU found: TensorRT engines are built on the GPU that will run them")
-        facts = gpu_facts(cuda, 0)
-    except cuda.Error as exc:
-        raise DeviceError(f"no usable CUDA driver/GPU: {exc}") from None
-    assert facts is not None
-    return facts.sidecar()
+    from edgesr.runtime.trt_common import open_gpu
+
+    return open_gpu(WHY)[1].sidecar()
 
 
 def _slug(text: str) -> str:

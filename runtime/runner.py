@@ -122,11 +122,12 @@ def open_runner(
         raise BadInputError(f"model not found: {p}")
     if p.is_dir():
         raise BadInputError(f"expected an engine or ONNX file, got a folder: {p}")
+    sc: Sidecar | None = None
     if sidecar_path(p).exists():
-        sc: Sidecar | None = read_sidecar(p)
-        entry = backend(sc.backend)  # type: ignore[union-attr]
+        sc = read_sidecar(p)
+        entry = backend(sc.backend)
     elif p.suffix.lower() == ".onnx":
-        sc, entry = None, backend(PLAIN_ONNX)
+        entry = backend(PLAIN_ONNX)
     else:
         raise IncompatibleArtifactError(
             f"{p} is neither an ONNX file nor an engine with a sidecar ({sidecar_path(p).name} is missing)"

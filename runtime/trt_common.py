@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from edgesr.errors import DeviceError, MissingDependencyError
+from edgesr.errors import DeviceError, MissingDependencyError, require
+from edgesr.machine import GpuFacts, gpu_facts
 
 MIN_TENSORRT = (8, 5)
 MAX_WARNINGS = 50  # distinct TensorRT warnings kept per build (repeats are counted, not stored)
@@ -170,6 +171,23 @@ def cuda_errors(cuda: Any, what: str, memory: bool = False) -> Iterator[None]:
                 extra = f"; the GPU has {mib(free)} free of {mib(total)}"
             extra += ": build the engine with a smaller --max-shape / --max-batch, or close other GPU programs"
         raise DeviceError(f"CUDA {what} failed ({type(exc).__name__}: {detail}){extra}") from None
+
+
+def open_gpu(why: str) -> tuple[Any, GpuFacts]:
+    """pycuda's driver, initialised, and GPU 0's facts (``edgesr.machine.gpu_facts``): what the builder, the runner
+    and the backend check all start from. A missing pycuda, driver or GPU is one line."""
+    cuda = require("pycuda.driver", extra="trt", why=why)
+    try:
+        cuda.init()
+        count = cuda.Device.count()
+    except cuda.Error as exc:
+        raise DeviceError(f"no usable CUDA driver/GPU: {' '.join(str(exc).split())}") from None
+    if count < 1:
+        raise DeviceError("no CUDA GPU found: TensorRT engines are built and run on an NVIDIA GPU")
+    with cuda_errors(cuda, "reading GPU 0's name, compute capability and SM count"):
+        facts = gpu_facts(cuda, 0)
+    assert facts is not None  # with pycuda given, gpu_facts reads the device or raises
+    return cuda, facts
 
 
 def primary_context(cuda: Any, index: int = 0) -> Any:

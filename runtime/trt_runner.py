@@ -37,8 +37,7 @@ from typing import Any
 import numpy as np
 
 from edgesr.artifact import ShapeProfile, Sidecar, sha256_file
-from edgesr.errors import BadInputError, DeviceError, EdgeSRError, IncompatibleArtifactError, UsageError, require
-from edgesr.machine import gpu_facts
+from edgesr.errors import BadInputError, DeviceError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.runtime.runner import Runner
 from edgesr.runtime.trt_common import (
     create,
@@ -46,6 +45,7 @@ from edgesr.runtime.trt_common import (
     import_tensorrt,
     mib,
     numpy_dtype,
+    open_gpu,
     primary_context,
     trt_logger,
 )
@@ -86,18 +86,8 @@ class TensorRTRunner(Runner):
         self.sidecar = sidecar
         self.spec, self.precision, self.profile = sidecar.spec, sidecar.precision, sidecar.profile
         trt = import_tensorrt(WHY)  # refuses TensorRT < 8.5 (no name-based I/O API) in one line
-        cuda = require("pycuda.driver", extra="trt", why=WHY)
+        cuda, facts = open_gpu(WHY)
         self._trt, self._cuda = trt, cuda
-        try:
-            cuda.init()
-            count = cuda.Device.count()
-        except cuda.Error as exc:
-            raise DeviceError(f"no usable CUDA driver/GPU: {exc}") from None
-        if count < 1:
-            raise DeviceError("no CUDA GPU found")
-        with cuda_errors(cuda, "reading GPU 0's name, compute capability and SM count"):
-            facts = gpu_facts(cuda, 0)
-        assert facts is not None  # with pycuda given, gpu_facts reads the device or raises
         check_engine_compatible(
             sidecar, self.path.name, trt.__version__, facts,
             dla_cores=_dla_cores(trt) if (sidecar.device or {}).get("dla_core") is not None else 0,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 import sys
 
-from edgesr.errors import DeviceError, EdgeSRError, require
+from edgesr.errors import EdgeSRError
 from edgesr.machine import TEGRA_RELEASE, jetson
-from edgesr.runtime.trt_common import MIN_TENSORRT, import_tensorrt
+from edgesr.runtime.trt_common import MIN_TENSORRT, import_tensorrt, open_gpu
 
 MAX_TENSORRT_MAJOR = 11  # the newest major written against (binding sources 8.5 through 11.1)
-WHY = "needed for the TensorRT backend (JetPack 6 ships it; on a desktop: pip install 'edgesr[trt]')"
+WHY = "needed for the TensorRT backend: JetPack 6 ships it; or use --backend onnxruntime"
 RANGE = f"TensorRT {MIN_TENSORRT[0]}.{MIN_TENSORRT[1]} to {MAX_TENSORRT_MAJOR}.x"  # the table's statement begins so
 
 
@@ -57,11 +57,4 @@ def require_usable() -> None:
             f"TensorRT {version} is newer than edgesr supports ({RANGE}): "
             "pip install 'edgesr[trt]' for a supported one, or use --backend onnxruntime"
         )
-    cuda = require("pycuda.driver", extra="trt", why=WHY)
-    try:
-        cuda.init()
-        count = cuda.Device.count()
-    except cuda.Error as exc:
-        raise DeviceError(f"no usable CUDA driver/GPU for TensorRT: {' '.join(str(exc).split())}") from None
-    if count < 1:
-        raise DeviceError("no CUDA GPU found for TensorRT")
+    open_gpu(WHY)

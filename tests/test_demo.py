@@ -43,7 +43,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 def test_demo_makes_every_artifact(demo_run: tuple[Path, dict[str, Any], list[str]]) -> None:
     out, summary, said = demo_run
     assert [line[:5] for line in said if line.startswith("[")] == [f"[{i}/7]" for i in range(1, 8)]
-    assert any("TensorRT is not installed here: using ONNX Runtime" in line for line in said)
+    from edgesr.backends import backend
+
+    why = backend("tensorrt").probe()  # the backend table's reason, said by the demo
+    assert why and any(f"TensorRT is not usable here ({why}): using ONNX Runtime" in line for line in said)
     assert summary["model"]["source"] == "trained 2 steps on the built-in samples"
     assert not (out / "train").exists()  # intermediate run folder removed without --keep
     on_disk = json.loads((out / "demo.json").read_text())

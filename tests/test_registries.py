@@ -41,6 +41,11 @@ def test_the_precision_table_keeps_the_gate_defaults_and_flags() -> None:
     with pytest.raises(UsageError, match="--fp16 and --int8 conflict"):
         precisions.from_flags({"--fp16": True, "--int8": True})
     assert precisions.gate_thresholds() == "50 (fp32, fp16), 42 (int8)"
+    assert precisions.from_flags({}, "fp16") == "fp16" and precisions.from_flags({"--int8": True}, "int8") == "int8"
+    with pytest.raises(UsageError, match="--precision fp16 and --int8 conflict"):
+        precisions.from_flags({"--int8": True}, "fp16")
+    with pytest.raises(UsageError, match=r"unknown precision 'bf16' \(known: fp32, fp16, int8\)"):
+        precisions.from_flags({}, "bf16")
     for p in precisions.TABLE:
         assert (p.variant is None) == (p.name == "fp32") and (p.variant is None or callable(p.variant()))
 

@@ -206,6 +206,7 @@ class Variants:
         cfg = BuildConfig(
             onnx=self.onnx, output=out, precision=precision, backend=backend,
             min_shape=(min(hs), min(ws)), max_shape=(max(hs), max(ws)), calibration=self.calibration, force=True,
+            check_data=self._check_data((max(hs), max(ws))),
         )
         self.say(f"building the {backend} {precision} engine (accuracy gate reported, not enforced)")
         result = build_engine(cfg, step=self.say)
@@ -220,6 +221,26 @@ class Variants:
             )
         return out, note
 
+    def _check_data(self, max_lr: tuple[int, int]) -> str | None:
+        """None: the gate's built-in holdout photos. Without scikit-image (they come from it; a bare Jetson
+        install) a synthetic pattern the size of the largest input stands in, as for the bench's own input;
+        the gate report's ``check_data`` names the folder."""
+        from edgesr.errors import MissingDependencyError
+        from edgesr.samples import samples_dir
+
+        try:
+            samples_dir("holdout")
+            return None
+        except MissingDependencyError:
+            from edgesr.bench.measure import synthetic_pattern
+            from edgesr.export.onnx_io import open_edgesr_onnx
+            from edgesr.imageops import save_image
+
+            scale = open_edgesr_onnx(self.onnx).spec.scale
+            folder = self.folder / "check-synthetic"
+            save_image(folder / "pattern.png", synthetic_pattern(max_lr[0] * scale, max_lr[1] * scale))
+            return str(folder)
+
 
 def engine_candidates(variants: Variants, threads: int | None) -> list[Candidate]:
     """One row per (backend with a runner, precision): opened lazily, or the backend's reason it cannot run."""
@@ -232,7 +253,7 @@ def engine_candidates(variants: Variants, threads: int | None) -> list[Candidate
 
             def open_row(b: str = entry.name, p: str = precision) -> Session:
                 path, note = variants.engine(b, p)
-                return RunnerSession(path, note, threads if b == "onnxruntime" else None)
+                return RunnerSession(path, note, threads)  # threads: ONNX Runtime only, others ignore it
 
             row = RowSpec(entry.name, precision)
             out.append(Candidate(row, open_row) if why is None else Candidate(row, unavailable=f"not available: {why}"))

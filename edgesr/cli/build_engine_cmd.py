@@ -13,7 +13,7 @@ from edgesr.cli.interrupted import interrupted_note
 from edgesr.cli.ui import console, db, progress
 from edgesr.options import MIN_SIDE, number, shape
 from edgesr.paths import output_file
-from edgesr.precisions import from_flags, gate_thresholds
+from edgesr.precisions import PRECISIONS, from_flags, gate_thresholds
 
 BACKEND_HELP = "; ".join(f"{b.name}: {b.summary}" for b in BACKEND_TABLE if b.builder is not None)
 
@@ -23,6 +23,9 @@ def build_engine(
     output: Path | None = typer.Option(None, "-o", "--output", help="Engine to write. Default: beside the ONNX."),
     fp16: bool = typer.Option(False, "--fp16", help="FP16 engine (weights and compute)."),
     int8: bool = typer.Option(False, "--int8", help="INT8 engine (explicit Q/DQ from calibration images)."),
+    precision_name: str | None = typer.Option(
+        None, "--precision", help=f"Precision by name: {', '.join(PRECISIONS)} (--fp16/--int8 are shortcuts)."
+    ),
     backend: str | None = typer.Option(
         None,
         help=f"{BACKEND_HELP}. Default: tensorrt where it imports, is a supported version and sees a GPU, "
@@ -55,7 +58,7 @@ def build_engine(
     from edgesr.export.build import build_engine as run_build
     from edgesr.export.calibration import CalibrationConfig
 
-    precision = from_flags({"--fp16": fp16, "--int8": int8})  # two at once conflict
+    precision = from_flags({"--fp16": fp16, "--int8": int8}, precision_name)  # two different ones conflict
     int8_only = {
         "--calib-data": calib_data,
         "--calib-images": calib_images,
