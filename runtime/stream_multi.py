@@ -21,6 +21,7 @@ from edgesr.runtime.check import ReferenceCheck
 from edgesr.runtime.grid import GridSink, stream_label
 from edgesr.runtime.multistream import BatchConfig, MultiPipeline, Stream
 from edgesr.runtime.outputs import FanOutSink, LiveContext, check_outputs, default_report_path, open_outputs
+from edgesr.runtime.pacing import PacedSource
 from edgesr.runtime.runner import Runner, open_runner
 from edgesr.runtime.sinks import NullSink, Sink
 from edgesr.runtime.sources import open_source
@@ -101,7 +102,9 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
     uris = [settings.source, *settings.more_sources]
     names = list(settings.names) if settings.names else [stream_name(u) for u in uris]
     if settings.realtime:
-        raise UsageError("--realtime takes one source")
+        live = [u for u in uris if classify_source(u).live]
+        if live:
+            raise UsageError(f"--realtime is for files: {live[0]} is live, its device sets the pace")
     if settings.tile.tile is not None:
         raise UsageError("--tile takes one source: tiled frames are not batched across streams")
     per_refs, shared_refs = plan_outputs([settings.output, *settings.more_outputs], names, settings.listen)
@@ -125,6 +128,8 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
             say(f"note: {runner.path.name} takes batch 1: the streams share it one frame per call (rebuild it with "
                 f"build-engine --max-batch {len(uris)} to batch them)")
         sources = [stack.enter_context(open_source(u, settings.live)) for u in uris]
+        if settings.realtime:  # each file at its own frame rate, as cameras deliver
+            sources = [PacedSource(s) for s in sources]
         fragmented = any(s.live for s in sources) if settings.fragmented_mp4 is None else settings.fragmented_mp4
         stats = [StreamStats() for _ in uris]
         ctx = OutputContext(None, None, fragmented, settings.listen,
@@ -135,10 +140,10 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
             stack.callback(lambda: shared.close(complete=True))
         grid = None
         if shared is not None and any(r.kind.name == "liveview" for r in shared_refs):
-            grid = GridSink(shared, [stream_label(i, n, st) for i, (n, st) in enumerate(zip(names, stats, strict=True))],
-                            runner.spec.scale)
+            labels = [stream_label(i, n, st) for i, (n, st) in enumerate(zip(names, stats, strict=True))]
+            grid = GridSink(shared, labels, runner.spec.scale)
         view = StatusView(totals, f"edgesr stream: {len(uris)} streams -> {runner.describe()}", quiet=settings.quiet)
-        for i, (uri, name, source) in enumerate(zip(uris, names, sources, strict=True)):
+        for i, (name, source) in enumerate(zip(names, sources, strict=True)):
             own: list[Sink] = []
             if per_refs[i]:
                 own.append(open_outputs(per_refs[i], replace(ctx, rate=source.rate, audio_from=source.audio_path)))

@@ -136,10 +136,9 @@ def stream(
         if flag == "--video" and Path(uri).is_dir():
             raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
     refs = [classify_source(uri) for uri in uris]
-    if realtime and len(uris) > 1:
-        raise UsageError("--realtime takes one source")
-    if realtime and refs[0].live:
-        raise UsageError(f"--realtime is for video files: {uris[0]} is live, its device sets the pace")
+    live = [uri for uri, ref in zip(uris, refs, strict=True) if ref.live]
+    if realtime and live:
+        raise UsageError(f"--realtime is for video files: {live[0]} is live, its device sets the pace")
     number(batch_timeout, "--batch-timeout (ms)", 0, 10_000)
     if not output:
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
