@@ -49,6 +49,7 @@ class Stream:
     sink: Sink
     stats: StreamStats
     check: ReferenceCheck | None = None
+    max_frames: int | None = None  # this stream's own cap (--streams file), else BatchConfig.max_frames
     ended: str | None = None  # why this stream ended (None: still running)
     inbox: deque[tuple[Frame, np.ndarray]] = field(default_factory=deque)
     outbox: deque[Any] = field(default_factory=deque)
@@ -166,7 +167,7 @@ class MultiPipeline:
 
     # -- stages -------------------------------------------------------------------------------------------------
     def _read(self, s: Stream) -> None:
-        lat, cap = s.stats.latency, self.config.max_frames
+        lat, cap = s.stats.latency, s.max_frames if s.max_frames is not None else self.config.max_frames
         try:
             while not self._stop.is_set():
                 if cap is not None and s.stats.frames_in >= cap:
