@@ -53,7 +53,7 @@ def test_three_sources_two_sizes_templated_outputs(tmp_path: Path, capsys: pytes
         for name, frames in inputs.items():
             written = sorted((tmp_path / f"out_{name}").glob("*.png"))
             assert len(written) == len(frames)
-            for png, lr in zip(written, frames):
+            for png, lr in zip(written, frames, strict=True):
                 want = from_nchw(runner.infer(to_nchw(lr)))[0]
                 assert np.abs(load_image(png).astype(int) - want).max() <= 1  # batch vs single: float rounding
     import av
@@ -203,7 +203,7 @@ def test_onnxruntime_engine_batches_up_to_its_max_batch(tmp_path: Path, capsys: 
     assert [s["frames_out"] for s in rep["streams"]] == [6, 6, 6] and rep["batches"]["max"] == 2  # the engine's cap
 
 
-# -- --streams streams.toml ----------------------------------------------------------------------------------------------
+# -- --streams streams.toml ------------------------------------------------------------------------------------------
 def test_streams_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = tinymodel.tiny_onnx(tmp_path / "x4.onnx", scale=4)
     a = _folder(tmp_path, "a", tinymodel.test_frames(10, 16, 24, seed=1))
