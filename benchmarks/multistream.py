@@ -53,19 +53,20 @@ def edgesr_cmd(*args: object) -> list[str]:
     return [sys.executable, "-m", "edgesr", "stream", *map(str, args)]
 
 
-def run_all(cmds: list[list[str]]) -> tuple[float, int]:
-    """Run the commands side by side; (wall seconds, summed peak RSS in bytes)."""
+def run_all(cmds: list[list[str]]) -> tuple[float, int, float]:
+    """Run the commands side by side; (wall seconds, summed peak RSS in bytes, CPU seconds of all)."""
     t0 = time.perf_counter()
     procs = {subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO).pid: c for c in cmds}
-    rss = 0
+    rss, cpu = 0, 0.0
     while procs:
         pid, status, usage = os.wait4(-1, 0)
         if pid in procs:
             if os.waitstatus_to_exitcode(status) != 0:
                 raise SystemExit(f"failed: {' '.join(procs[pid])}")
             rss += usage.ru_maxrss * 1024  # KiB on Linux
+            cpu += usage.ru_utime + usage.ru_stime
             del procs[pid]
-    return time.perf_counter() - t0, rss
+    return time.perf_counter() - t0, rss, cpu
 
 
 def measure(
@@ -74,22 +75,23 @@ def measure(
     common = ["-e", model, "--check-every", 0, "-q", "-o", "none", *(["--realtime"] if paced else [])]
     # one process, n sources
     rep = work / f"one{n}.json"
-    wall, rss = run_all([edgesr_cmd(*[a for _ in range(n) for a in ("--source", clip)], *common, "--report", rep,
+    wall, rss, cpu = run_all([edgesr_cmd(*[a for _ in range(n) for a in ("--source", clip)], *common, "--report", rep,
                                     "--batch-timeout", batch_timeout)])
     r = json.loads(rep.read_text())
     streams = r.get("streams") or [{"latency_ms": {k: r["latency_ms"]["end_to_end"][k] for k in ("p50", "p95")}}]
     one = {
-        "fps": r["frames_out"] / r["duration_s"], "wall": wall, "rss": rss,
+        "fps": r["frames_out"] / r["duration_s"], "wall": wall, "rss": rss, "cpu": cpu / r["frames_out"],
         "p50": float(np.mean([s["latency_ms"]["p50"] for s in streams])),
         "p95": float(np.mean([s["latency_ms"]["p95"] for s in streams])),
         "batch": (r.get("batches") or {"mean": 1.0})["mean"],
     }
     # n separate processes
     reps = [work / f"sep{n}_{k}.json" for k in range(n)]
-    wall, rss = run_all([edgesr_cmd("--source", clip, *common, "--report", p) for p in reps])
+    wall, rss, cpu = run_all([edgesr_cmd("--source", clip, *common, "--report", p) for p in reps])
     rs = [json.loads(p.read_text()) for p in reps]
     sep = {
         "fps": sum(x["frames_out"] for x in rs) / max(x["duration_s"] for x in rs), "wall": wall, "rss": rss,
+        "cpu": cpu / sum(x["frames_out"] for x in rs),
         "p50": float(np.mean([x["latency_ms"]["end_to_end"]["p50"] for x in rs])),
         "p95": float(np.mean([x["latency_ms"]["end_to_end"]["p95"] for x in rs])),
         "batch": 1.0,
@@ -100,8 +102,9 @@ def measure(
 def table(rows: list[str]) -> list[str]:
     return [
         "| sources | how | aggregate fps | latency p50 (ms) | latency p95 (ms) | frames per engine call "
-        "| peak RSS, all (MiB) | MiB per extra stream | wall incl. start-up (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS, all (MiB) | MiB per extra stream | wall incl. start-up (s) "
+        "| CPU s per frame (all, incl. start-up) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ]
 
@@ -115,7 +118,7 @@ def phase(args: argparse.Namespace, clip: Path, work: Path, paced: bool) -> list
             base.setdefault(how, x["rss"])
             extra = f"{(x['rss'] - base[how]) / (n - 1) / 2**20:.0f}" if n > 1 else "-"
             rows.append(f"| {n} | {label} | {x['fps']:.2f} | {x['p50']:.0f} | {x['p95']:.0f} | {x['batch']:.2f} "
-                        f"| {x['rss'] / 2**20:.0f} | {extra} | {x['wall']:.1f} |")
+                        f"| {x['rss'] / 2**20:.0f} | {extra} | {x['wall']:.1f} | {x['cpu']:.2f} |")
             print(rows[-1], flush=True)
     return rows
 
@@ -145,7 +148,9 @@ def main() -> None:
         f"{'/'.join(f'{v:.1f}' for v in load_before)}, after {'/'.join(f'{v:.1f}' for v in load_after)}.",
         "",
         f"Throughput: {args.frames} frames per stream, read as fast as the engine takes them (latency here is "
-        "mostly queueing: a file is read ahead).",
+        "mostly queueing: a file is read ahead). On a shared CPU the scheduler gives N processes (each with its own "
+        "ONNX Runtime threads) a larger share of the machine than one process: CPU seconds per frame is the "
+        "load-independent cost.",
         "",
         *table(fast),
         "",
