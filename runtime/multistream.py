@@ -23,6 +23,7 @@ import numpy as np
 from edgesr.imageops import from_nchw, to_nchw
 from edgesr.runtime.check import ReferenceCheck
 from edgesr.runtime.compose import side_by_side
+from edgesr.runtime.control import RunControl
 from edgesr.runtime.runner import Runner
 from edgesr.runtime.sinks import Sink
 from edgesr.runtime.sources import Frame, Source
@@ -77,46 +78,22 @@ class BatchLog:
         return {"calls": self.calls, "max": self.max, "mean": round(self.frames / self.calls, 3) if self.calls else 0}
 
 
-class MultiPipeline:
+class MultiPipeline(RunControl):
     """Same control surface as ``pipeline.Pipeline`` (``run``, ``request_stop``, ``abort``, ``reason``, ``error``)."""
 
     def __init__(self, streams: list[Stream], runner: Runner, config: BatchConfig, warn: Callable[[str], None]):
+        super().__init__()
         self.streams, self.runner, self.config, self.warn = streams, runner, config, warn
         self.batches = BatchLog()
         self.infer_latency = LatencyHistogram()  # per engine call (a batch)
-        self.reason: str | None = None
-        self.error: BaseException | None = None
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._abort = threading.Event()
-        self._lock = threading.RLock()
         self._readers_done = 0
 
-    # -- control ------------------------------------------------------------------------------------------------
-    def request_stop(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is None:
-                self.reason = reason
-        self._stop.set()
+    def _wake(self) -> None:
         for s in self.streams:
             s.source.interrupt()
         with self._cond:
             self._cond.notify_all()
-
-    def abort(self, reason: str, error: BaseException | None = None) -> None:
-        if error is not None:
-            self.fail(reason, error)
-        else:
-            self.request_stop(reason)
-        self._abort.set()
-        with self._cond:
-            self._cond.notify_all()
-
-    def fail(self, reason: str, error: BaseException) -> None:
-        with self._lock:
-            if self.error is None:
-                self.error, self.reason = error, reason
-        self.request_stop(reason)
 
     # -- run ----------------------------------------------------------------------------------------------------
     def run(self, monitor: Callable[[], None] | None = None, monitor_every: float = 0.25) -> str:

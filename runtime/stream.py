@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgesr import __version__, interrupts
-from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.paths import writable_place
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
@@ -29,7 +28,7 @@ from edgesr.runtime.runner import Runner, open_runner
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import StreamStats
 from edgesr.runtime.status import StatusView
-from edgesr.runtime.stream_report import StreamReport
+from edgesr.runtime.stream_report import StreamReport, raise_error, write_report
 from edgesr.runtime.streams_file import StreamsFile
 from edgesr.runtime.tiling import TileConfig, Tiler
 from edgesr.runtime.uris import OutputContext, classify_source
@@ -201,14 +200,6 @@ def run_stream(settings: StreamSettings) -> StreamReport:
                 {"reconnects": getattr(source, "reconnects", 0), "outages_s": getattr(source, "outages", [])}
                 if source.live else None
             )
-            if report_path is not None:
-                try:
-                    write_json(report_path, report.to_dict())
-                    report.report_path = str(report_path)
-                except EdgeSRError as exc:  # the first failure is what ended the run; a report error comes second
-                    error = error or exc
-    if error is not None:
-        if isinstance(error, EdgeSRError):
-            raise error
-        raise EdgeSRError(f"stream failed: {type(error).__name__}: {error}") from error
+            error = write_report(report, report_path, error)
+    raise_error(error)
     return report

@@ -14,7 +14,6 @@ from dataclasses import replace
 from typing import Any
 
 from edgesr import __version__
-from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, UsageError
 from edgesr.paths import writable_place
 from edgesr.runtime.check import ReferenceCheck
@@ -27,7 +26,7 @@ from edgesr.runtime.sinks import NullSink, Sink
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import LatencyHistogram, PsnrLog, StreamStats
 from edgesr.runtime.status import StatusView
-from edgesr.runtime.stream_report import StreamEntry, StreamReport
+from edgesr.runtime.stream_report import StreamEntry, StreamReport, raise_error, write_report
 from edgesr.runtime.streams_file import StreamsFile, StreamSpec
 from edgesr.runtime.uris import OutputContext, OutputRef, classify_output, classify_source
 
@@ -212,16 +211,8 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
             report.set_counts(totals.counts())
             report.streams = [e.to_dict() for e in entries]
             report.batches = pipeline.batches.to_dict()
-            if report_path is not None:
-                try:
-                    write_json(report_path, report.to_dict())
-                    report.report_path = str(report_path)
-                except EdgeSRError as exc:
-                    error = error or exc
-    if error is not None:
-        if isinstance(error, EdgeSRError):
-            raise error
-        raise EdgeSRError(f"stream failed: {type(error).__name__}: {error}") from error
+            error = write_report(report, report_path, error)
+    raise_error(error)
     return report
 
 
