@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from edgesr.imageops import from_nchw, to_nchw
+from edgesr.imageops import to_nchw
 from edgesr.runtime.check import ReferenceCheck
-from edgesr.runtime.compose import side_by_side
 from edgesr.runtime.control import RunControl
+from edgesr.runtime.pipeline import write_frame
 from edgesr.runtime.runner import Runner
 from edgesr.runtime.sinks import Sink
 from edgesr.runtime.sources import Frame, Source
@@ -230,7 +230,7 @@ class MultiPipeline(RunControl):
                 self._cond.notify_all()
 
     def _write(self, s: Stream) -> None:
-        lat, scale = s.stats.latency, self.runner.spec.scale
+        scale = self.runner.spec.scale
         while True:
             with self._cond:
                 while not s.outbox and not self._abort.is_set():
@@ -239,16 +239,4 @@ class MultiPipeline(RunControl):
                     return
                 frame, x, y = s.outbox.popleft()
                 self._cond.notify_all()
-            t0 = time.perf_counter()
-            sr = from_nchw(y)[0]
-            if s.check is not None and s.check.due(frame.index):
-                s.check.offer(frame.index, x, sr)  # never waits: a busy reference skips the check (counted)
-            image = side_by_side(frame.image, sr, scale) if self.config.side_by_side else sr
-            t1 = time.perf_counter()
-            s.sink.write(frame, image)
-            t2 = time.perf_counter()
-            lat["postprocess"].add(t1 - t0)
-            lat["write"].add(t2 - t1)
-            lat["end_to_end"].add(t2 - frame.captured)
-            s.stats.input_hw, s.stats.output_hw = frame.image.shape[:2], image.shape[:2]
-            s.stats.frame_written()
+            write_frame(frame, x, y, s.sink, s.stats, s.check, scale, self.config.side_by_side)

@@ -177,23 +177,31 @@ class Pipeline(RunControl):
             self._put(self.q_out, END)
 
     def _write_loop(self) -> None:
-        lat, stats, scale = self.stats.latency, self.stats, self.runner.spec.scale
+        scale = self.runner.spec.scale
         while True:
             item = self._get(self.q_out)
             if item is END:
                 break
             frame, x, y = item
-            t0 = time.perf_counter()
-            sr = from_nchw(y)[0]
-            if self.check is not None and self.check.due(frame.index):
-                self.check.offer(frame.index, x, sr)
-            image = side_by_side(frame.image, sr, scale) if self.config.side_by_side else sr
-            t1 = time.perf_counter()
-            self.sink.write(frame, image)
-            t2 = time.perf_counter()
-            lat["postprocess"].add(t1 - t0)
-            lat["write"].add(t2 - t1)
-            lat["end_to_end"].add(t2 - frame.captured)
-            stats.input_hw, stats.output_hw = frame.image.shape[:2], image.shape[:2]
-            stats.frame_written()
+            write_frame(frame, x, y, self.sink, self.stats, self.check, scale, self.config.side_by_side)
 
+
+
+def write_frame(frame: Frame, x: Any, y: Any, sink: Sink, stats: StreamStats, check: ReferenceCheck | None,
+                scale: int, compare: bool) -> None:
+    """The write stage of one frame (both pipelines): post-process, hand it to the FP32 check when due (never
+    waits: a busy reference skips the check, counted), write, count."""
+    lat = stats.latency
+    t0 = time.perf_counter()
+    sr = from_nchw(y)[0]
+    if check is not None and check.due(frame.index):
+        check.offer(frame.index, x, sr)
+    image = side_by_side(frame.image, sr, scale) if compare else sr
+    t1 = time.perf_counter()
+    sink.write(frame, image)
+    t2 = time.perf_counter()
+    lat["postprocess"].add(t1 - t0)
+    lat["write"].add(t2 - t1)
+    lat["end_to_end"].add(t2 - frame.captured)
+    stats.input_hw, stats.output_hw = frame.image.shape[:2], image.shape[:2]
+    stats.frame_written()
