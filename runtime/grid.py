@@ -75,7 +75,8 @@ class GridSink(Sink):
             if im is not None:
                 pic = Image.fromarray(im)
                 if pic.size != (cw, ch):
-                    pic = pic.resize((cw, ch), getattr(Image, "Resampling", Image).BILINEAR)  # Pillow 9.0 has no Resampling
+                    bilinear = getattr(Image, "Resampling", Image).BILINEAR  # Pillow 9.0 has no Resampling
+                    pic = pic.resize((cw, ch), bilinear)
                 canvas.paste(pic, (x, y))
             text = self.labels[i]() + ("" if im is not None else "  (waiting)")
             draw.rectangle((x, y, x + min(cw, 8 + 7 * len(text)), y + 14), fill=(0, 0, 0))

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from edgesr.imageops import from_nchw, to_nchw
+from edgesr.imageops import to_nchw
 from edgesr.runtime.check import ReferenceCheck
-from edgesr.runtime.compose import side_by_side
+from edgesr.runtime.control import RunControl
+from edgesr.runtime.pipeline import write_frame
 from edgesr.runtime.runner import Runner
 from edgesr.runtime.sinks import Sink
 from edgesr.runtime.sources import Frame, Source
@@ -49,6 +50,7 @@ class Stream:
     sink: Sink
     stats: StreamStats
     check: ReferenceCheck | None = None
+    max_frames: int | None = None  # this stream's own cap (--streams file), else BatchConfig.max_frames
     ended: str | None = None  # why this stream ended (None: still running)
     inbox: deque[tuple[Frame, np.ndarray]] = field(default_factory=deque)
     outbox: deque[Any] = field(default_factory=deque)
@@ -76,46 +78,22 @@ class BatchLog:
         return {"calls": self.calls, "max": self.max, "mean": round(self.frames / self.calls, 3) if self.calls else 0}
 
 
-class MultiPipeline:
+class MultiPipeline(RunControl):
     """Same control surface as ``pipeline.Pipeline`` (``run``, ``request_stop``, ``abort``, ``reason``, ``error``)."""
 
     def __init__(self, streams: list[Stream], runner: Runner, config: BatchConfig, warn: Callable[[str], None]):
+        super().__init__()
         self.streams, self.runner, self.config, self.warn = streams, runner, config, warn
         self.batches = BatchLog()
         self.infer_latency = LatencyHistogram()  # per engine call (a batch)
-        self.reason: str | None = None
-        self.error: BaseException | None = None
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._abort = threading.Event()
-        self._lock = threading.RLock()
         self._readers_done = 0
 
-    # -- control ------------------------------------------------------------------------------------------------
-    def request_stop(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is None:
-                self.reason = reason
-        self._stop.set()
+    def _wake(self) -> None:
         for s in self.streams:
             s.source.interrupt()
         with self._cond:
             self._cond.notify_all()
-
-    def abort(self, reason: str, error: BaseException | None = None) -> None:
-        if error is not None:
-            self.fail(reason, error)
-        else:
-            self.request_stop(reason)
-        self._abort.set()
-        with self._cond:
-            self._cond.notify_all()
-
-    def fail(self, reason: str, error: BaseException) -> None:
-        with self._lock:
-            if self.error is None:
-                self.error, self.reason = error, reason
-        self.request_stop(reason)
 
     # -- run ----------------------------------------------------------------------------------------------------
     def run(self, monitor: Callable[[], None] | None = None, monitor_every: float = 0.25) -> str:
@@ -166,7 +144,7 @@ class MultiPipeline:
 
     # -- stages -------------------------------------------------------------------------------------------------
     def _read(self, s: Stream) -> None:
-        lat, cap = s.stats.latency, self.config.max_frames
+        lat, cap = s.stats.latency, s.max_frames if s.max_frames is not None else self.config.max_frames
         try:
             while not self._stop.is_set():
                 if cap is not None and s.stats.frames_in >= cap:
@@ -252,7 +230,7 @@ class MultiPipeline:
                 self._cond.notify_all()
 
     def _write(self, s: Stream) -> None:
-        lat, scale = s.stats.latency, self.runner.spec.scale
+        scale = self.runner.spec.scale
         while True:
             with self._cond:
                 while not s.outbox and not self._abort.is_set():
@@ -261,16 +239,4 @@ class MultiPipeline:
                     return
                 frame, x, y = s.outbox.popleft()
                 self._cond.notify_all()
-            t0 = time.perf_counter()
-            sr = from_nchw(y)[0]
-            if s.check is not None and s.check.due(frame.index):
-                s.check.offer(frame.index, x, sr)  # never waits: a busy reference skips the check (counted)
-            image = side_by_side(frame.image, sr, scale) if self.config.side_by_side else sr
-            t1 = time.perf_counter()
-            s.sink.write(frame, image)
-            t2 = time.perf_counter()
-            lat["postprocess"].add(t1 - t0)
-            lat["write"].add(t2 - t1)
-            lat["end_to_end"].add(t2 - frame.captured)
-            s.stats.input_hw, s.stats.output_hw = frame.image.shape[:2], image.shape[:2]
-            s.stats.frame_written()
+            write_frame(frame, x, y, s.sink, s.stats, s.check, scale, self.config.side_by_side)

@@ -21,6 +21,7 @@ from typing import Any
 from edgesr.imageops import from_nchw, to_nchw
 from edgesr.runtime.check import ReferenceCheck
 from edgesr.runtime.compose import side_by_side
+from edgesr.runtime.control import RunControl
 from edgesr.runtime.sinks import Sink
 from edgesr.runtime.sources import Frame, Source
 from edgesr.runtime.stats import StreamStats
@@ -36,7 +37,7 @@ class PipelineConfig:
     queue_size: int = 2  # per queue; live sources use 1 so latency stays low
 
 
-class Pipeline:
+class Pipeline(RunControl):
     def __init__(
         self,
         source: Source,
@@ -47,6 +48,7 @@ class Pipeline:
         check: ReferenceCheck | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
+        super().__init__()
         self.source, self.tiler, self.runner, self.sink = source, tiler, tiler.runner, sink
         self.stats, self.check = stats, check
         self.config = config or PipelineConfig()
@@ -54,40 +56,10 @@ class Pipeline:
         size = 1 if source.live else self.config.queue_size
         self.q_in: queue.Queue[Any] = queue.Queue(maxsize=size)
         self.q_out: queue.Queue[Any] = queue.Queue(maxsize=size)
-        self.reason: str | None = None
-        self.error: BaseException | None = None
-        self._stop = threading.Event()  # stop reading; drain the queues
-        self._abort = threading.Event()  # drop what is queued
-        self._lock = threading.RLock()  # re-entrant: signal handlers run on the main thread
         self._source_warnings = 0
 
-    # -- control (any thread, signal handlers included) ------------------------------------------------
-    def request_stop(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is None:
-                self.reason = reason
-        self._stop.set()
+    def _wake(self) -> None:
         self.source.interrupt()
-
-    def abort(self, reason: str, error: BaseException | None = None) -> None:
-        """Stop now, dropping queued frames. With ``error``, it is what ended the run (first error wins)."""
-        if error is not None:
-            self.fail(reason, error)
-        else:
-            self.request_stop(reason)
-        self._abort.set()
-
-    def fail(self, reason: str, error: BaseException) -> None:
-        """Record the error that ends the run: it becomes the reason even if the input had already ended."""
-        with self._lock:
-            if self.error is None:
-                self.error = error
-                self.reason = reason
-        self.request_stop(reason)
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     # -- run ----------------------------------------------------------------------------------------------------
     def run(self, monitor: Callable[[], None] | None = None, monitor_every: float = 0.25) -> str:
@@ -205,23 +177,31 @@ class Pipeline:
             self._put(self.q_out, END)
 
     def _write_loop(self) -> None:
-        lat, stats, scale = self.stats.latency, self.stats, self.runner.spec.scale
+        scale = self.runner.spec.scale
         while True:
             item = self._get(self.q_out)
             if item is END:
                 break
             frame, x, y = item
-            t0 = time.perf_counter()
-            sr = from_nchw(y)[0]
-            if self.check is not None and self.check.due(frame.index):
-                self.check.offer(frame.index, x, sr)
-            image = side_by_side(frame.image, sr, scale) if self.config.side_by_side else sr
-            t1 = time.perf_counter()
-            self.sink.write(frame, image)
-            t2 = time.perf_counter()
-            lat["postprocess"].add(t1 - t0)
-            lat["write"].add(t2 - t1)
-            lat["end_to_end"].add(t2 - frame.captured)
-            stats.input_hw, stats.output_hw = frame.image.shape[:2], image.shape[:2]
-            stats.frame_written()
+            write_frame(frame, x, y, self.sink, self.stats, self.check, scale, self.config.side_by_side)
 
+
+
+def write_frame(frame: Frame, x: Any, y: Any, sink: Sink, stats: StreamStats, check: ReferenceCheck | None,
+                scale: int, compare: bool) -> None:
+    """The write stage of one frame (both pipelines): post-process, hand it to the FP32 check when due (never
+    waits: a busy reference skips the check, counted), write, count."""
+    lat = stats.latency
+    t0 = time.perf_counter()
+    sr = from_nchw(y)[0]
+    if check is not None and check.due(frame.index):
+        check.offer(frame.index, x, sr)
+    image = side_by_side(frame.image, sr, scale) if compare else sr
+    t1 = time.perf_counter()
+    sink.write(frame, image)
+    t2 = time.perf_counter()
+    lat["postprocess"].add(t1 - t0)
+    lat["write"].add(t2 - t1)
+    lat["end_to_end"].add(t2 - frame.captured)
+    stats.input_hw, stats.output_hw = frame.image.shape[:2], image.shape[:2]
+    stats.frame_written()

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgesr import __version__, interrupts
-from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.paths import writable_place
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
@@ -29,7 +28,8 @@ from edgesr.runtime.runner import Runner, open_runner
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import StreamStats
 from edgesr.runtime.status import StatusView
-from edgesr.runtime.stream_report import StreamReport
+from edgesr.runtime.stream_report import StreamReport, raise_error, write_report
+from edgesr.runtime.streams_file import StreamsFile
 from edgesr.runtime.tiling import TileConfig, Tiler
 from edgesr.runtime.uris import OutputContext, classify_source
 
@@ -43,6 +43,7 @@ class StreamSettings:
     more_sources: tuple[str, ...] = ()  # further --source: one runner, frames batched (runtime.stream_multi)
     names: tuple[str, ...] = ()  # a name per source ({name} in output templates); default from the URI
     batch_timeout_ms: float = 10.0  # how long a batch waits for frames of other streams
+    streams_file: StreamsFile | None = None  # --streams: the sources, their outputs and options (then source="")
     output: str = "none"
     more_outputs: tuple[str, ...] = ()  # further -o: all get every frame (FanOutSink)
     listen: str | None = None  # bind address of rtsp:// and http:// outputs without a host (127.0.0.1)
@@ -122,7 +123,7 @@ def _say(line: str) -> None:
 def run_stream(settings: StreamSettings) -> StreamReport:
     """Run a stream to its end; returns the report (also written to the report path). Raises the error
     that ended the run, if any, AFTER the output is finalised and the report written."""
-    if settings.more_sources:
+    if settings.more_sources or settings.streams_file is not None:
         from edgesr.runtime.stream_multi import run_multi
 
         return run_multi(settings, open_reference, _say, stop_on_signals)
@@ -199,14 +200,6 @@ def run_stream(settings: StreamSettings) -> StreamReport:
                 {"reconnects": getattr(source, "reconnects", 0), "outages_s": getattr(source, "outages", [])}
                 if source.live else None
             )
-            if report_path is not None:
-                try:
-                    write_json(report_path, report.to_dict())
-                    report.report_path = str(report_path)
-                except EdgeSRError as exc:  # the first failure is what ended the run; a report error comes second
-                    error = error or exc
-    if error is not None:
-        if isinstance(error, EdgeSRError):
-            raise error
-        raise EdgeSRError(f"stream failed: {type(error).__name__}: {error}") from error
+            error = write_report(report, report_path, error)
+    raise_error(error)
     return report

@@ -14,19 +14,20 @@ from dataclasses import replace
 from typing import Any
 
 from edgesr import __version__
-from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, UsageError
 from edgesr.paths import writable_place
 from edgesr.runtime.check import ReferenceCheck
 from edgesr.runtime.grid import GridSink, stream_label
 from edgesr.runtime.multistream import BatchConfig, MultiPipeline, Stream
 from edgesr.runtime.outputs import FanOutSink, LiveContext, check_outputs, default_report_path, open_outputs
+from edgesr.runtime.pacing import PacedSource
 from edgesr.runtime.runner import Runner, open_runner
 from edgesr.runtime.sinks import NullSink, Sink
-from edgesr.runtime.sources import open_source
+from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import LatencyHistogram, PsnrLog, StreamStats
 from edgesr.runtime.status import StatusView
-from edgesr.runtime.stream_report import StreamEntry, StreamReport
+from edgesr.runtime.stream_report import StreamEntry, StreamReport, raise_error, write_report
+from edgesr.runtime.streams_file import StreamsFile, StreamSpec
 from edgesr.runtime.uris import OutputContext, OutputRef, classify_output, classify_source
 
 _FIELD = re.compile(r"\{([^{}]*)\}")
@@ -57,9 +58,10 @@ def expand(output: str, index: int, name: str) -> str | None:
 
 
 def plan_outputs(
-    outputs: list[str], names: list[str], listen: str | None
+    outputs: list[str], names: list[str], listen: str | None, own: list[tuple[str, ...]] | None = None
 ) -> tuple[list[list[OutputRef]], list[OutputRef]]:
-    """(per-stream outputs, shared outputs), every one checked; refusals are one line."""
+    """(per-stream outputs, shared outputs), every one checked; refusals are one line. ``own``: outputs of one
+    stream each (a --streams file's ``output`` in a [[stream]])."""
     per: list[list[str]] = [[] for _ in names]
     shared: list[str] = []
     for output in outputs:
@@ -76,6 +78,8 @@ def plan_outputs(
                 f"use a template with {{i}} or {{name}}, e.g. {example}"
             )
         shared.append(output)
+    for outs, extra in zip(per, own or [() for _ in names], strict=True):
+        outs.extend(extra)
     flat = [o for outs in per for o in outs] + shared
     refs = check_outputs(flat, listen)  # duplicates (two streams of one {name}), ports, paths
     by_uri = dict(zip(flat, refs, strict=True))
@@ -98,13 +102,22 @@ class _SharedReference:
 
 def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any) -> StreamReport:
     """``run_stream`` for several sources (``settings.more_sources`` not empty)."""
-    uris = [settings.source, *settings.more_sources]
-    names = list(settings.names) if settings.names else [stream_name(u) for u in uris]
+    file: StreamsFile | None = settings.streams_file
+    given = (settings.source, *settings.more_sources)
+    specs = list(file.streams) if file is not None else [StreamSpec(u) for u in given]
+    uris = [sp.source for sp in specs]
+    names = [sp.name or stream_name(sp.source) for sp in specs]
+    # output "" (the CLI with --streams and no -o): the file names the outputs
+    outputs = [o for o in (*(file.outputs if file is not None else ()), settings.output, *settings.more_outputs) if o]
+    if not outputs and not any(sp.outputs for sp in specs):
+        raise UsageError("no output given: pass -o, or output = ... in the --streams file")
     if settings.realtime:
-        raise UsageError("--realtime takes one source")
+        live = [u for u in uris if classify_source(u).live]
+        if live:
+            raise UsageError(f"--realtime is for files: {live[0]} is live, its device sets the pace")
     if settings.tile.tile is not None:
         raise UsageError("--tile takes one source: tiled frames are not batched across streams")
-    per_refs, shared_refs = plan_outputs([settings.output, *settings.more_outputs], names, settings.listen)
+    per_refs, shared_refs = plan_outputs(outputs, names, settings.listen, [sp.outputs for sp in specs])
     report_path = settings.report or default_report_path([r for refs in per_refs for r in refs])
     if report_path is not None:
         writable_place(report_path.parent, "--report")
@@ -124,7 +137,9 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
         if config.max_batch == 1:
             say(f"note: {runner.path.name} takes batch 1: the streams share it one frame per call (rebuild it with "
                 f"build-engine --max-batch {len(uris)} to batch them)")
-        sources = [stack.enter_context(open_source(u, settings.live)) for u in uris]
+        sources = [stack.enter_context(open_source(sp.source, _live(settings.live, sp))) for sp in specs]
+        if settings.realtime:  # each file at its own frame rate, as cameras deliver
+            sources = [PacedSource(s) for s in sources]
         fragmented = any(s.live for s in sources) if settings.fragmented_mp4 is None else settings.fragmented_mp4
         stats = [StreamStats() for _ in uris]
         ctx = OutputContext(None, None, fragmented, settings.listen,
@@ -135,23 +150,25 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
             stack.callback(lambda: shared.close(complete=True))
         grid = None
         if shared is not None and any(r.kind.name == "liveview" for r in shared_refs):
-            grid = GridSink(shared, [stream_label(i, n, st) for i, (n, st) in enumerate(zip(names, stats, strict=True))],
-                            runner.spec.scale)
+            labels = [stream_label(i, n, st) for i, (n, st) in enumerate(zip(names, stats, strict=True))]
+            grid = GridSink(shared, labels, runner.spec.scale)
         view = StatusView(totals, f"edgesr stream: {len(uris)} streams -> {runner.describe()}", quiet=settings.quiet)
-        for i, (uri, name, source) in enumerate(zip(uris, names, sources, strict=True)):
+        for i, (name, source) in enumerate(zip(names, sources, strict=True)):
             own: list[Sink] = []
             if per_refs[i]:
                 own.append(open_outputs(per_refs[i], replace(ctx, rate=source.rate, audio_from=source.audio_path)))
             if grid is not None:
                 own.append(grid.cell(i))
             sink = own[0] if len(own) == 1 else FanOutSink(own) if own else NullSink()
-            check = (ReferenceCheck(_SharedReference(reference), settings.check, stats[i].psnr,  # type: ignore[arg-type]
+            check_cfg = settings.check if specs[i].check_every is None else replace(settings.check,
+                                                                                    every=specs[i].check_every)
+            check = (ReferenceCheck(_SharedReference(reference), check_cfg, stats[i].psnr,  # type: ignore[arg-type]
                                     lambda w, n=name: view.warn(f"[{n}] {w}"))
-                     if reference is not None else None)
-            streams.append(Stream(i, name, source, sink, stats[i], check))
+                     if reference is not None and check_cfg.every > 0 else None)
+            streams.append(Stream(i, name, source, sink, stats[i], check, specs[i].max_frames))
         report = replace(
             report, engine=str(runner.path), engine_description=runner.describe(),
-            engine_accepts=runner.input_shape_range, output=[settings.output, *settings.more_outputs],
+            engine_accepts=runner.input_shape_range, output=outputs,
             output_description=f"{len(uris)} streams, batches of up to {config.max_batch} "
                                f"(wait {settings.batch_timeout_ms:g} ms)",
             checks=check_note, check_every=settings.check.every, min_psnr=settings.check.min_psnr,
@@ -194,17 +211,13 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
             report.set_counts(totals.counts())
             report.streams = [e.to_dict() for e in entries]
             report.batches = pipeline.batches.to_dict()
-            if report_path is not None:
-                try:
-                    write_json(report_path, report.to_dict())
-                    report.report_path = str(report_path)
-                except EdgeSRError as exc:
-                    error = error or exc
-    if error is not None:
-        if isinstance(error, EdgeSRError):
-            raise error
-        raise EdgeSRError(f"stream failed: {type(error).__name__}: {error}") from error
+            error = write_report(report, report_path, error)
+    raise_error(error)
     return report
+
+
+def _live(base: LiveOptions, spec: StreamSpec) -> LiveOptions:
+    return base if spec.reconnect is None else replace(base, reconnect_s=float(spec.reconnect))
 
 
 def _entry(s: Stream, refs: list[OutputRef]) -> StreamEntry:

@@ -10,7 +10,11 @@ is not itself in the file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+from edgesr.artifact import write_json
+from edgesr.errors import EdgeSRError
 
 
 @dataclass
@@ -96,3 +100,24 @@ class StreamReport(RunTail, StreamCounts, RunFacts):
             if out[optional] is None:
                 del out[optional]
         return out
+
+
+def write_report(report: StreamReport, path: Path | None, error: BaseException | None) -> BaseException | None:
+    """Write the report when it has a path; returns the error that ended the run (the first failure ends the
+    run; a report that cannot be written comes second)."""
+    if path is not None:
+        try:
+            write_json(path, report.to_dict())
+            report.report_path = str(path)
+        except EdgeSRError as exc:
+            error = error or exc
+    return error
+
+
+def raise_error(error: BaseException | None) -> None:
+    """Raise what ended the run as an ``EdgeSRError`` (one line), if anything did."""
+    if error is None:
+        return
+    if isinstance(error, EdgeSRError):
+        raise error
+    raise EdgeSRError(f"stream failed: {type(error).__name__}: {error}") from error

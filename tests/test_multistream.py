@@ -53,7 +53,7 @@ def test_three_sources_two_sizes_templated_outputs(tmp_path: Path, capsys: pytes
         for name, frames in inputs.items():
             written = sorted((tmp_path / f"out_{name}").glob("*.png"))
             assert len(written) == len(frames)
-            for png, lr in zip(written, frames):
+            for png, lr in zip(written, frames, strict=True):
                 want = from_nchw(runner.infer(to_nchw(lr)))[0]
                 assert np.abs(load_image(png).astype(int) - want).max() <= 1  # batch vs single: float rounding
     import av
@@ -201,3 +201,62 @@ def test_onnxruntime_engine_batches_up_to_its_max_batch(tmp_path: Path, capsys: 
     assert code == 0, err
     rep = json.loads((tmp_path / "o0" / "report.json").read_text())
     assert [s["frames_out"] for s in rep["streams"]] == [6, 6, 6] and rep["batches"]["max"] == 2  # the engine's cap
+
+
+# -- --streams streams.toml ------------------------------------------------------------------------------------------
+def test_streams_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tinymodel.tiny_onnx(tmp_path / "x4.onnx", scale=4)
+    a = _folder(tmp_path, "a", tinymodel.test_frames(10, 16, 24, seed=1))
+    b = _folder(tmp_path, "b", tinymodel.test_frames(10, 16, 24, seed=2))
+    conf = tmp_path / "streams.toml"
+    conf.write_text(f"""# two cameras
+batch_timeout_ms = 200
+output = "{tmp_path}/all_{{name}}"
+
+[[stream]]
+source = "{a}"
+name = "door"
+output = ["{tmp_path}/door.mp4"]
+max_frames = 4
+
+[[stream]]
+source = "file://{b}"
+check_every = 0
+""")
+    code, out, err = cli(capsys, "stream", "-e", str(model), "--streams", str(conf), "--check-every", "0", "-q")
+    assert code == 0, err
+    rep = json.loads((tmp_path / "all_door" / "report.json").read_text())
+    door, other = rep["streams"]
+    assert (door["name"], door["frames_out"], door["ended"]) == ("door", 4, "max frames reached (4)")
+    assert door["output"] == [f"{tmp_path}/all_door", f"{tmp_path}/door.mp4"]
+    assert (other["name"], other["frames_out"], other["ended"]) == ("b", 10, "end of input")
+    assert len(list((tmp_path / "all_b").glob("*.png"))) == 10 and (tmp_path / "door.mp4").is_file()
+
+
+@pytest.mark.parametrize(
+    "body,words",
+    [
+        ('[[stream]]\nsource = "a"\n\n[[stream]]\nsorce = "b"\n', "streams.toml:5: unknown key 'sorce' in [[stream]]"),
+        ('[[stream]]\nsource = "a"\nmax_frames = "ten"\n', "streams.toml:3: max_frames must be an integer"),
+        ('[[stream]]\nsource = "a"\n[[stream]]\nname = "x"\n', "streams.toml:3: this [[stream]] has no source"),
+        ('[[stream]]\nsource = "a"\noutput = "rtmp://h/x"\n', "streams.toml:3: --output rtmp://h/x: unknown scheme"),
+        ('[[stream]]\nsource = "a"\nreconnect = -1\n', "streams.toml:3: reconnect must be >= 0"),
+        ('cameras = 2\n[[stream]]\nsource = "a"\n', "streams.toml:1: unknown key 'cameras'"),
+        ('[[stream]]\nsource = "a\n', "streams.toml:2: not valid TOML"),
+        ('batch_timeout_ms = 5\n', "streams.toml:1: no [[stream]] table"),
+    ],
+)
+def test_streams_file_errors_name_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str,
+                                           words: str) -> None:
+    model = tinymodel.tiny_onnx(tmp_path / "x4.onnx", scale=4)
+    conf = tmp_path / "streams.toml"
+    conf.write_text(body)
+    code, _, err = cli(capsys, "stream", "-e", str(model), "--streams", str(conf), "-o", "none")
+    assert code in (1, 2) and words in one_line_error(err)
+
+
+def test_streams_file_with_source_flags_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "streams.toml"
+    conf.write_text('[[stream]]\nsource = "a"\n')
+    code, _, err = cli(capsys, "stream", "--streams", str(conf), "--source", "b", "-o", "none")
+    assert code == 2 and "names the sources: drop --source" in one_line_error(err)

@@ -10,7 +10,7 @@ import typer
 from edgesr.cli.ui import db
 from edgesr.errors import UsageError
 from edgesr.options import MIN_SIDE, MIN_TILE, SCALES, choice, number, shape
-from edgesr.paths import output_dir, output_file
+from edgesr.paths import input_file, output_dir, output_file
 
 # The kinds are runtime.uris' tables (the CLI imports runtime lazily; a test keeps these lines in step).
 SOURCE_HELP = (
@@ -56,15 +56,15 @@ def _check_paths(outputs: list[str], report: Path | None, inputs: tuple[str | Pa
         output_file(report, "--report", inputs=(*inputs, *written))
 
 
-def _expanded(outputs: list[str], uris: list[str]) -> list[str]:
+def _expanded(outputs: list[str], uris: list[str], names: list[str] | None = None) -> list[str]:
     """Several sources: every output template ({i}, {name}) written out per stream."""
-    if len(uris) == 1:
+    if len(uris) == 1 and names is None:
         return outputs
     from edgesr.runtime.stream_multi import expand, stream_name
 
     out: list[str] = []
     for o in outputs:
-        each = [expand(o, i, stream_name(u)) for i, u in enumerate(uris)]
+        each = [expand(o, i, (names[i] if names else "") or stream_name(u)) for i, u in enumerate(uris)]
         out.extend([o] if each[0] is None else [e for e in each if e is not None])
     return out
 
@@ -80,8 +80,11 @@ def stream(
     source: list[str] | None = typer.Option(
         None, "--source", help=SOURCE_HELP + " Repeat for several streams through one engine (batched)."
     ),
-    batch_timeout: float = typer.Option(
-        10.0, "--batch-timeout", help="Several sources: ms a batch waits for frames of the other streams."
+    batch_timeout: float | None = typer.Option(
+        None, "--batch-timeout", help="Several sources: ms a batch waits for frames of the other streams [10]."
+    ),
+    streams: Path | None = typer.Option(
+        None, "--streams", help="TOML file: the sources, their outputs and per-stream options."
     ),
     output: list[str] | None = typer.Option(
         None, "--output", "-o",
@@ -127,6 +130,18 @@ def stream(
     from edgesr.runtime.uris import classify_source
 
     given = [(flag, v) for flag, v in (("--camera", camera), ("--video", video), ("--source", source)) if v]
+    file = None
+    if streams is not None:
+        from edgesr.runtime.streams_file import read_streams
+
+        if given:
+            raise UsageError(f"--streams {streams} names the sources: drop {', '.join(f for f, _ in given)}")
+        file = read_streams(input_file(streams, "--streams"))
+        if batch_timeout is not None and file.batch_timeout_ms not in (None, batch_timeout):
+            raise UsageError(f"--batch-timeout {batch_timeout:g} and {streams}'s batch_timeout_ms "
+                             f"{file.batch_timeout_ms:g} differ: give one")
+        batch_timeout = batch_timeout if batch_timeout is not None else file.batch_timeout_ms
+        given = [("--streams", [sp.source for sp in file.streams])]
     if len(given) != 1:
         names = ", ".join(f for f, _ in given) if given else "none"
         raise UsageError(f"give exactly one of --camera, --video, --source, each repeatable (got {names})")
@@ -136,11 +151,13 @@ def stream(
         if flag == "--video" and Path(uri).is_dir():
             raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
     refs = [classify_source(uri) for uri in uris]
-    if realtime and len(uris) > 1:
-        raise UsageError("--realtime takes one source")
-    if realtime and refs[0].live:
-        raise UsageError(f"--realtime is for video files: {uris[0]} is live, its device sets the pace")
+    batch_timeout = 10.0 if batch_timeout is None else batch_timeout
+    live = [uri for uri, ref in zip(uris, refs, strict=True) if ref.live]
+    if realtime and live:
+        raise UsageError(f"--realtime is for video files: {live[0]} is live, its device sets the pace")
     number(batch_timeout, "--batch-timeout (ms)", 0, 10_000)
+    if not output and file is not None:
+        output = [""]  # the file's outputs
     if not output:
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UsageError("no --output given and no display here: pass --output out.mp4, --output DIR or none")
@@ -154,12 +171,16 @@ def stream(
         from edgesr.pretrained import default_onnx
 
         engine = default_onnx()
-    _check_paths(_expanded(output, uris), report, (*(r.path for r in refs), engine, reference))
+    stream_names = [sp.name or "" for sp in file.streams] if file is not None else None
+    extra = [o for sp in file.streams for o in sp.outputs] if file is not None else []
+    every = [o for o in (*(file.outputs if file else ()), *output) if o]
+    _check_paths(_expanded(every, uris, stream_names) + extra, report, (*(r.path for r in refs), engine, reference))
     settings = StreamSettings(
         engine=engine,
         source=uris[0],
         more_sources=tuple(uris[1:]),
         batch_timeout_ms=batch_timeout,
+        streams_file=file,
         output=output[0],
         more_outputs=tuple(output[1:]),
         listen=listen,
