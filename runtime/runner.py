@@ -99,8 +99,22 @@ class Runner(abc.ABC):
     ) -> None:
         self.close()
 
+    @property
+    def location(self) -> str:
+        """Where the model is: its file, or a server address."""
+        return str(self.path)
+
     def describe(self) -> str:
         return f"{self.backend} {self.precision} {self.spec.describe()} [{self.path.name}]"
+
+
+#: ``--engine`` schemes of a remote Triton model, and the protocol each speaks
+TRITON_SCHEMES = {"triton": "grpc", "triton+grpc": "grpc", "triton+http": "http"}
+
+
+def is_triton_uri(path: object) -> bool:
+    """``triton://``, ``triton+grpc://`` or ``triton+http://`` (a string: a Path would fold the slashes)."""
+    return isinstance(path, str) and "://" in path and path.split("://", 1)[0].lower() in TRITON_SCHEMES
 
 
 def open_runner(
@@ -109,18 +123,31 @@ def open_runner(
     providers: list[str] | None = None,
     threads: int | None = None,
     expect_scale: int | None = None,
+    reconnect_s: float = 10.0,
 ) -> Runner:
-    """Open an engine (with its sidecar) or a plain edgesr ONNX file.
+    """Open an engine (with its sidecar), a plain edgesr ONNX file, or a Triton model
+    (``triton://HOST:PORT/MODEL[/VERSION]``).
 
     ``expect_scale`` refuses a model of another scale up front (e.g. a pipeline set up
-    for x4 given an x2 engine).
+    for x4 given an x2 engine). ``reconnect_s``: how long a Triton server that went away is retried.
     """
+    if is_triton_uri(path):
+        if providers or threads:
+            raise UsageError("--providers/--threads apply to a local ONNX Runtime engine, not a Triton server")
+        from edgesr.runtime.triton_runner import TritonRunner
+
+        runner: Runner = TritonRunner(str(path), retry_s=reconnect_s)
+        if expect_scale is not None and runner.spec.scale != expect_scale:
+            runner.close()
+            raise IncompatibleArtifactError(
+                f"{path} is a x{runner.spec.scale} model, but x{expect_scale} was asked for"
+            )
+        return runner
     p = Path(path)
     if not p.exists():
         raise BadInputError(f"model not found: {p}")
     if p.is_dir():
         raise BadInputError(f"expected an engine or ONNX file, got a folder: {p}")
-    runner: Runner
     if sidecar_path(p).exists():
         sc = read_sidecar(p)
         if sc.backend == "tensorrt":

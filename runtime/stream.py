@@ -37,7 +37,7 @@ END_OF_INPUT = "end of input"
 
 @dataclass(frozen=True)
 class StreamSettings:
-    engine: Path
+    engine: Path | str  # a str: a triton:// address
     source: str
     output: str = "none"
     more_outputs: tuple[str, ...] = ()  # further -o: all get every frame (FanOutSink)
@@ -143,6 +143,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(
             open_runner(settings.engine, providers=settings.providers, threads=settings.threads,
+                        reconnect_s=settings.live.reconnect_s,
                         expect_scale=settings.expect_scale)
         )
         reference, check_note = open_reference(settings, runner)
@@ -159,7 +160,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
         sink = open_outputs(outputs, source.rate, source.audio_path, fragmented, settings.listen, live_context, _say)
         report = replace(
             report,
-            engine=str(runner.path), engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
+            engine=runner.location, engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
             output=settings.output if len(outputs) == 1 else outputs, output_description=sink.description,
             checks=check_note,
             check_every=settings.check.every, min_psnr=settings.check.min_psnr, fail_below=settings.check.fail_below,
@@ -192,7 +193,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
                     close()
                 except Exception as exc:  # keep closing the rest; report the first failure
                     error = error or EdgeSRError(f"could not finalise the {what}: {exc}")
-            for w in getattr(sink, "warnings", []):
+            for w in [*getattr(sink, "warnings", []), *getattr(runner, "warnings", [])]:
                 view.warn(w)
             report = replace(report, end_reason=reason, error=None if error is None else str(error), **stats.report())
             # two runs writing one -o: each report names the exact file it wrote

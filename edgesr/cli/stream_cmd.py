@@ -56,8 +56,10 @@ def _check_paths(outputs: list[str], report: Path | None, inputs: tuple[str | Pa
 
 
 def stream(
-    engine: Path | None = typer.Option(
-        None, "--engine", "-e", help="Engine (with its .json sidecar) or edgesr ONNX. Default: the shipped model."
+    engine: str | None = typer.Option(
+        None, "--engine", "-e",
+        help="Engine (with its .json sidecar), edgesr ONNX, or a Triton model triton://HOST:PORT/NAME. "
+        "Default: the shipped model.",
     ),
     camera: str | None = typer.Option(None, "--camera", help="Camera index or device, e.g. 0 or /dev/video0."),
     video: Path | None = typer.Option(None, "--video", help="Video file (every frame, in order)."),
@@ -124,14 +126,17 @@ def stream(
     if tile_hw is not None and tile_overlap * 2 >= min(tile_hw):
         raise UsageError(f"--tile-overlap {tile_overlap} must be less than half of --tile {tile}")
     size_hw = _hw(capture_size, "--capture-size", MIN_SIDE)
+    from edgesr.runtime.runner import is_triton_uri
+
     if engine is None:
         from edgesr.pretrained import default_onnx
 
-        engine = default_onnx()
+        engine = str(default_onnx())
+    engine_path = None if is_triton_uri(engine) else Path(engine)
     source_path = uri if flag != "--camera" and "://" not in uri else None
-    _check_paths(output, report, (source_path, engine, reference))
+    _check_paths(output, report, (source_path, engine_path, reference))
     settings = StreamSettings(
-        engine=engine,
+        engine=engine_path or engine,
         source=uri,
         output=output[0],
         more_outputs=tuple(output[1:]),
