@@ -83,6 +83,9 @@ class Backend:
     require: Callable[[], Callable[[], None]]  # lazy: raises a one-line EdgeSRError where it cannot run here
     version: Callable[[], str | None]
     supported: str  # the versions edgesr supports, in words
+    #: a remote backend is opened by address (``--engine SCHEME://HOST:PORT/MODEL``), not by a local artifact; its
+    #: runner is called (address, providers=, threads=, reconnect_s=)
+    schemes: tuple[str, ...] = ()
 
     def probe(self) -> str | None:
         """None where this backend can be used here, else why not (one line)."""
@@ -146,6 +149,18 @@ def _ort_require() -> Callable[[], None]:
     return require_usable
 
 
+def _triton_runner() -> Any:
+    from edgesr.runtime.triton_runner import TritonRunner
+
+    return TritonRunner
+
+
+def _triton_require() -> Callable[[], None]:
+    from edgesr.runtime.triton_runner import require_client
+
+    return require_client
+
+
 TABLE: tuple[Backend, ...] = (
     Backend(
         name="onnxruntime",
@@ -185,6 +200,19 @@ TABLE: tuple[Backend, ...] = (
         version=_module_version("onnxruntime"),
         supported="any ONNX runtime; verified with ONNX Runtime >= 1.16",
     ),
+    Backend(
+        name="triton",
+        suffix="",
+        summary="a model on a Triton Inference Server (tritonclient gRPC/HTTP; repositories from --triton-repo)",
+        precisions=PRECISIONS,
+        runs_as="triton",
+        builder=None,
+        runner=_triton_runner,
+        require=_triton_require,
+        version=_module_version("tritonclient"),
+        supported="Triton Inference Server 2.x (tritonclient >= 2.40); edgesr serve: nvidia-pytriton 0.5 to 0.7",
+        schemes=("triton", "triton+grpc", "triton+http"),
+    ),
 )
 
 BACKENDS: tuple[str, ...] = tuple(b.name for b in TABLE)
@@ -205,8 +233,16 @@ def known(name: str) -> bool:
 
 
 def runnable() -> tuple[Backend, ...]:
-    """The backends with a runner of their own (what ``bench`` measures and a sidecar may name)."""
-    return tuple(b for b in TABLE if b.runner is not None)
+    """The local backends with a runner of their own (what ``bench`` measures and a sidecar may name)."""
+    return tuple(b for b in TABLE if b.runner is not None and not b.schemes)
+
+
+def remote(address: object) -> Backend | None:
+    """The remote backend whose scheme ``address`` has (a str: a Path folds ``//``), or None."""
+    if not isinstance(address, str) or "://" not in address:
+        return None
+    scheme = address.split("://", 1)[0].lower()
+    return next((b for b in TABLE if scheme in b.schemes), None)
 
 
 def default_backend() -> str:

@@ -18,7 +18,7 @@ from types import TracebackType
 import numpy as np
 
 from edgesr.artifact import ShapeProfile, Sidecar, read_sidecar, sidecar_path
-from edgesr.backends import PLAIN_ONNX, backend
+from edgesr.backends import PLAIN_ONNX, backend, remote
 from edgesr.errors import BadInputError, IncompatibleArtifactError
 from edgesr.spec import ModelSpec
 
@@ -52,8 +52,13 @@ class Runner(abc.ABC):
                     f"frame {h}x{w} is outside what {self.path.name} accepts: {self.profile.describe()} "
                     "(rebuild the engine with other --min-shape/--max-shape, or use --tile)"
                 )
-            if n > self.profile.max_batch:
-                raise BadInputError(f"batch {n} exceeds the engine's max batch {self.profile.max_batch}")
+        if self.max_batch is not None and n > self.max_batch:
+            raise BadInputError(f"batch {n} exceeds {self.path.name}'s max batch {self.max_batch}")
+
+    @property
+    def max_batch(self) -> int | None:
+        """The largest batch one ``infer`` takes (None: any)."""
+        return self.profile.max_batch if self.profile is not None else None
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x)
@@ -101,6 +106,11 @@ class Runner(abc.ABC):
     ) -> None:
         self.close()
 
+    @property
+    def location(self) -> str:
+        """Where the model is: its file, or a server address."""
+        return str(self.path)
+
     def describe(self) -> str:
         return f"{self.backend} {self.precision} {self.spec.describe()} [{self.path.name}]"
 
@@ -111,12 +121,19 @@ def open_runner(
     providers: list[str] | None = None,
     threads: int | None = None,
     expect_scale: int | None = None,
+    reconnect_s: float = 10.0,
 ) -> Runner:
-    """Open an engine (with its sidecar) or a plain edgesr ONNX file.
+    """Open an engine (with its sidecar), a plain edgesr ONNX file, or a Triton model
+    (``triton://HOST:PORT/MODEL[/VERSION]``).
 
     ``expect_scale`` refuses a model of another scale up front (e.g. a pipeline set up
-    for x4 given an x2 engine).
+    for x4 given an x2 engine). ``reconnect_s``: how long a Triton server that went away is retried.
     """
+    far = remote(path)
+    if far is not None:
+        far.require()()
+        runner: Runner = far.runner()(str(path), providers=providers, threads=threads, reconnect_s=reconnect_s)
+        return _expect(runner, expect_scale, str(path))
     p = Path(path)
     if not p.exists():
         raise BadInputError(f"model not found: {p}")
@@ -134,10 +151,11 @@ def open_runner(
         )
     if entry.runner is None:
         raise IncompatibleArtifactError(f"{p.name}: {entry.name} artifacts are opened by {entry.runs_as}")
-    runner: Runner = entry.runner()(p, sidecar=sc, providers=providers, threads=threads)
-    if expect_scale is not None and runner.spec.scale != expect_scale:
+    return _expect(entry.runner()(p, sidecar=sc, providers=providers, threads=threads), expect_scale, p.name)
+
+
+def _expect(runner: Runner, scale: int | None, name: str) -> Runner:
+    if scale is not None and runner.spec.scale != scale:
         runner.close()
-        raise IncompatibleArtifactError(
-            f"{p.name} is a x{runner.spec.scale} model, but x{expect_scale} was asked for"
-        )
+        raise IncompatibleArtifactError(f"{name} is a x{runner.spec.scale} model, but x{scale} was asked for")
     return runner

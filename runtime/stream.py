@@ -38,7 +38,7 @@ END_OF_INPUT = "end of input"
 
 @dataclass(frozen=True)
 class StreamSettings:
-    engine: Path
+    engine: Path | str  # a str: a triton:// address
     source: str
     more_sources: tuple[str, ...] = ()  # further --source: one runner, frames batched (runtime.stream_multi)
     names: tuple[str, ...] = ()  # a name per source ({name} in output templates); default from the URI
@@ -141,6 +141,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(
             open_runner(settings.engine, providers=settings.providers, threads=settings.threads,
+                        reconnect_s=settings.live.reconnect_s,
                         expect_scale=settings.expect_scale)
         )
         reference, check_note = open_reference(settings, runner)
@@ -157,7 +158,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
         )
         report = replace(
             report,
-            engine=str(runner.path), engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
+            engine=runner.location, engine_description=runner.describe(), engine_accepts=runner.input_shape_range,
             output=settings.output if len(outputs) == 1 else outputs, output_description=sink.description,
             checks=check_note,
             check_every=settings.check.every, min_psnr=settings.check.min_psnr, fail_below=settings.check.fail_below,
@@ -190,7 +191,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
                     close()
                 except Exception as exc:  # keep closing the rest; report the first failure
                     error = error or EdgeSRError(f"could not finalise the {what}: {exc}")
-            for w in getattr(sink, "warnings", []):
+            for w in [*getattr(sink, "warnings", []), *getattr(runner, "warnings", [])]:
                 view.warn(w)
             report.end_reason, report.error = reason, None if error is None else str(error)
             report.set_counts(stats.counts())

@@ -127,11 +127,12 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
     error: BaseException | None = None
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(open_runner(settings.engine, providers=settings.providers,
-                                                 threads=settings.threads, expect_scale=settings.expect_scale))
+                                                 threads=settings.threads, expect_scale=settings.expect_scale,
+                                                 reconnect_s=settings.live.reconnect_s))
         reference, check_note = open_reference(settings, runner)
         if reference is not None:
             stack.callback(reference.close)
-        cap = runner.profile.max_batch if runner.profile is not None else len(uris)
+        cap = runner.max_batch or len(uris)
         config = BatchConfig(max_batch=max(1, min(cap, len(uris))), timeout_s=settings.batch_timeout_ms / 1e3,
                              max_frames=settings.pipeline.max_frames, side_by_side=settings.pipeline.side_by_side)
         if config.max_batch == 1:

@@ -12,7 +12,7 @@ from edgesr.backends import TABLE as BACKEND_TABLE
 from edgesr.cli.interrupted import interrupted_note
 from edgesr.cli.ui import console, db, progress
 from edgesr.options import MIN_SIDE, number, shape
-from edgesr.paths import output_file
+from edgesr.paths import output_dir, output_file
 from edgesr.precisions import PRECISIONS, from_flags, gate_thresholds
 
 BACKEND_HELP = "; ".join(f"{b.name}: {b.summary}" for b in BACKEND_TABLE if b.builder is not None)
@@ -49,6 +49,14 @@ def build_engine(
     check_data: Path | None = typer.Option(None, help="Accuracy-gate images. Default: built-in 'holdout' samples."),
     min_psnr: float | None = typer.Option(None, help=f"Gate threshold vs FP32, dB. Default: {gate_thresholds()}."),
     force: bool = typer.Option(False, "--force", help="Write the engine even if the gate fails (with a warning)."),
+    triton_repo: Path | None = typer.Option(
+        None, help="Also write a Triton model repository here: NAME/config.pbtxt, NAME/1/model.onnx|plan."
+    ),
+    triton_name: str | None = typer.Option(None, help="Triton model name. Default: the engine's file stem."),
+    triton_shape: str | None = typer.Option(
+        None, help="Fixed LR HxW in the Triton config (Triton batches only same-shape requests). Default: dynamic."
+    ),
+    triton_instance: str = typer.Option("gpu", help="Triton instance group kind: gpu | cpu."),
 ) -> None:
     """Build a TensorRT or ONNX Runtime engine (FP32/FP16/INT8) with an accuracy gate and a sidecar."""
     from dataclasses import replace
@@ -99,12 +107,42 @@ def build_engine(
         int8_flags=tuple(flag for flag, value in int8_only.items() if value is not None),
     )
     out = output_file(cfg.output, "--output", inputs=(onnx, calib_data, check_data))
+    triton = _triton_options(triton_repo, triton_name, triton_shape, triton_instance, out)
     if timing_cache is not None:
         output_file(timing_cache, "--timing-cache", inputs=(onnx, out))
     cfg = replace(cfg, output=out)
     with progress(console) as bars, interrupted_note("build-engine", [out, sidecar_path(out)]):
         result = run_build(cfg, bars, step=lambda msg: console.print(msg, markup=False))  # TensorRT says "[...]"
     _print_gate(result)
+    if triton_repo is not None and triton is not None:
+        from edgesr.export.triton_repo import check_config, write_triton_repo
+
+        folder = write_triton_repo(result.engine, triton_repo, triton)
+        checked = check_config((folder / "config.pbtxt").read_text())
+        console.print(
+            f"Triton repository: [bold]{folder}[/bold] (config.pbtxt"
+            f"{', checked against Triton' + chr(39) + 's model config' if checked else ''}); serve it with "
+            f"`tritonserver --model-repository {triton_repo}`, stream with --engine triton://HOST:8001/{folder.name}"
+        )
+
+
+def _triton_options(repo: Path | None, name: str | None, hw: str | None, instance: str, engine: Path):  # type: ignore[no-untyped-def]
+    """The Triton flags, checked before any build work; the model folder must not exist yet."""
+    if repo is None:
+        given = [f for f, v in (("--triton-name", name), ("--triton-shape", hw)) if v is not None]
+        if instance != "gpu":
+            given.append("--triton-instance")
+        if given:
+            raise UsageError(f"{', '.join(given)} need --triton-repo DIR")
+        return None
+    from edgesr.export.triton_repo import TritonModelOptions, model_name
+
+    opts = TritonModelOptions(name=name, shape=shape(hw, "--triton-shape", MIN_SIDE) if hw else None,
+                              instance=instance)
+    output_dir(repo, "--triton-repo", inputs=(engine,))
+    if (repo / model_name(engine, name)).exists():
+        raise UsageError(f"{repo / model_name(engine, name)} exists: pass another --triton-name, or remove it first")
+    return opts
 
 
 def _print_int8(rec: dict) -> None:  # type: ignore[type-arg]

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from edgesr.cli.ui import db
+from edgesr.backends import remote
 from edgesr.errors import UsageError
 from edgesr.options import MIN_SIDE, MIN_TILE, SCALES, choice, number, shape
 from edgesr.paths import input_file, output_dir, output_file
@@ -70,8 +71,10 @@ def _expanded(outputs: list[str], uris: list[str], names: list[str] | None = Non
 
 
 def stream(
-    engine: Path | None = typer.Option(
-        None, "--engine", "-e", help="Engine (with its .json sidecar) or edgesr ONNX. Default: the shipped model."
+    engine: str | None = typer.Option(
+        None, "--engine", "-e",
+        help="Engine (with its .json sidecar), edgesr ONNX, or a Triton model triton://HOST:PORT/NAME. "
+        "Default: the shipped model.",
     ),
     camera: list[str] | None = typer.Option(
         None, "--camera", help="Camera index or device, e.g. 0 or /dev/video0; repeat for several."
@@ -170,13 +173,14 @@ def stream(
     if engine is None:
         from edgesr.pretrained import default_onnx
 
-        engine = default_onnx()
+        engine = str(default_onnx())
+    engine_path = None if remote(engine) else Path(engine)
     stream_names = [sp.name or "" for sp in file.streams] if file is not None else None
     extra = [o for sp in file.streams for o in sp.outputs] if file is not None else []
     every = [o for o in (*(file.outputs if file else ()), *output) if o]
-    _check_paths(_expanded(every, uris, stream_names) + extra, report, (*(r.path for r in refs), engine, reference))
+    _check_paths(_expanded(every, uris, stream_names) + extra, report, (*(r.path for r in refs), engine_path, reference))
     settings = StreamSettings(
-        engine=engine,
+        engine=engine_path or engine,
         source=uris[0],
         more_sources=tuple(uris[1:]),
         batch_timeout_ms=batch_timeout,
