@@ -8,9 +8,10 @@ For N = 1, 2, 4 streams, each a thread sending the same frames one by one (as `e
 Rounds alternate local and triton so machine noise hits them alike; aggregate fps and the per-frame latency
 p50/p95 are reported with the load average, in benchmarks/results/triton_streams.json.
 
-    .venv/bin/python benchmarks/triton_streams.py --serve-venv /tmp/edgesr-test-venvs/pytriton-XXXX
+    .venv/bin/python benchmarks/triton_streams.py
 
-``--serve-venv``: a venv with PyTriton and edgesr (docs/triton.md; tests/triton_env.py builds one).
+``--serve-venv``: a venv with PyTriton and edgesr (docs/triton.md). Default: the one the tests use, built here
+on first use (``edgesr.testing.triton_server``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,14 +32,9 @@ import numpy as np
 
 from edgesr.artifact import parse_hw
 from edgesr.runtime import open_runner
+from edgesr.testing.triton_server import free_port, pytriton_venv
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build_engine(onnx: Path, out: Path, max_batch: int) -> Path:
@@ -73,7 +68,7 @@ def run_streams(runners: list, frames: int, x: np.ndarray) -> tuple[float, list[
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--serve-venv", type=Path, required=True)
+    ap.add_argument("--serve-venv", type=Path, default=None)
     ap.add_argument("--model", type=Path, default=REPO / "edgesr" / "weights" / "edgesr_edge_s_x4.onnx")
     ap.add_argument("--size", default="90x160", help="LR HxW of the frames")
     ap.add_argument("--frames", type=int, default=12, help="frames per stream per round")
@@ -82,6 +77,7 @@ def main() -> None:
     ap.add_argument("--max-batch", type=int, default=4)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "triton_streams.json")
     args = ap.parse_args()
+    serve_venv = args.serve_venv or pytriton_venv()
     h, w = parse_hw(args.size)
     x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     cores = os.cpu_count() or 1
@@ -89,7 +85,7 @@ def main() -> None:
         engine = build_engine(args.model, Path(tmp) / "sr.onnx", args.max_batch)
         grpc, http = free_port(), free_port()
         serve = subprocess.Popen(
-            [str(args.serve_venv / "bin" / "edgesr"), "serve", "--engine", str(engine), "--port", str(grpc),
+            [str(serve_venv / "bin" / "edgesr"), "serve", "--engine", str(engine), "--port", str(grpc),
              "--http-port", str(http), "--threads", str(cores), "--queue-delay-us", "5000"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )

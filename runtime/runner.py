@@ -130,7 +130,7 @@ def open_runner(
     for x4 given an x2 engine). ``reconnect_s``: how long a Triton server that went away is retried.
     """
     far = remote(path)
-    if far is not None:
+    if far is not None and far.runner is not None:
         far.require()()
         runner: Runner = far.runner()(str(path), providers=providers, threads=threads, reconnect_s=reconnect_s)
         return _expect(runner, expect_scale, str(path))

@@ -24,13 +24,17 @@ def test_every_backend_declares_what_the_stages_need() -> None:
     assert len(set(names)) == len(names) and len({b.suffix for b in backends.TABLE}) == len(names)
     for b in backends.TABLE:
         assert set(b.precisions) <= set(precisions.PRECISIONS) and b.summary and b.supported
-        assert b.runs_as in {r.name for r in backends.runnable()}
+        assert b.runs_as in {r.name for r in backends.runnable()} or (b.schemes and b.runs_as == b.name)
         assert b.builder is None or callable(b.builder())  # the stage's function, imported when asked
         assert b.runner is None or isinstance(b.runner(), type)
         why = b.probe()
         assert why is None or (isinstance(why, str) and "\n" not in why)
     assert backends.backend("onnxruntime").probe() is None  # this machine has ONNX Runtime
-    with pytest.raises(UsageError, match="--backend must be onnxruntime, tensorrt or onnx, got 'cuda'"):
+    assert backends.remote("triton://gpu:8001/sr").name == "triton"  # type: ignore[union-attr]
+    assert backends.remote("Triton+HTTP://gpu:8000/sr").name == "triton"  # type: ignore[union-attr]
+    assert backends.remote("models/sr.onnx") is None and backends.remote("rtsp://cam/1") is None
+    assert "triton" not in {b.name for b in backends.runnable()}  # no local artifacts: not in sidecars, not benched
+    with pytest.raises(UsageError, match="--backend must be onnxruntime, tensorrt, onnx or triton, got 'cuda'"):
         backends.backend("cuda")
 
 

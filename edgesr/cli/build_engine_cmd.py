@@ -11,6 +11,7 @@ from rich.table import Table
 from edgesr.backends import TABLE as BACKEND_TABLE
 from edgesr.cli.interrupted import interrupted_note
 from edgesr.cli.ui import console, db, progress
+from edgesr.errors import UsageError
 from edgesr.options import MIN_SIDE, number, shape
 from edgesr.paths import output_dir, output_file
 from edgesr.precisions import PRECISIONS, from_flags, gate_thresholds

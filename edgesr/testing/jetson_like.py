@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from edgesr.testing import Unavailable
@@ -86,16 +87,22 @@ def jetson_like_venv() -> Path:
         constraints.write_text(f"numpy=={have.stdout.strip()}\n" if have.returncode == 0 else "")
         _run([*pip, "-c", str(constraints), *base_requirements()], "install edgesr's base dependencies (offline?)")
         ready.write_text("ok\n")
+    install_checkout(pip, _run)
+    return venv
+
+
+def install_checkout(pip: list[str], run: Callable[[list[str], str], None]) -> None:
+    """Install this checkout's edgesr (not editable, as the README says) with ``pip``, from a copy (building in
+    the checkout would leave build/ there); ``run`` runs a command and raises ``Unavailable`` on failure."""
     src = Path(tempfile.mkdtemp(prefix="edgesr-src-"))
     try:
         for part in ["edgesr", "train", "export", "runtime"]:
             shutil.copytree(REPO / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
         for part in ["pyproject.toml", "README.md"]:
             shutil.copy2(REPO / part, src / part)
-        _run([*pip, "--no-deps", "--no-build-isolation", "--force-reinstall", str(src)], "install edgesr")
+        run([*pip, "--no-deps", "--no-build-isolation", "--force-reinstall", str(src)], "install edgesr")
     finally:
         shutil.rmtree(src, ignore_errors=True)
-    return venv
 
 
 def jetson_like_rtsp_python() -> Path:
