@@ -23,13 +23,16 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
 
 from edgesr.backends import runnable
+from edgesr.errors import UsageError
 from edgesr.export.calibration import CalibrationConfig
 from edgesr.precisions import PRECISIONS as ENGINE_PRECISIONS
+from edgesr.spec import ModelSpec
 
 TORCH = "pytorch"  # bench-only row kind: the checkpoint under torch (the baseline), not an engine backend
 TORCH_ONLY_PRECISIONS = ("bf16",)  # torch autocast; engines have no bf16 precision
@@ -158,13 +161,20 @@ def _torch_candidate(row: RowSpec, checkpoint: Path, device: str) -> Candidate:
 # -- engines (ONNX Runtime, TensorRT) ------------------------------------------------------------------
 class RunnerSession(Session):
     def __init__(
-        self, path: Path, note: str = "", threads: int | None = None, providers: list[str] | None = None
+        self,
+        path: str | Path,
+        note: str = "",
+        threads: int | None = None,
+        providers: list[str] | None = None,
+        runner: Any = None,
     ) -> None:
         from edgesr.runtime import open_runner
 
-        self.runner = open_runner(path, threads=threads, providers=providers)
+        self.runner = runner if runner is not None else open_runner(path, threads=threads, providers=providers)
         used: list[str] = getattr(self.runner, "providers", [])  # ONNX Runtime; TensorRT has none
-        self.device = used[0].removesuffix("ExecutionProvider").lower() if used else "cuda"
+        self.device = used[0].removesuffix("ExecutionProvider").lower() if used else "cuda"  # TensorRT: the GPU
+        if self.runner.backend == "triton":
+            self.device = "remote"
         self.note = note
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -240,6 +250,27 @@ class Variants:
             folder = self.folder / "check-synthetic"
             save_image(folder / "pattern.png", synthetic_pattern(max_lr[0] * scale, max_lr[1] * scale))
             return str(folder)
+
+
+def given_candidates(engines: tuple[str, ...], spec: ModelSpec, threads: int | None) -> list[Candidate]:
+    """One row per ``--engine`` (an engine file or a remote address such as ``triton://HOST:PORT/MODEL``), opened
+    here: its backend and precision name the row, and it must be the model benchmarked."""
+    from edgesr.backends import remote
+    from edgesr.runtime import open_runner
+
+    out = []
+    for engine in engines:
+        runner = open_runner(engine, threads=None if remote(engine) else threads)
+        if runner.spec != spec:
+            runner.close()
+            raise UsageError(f"--engine {engine} is {runner.spec.describe()}, but the model is {spec.describe()}")
+        session = RunnerSession(engine, f"--engine {engine}", runner=runner)
+
+        def opened(s: Session = session) -> Session:
+            return s
+
+        out.append(Candidate(RowSpec(runner.backend, runner.precision, "given"), opened))
+    return out
 
 
 def engine_candidates(variants: Variants, threads: int | None) -> list[Candidate]:

@@ -33,6 +33,7 @@ from edgesr.bench.rows import (
     TorchSession,
     Variants,
     engine_candidates,
+    given_candidates,
     torch_candidates,
     torch_installed,
 )
@@ -58,6 +59,7 @@ class BenchConfig:
     out: Path = Path("edgesr-bench")
     calib_images: int = 32
     threads: int | None = None  # ONNX Runtime intra-op threads (None: its default)
+    engines: tuple[str, ...] = ()  # more rows: given engines or remote addresses (triton://), always measured
 
     def __post_init__(self) -> None:
         choices = (("--backends", self.backends, BACKENDS), ("--precisions", self.precisions, PRECISIONS))
@@ -156,6 +158,7 @@ def run_bench(cfg: BenchConfig, say: Callable[[str], None] = lambda _m: None) ->
     cal = CalibrationConfig(images=cfg.calib_images, shape=calibration_shape(spec, sizes))
     variants = Variants(files.onnx, models_dir, cal, sizes, say)
     cands = _selected(torch_candidates(files.checkpoint) + engine_candidates(variants, cfg.threads), cfg)
+    cands += given_candidates(cfg.engines, spec, cfg.threads)
     photo = {}
     for h, w in sizes:
         img, photo_name = real_input(h, w)

@@ -38,6 +38,11 @@ def bench(
     out: Path = typer.Option(Path("edgesr-bench"), "--out", "-o", help="Folder for bench.json/.csv/.png and variants."),
     calib_images: int = typer.Option(32, help="INT8 calibration crops (built-in samples)."),
     threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads. Default: ONNX Runtime's."),
+    engine: list[str] | None = typer.Option(
+        None, "--engine", "-e",
+        help="Also measure this engine of the same model: a built engine or a Triton model triton://HOST:PORT/NAME "
+        "(repeatable).",
+    ),
 ) -> None:
     """Benchmark a model on every available backend and precision: latency, fps, GFLOP/s, memory, PSNR vs FP32."""
     from edgesr.bench.report import print_result
@@ -59,6 +64,7 @@ def bench(
         out=out,
         calib_images=calib_images,
         threads=threads,
+        engines=tuple(engine or ()),
     )
     if console.is_terminal:
         with console.status("edgesr bench") as status:
