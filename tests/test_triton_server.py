@@ -126,6 +126,10 @@ def test_stream_through_triton_equals_the_local_engine(venv: Path, engine: Path,
         remote = stream(f"triton://127.0.0.1:{grpc}/edgesr", clip, tmp_path / "remote.mp4",
                         "--reference", str(engine.with_name("sr.fp32.onnx")), "--check-every", "4")
         over_http = stream(f"triton+http://127.0.0.1:{http}/edgesr", clip, tmp_path / "http.mp4")
+        bench = subprocess.run([*EDGESR, "bench", "--model", str(engine.with_name("sr.fp32.onnx")), "--engine",
+                                f"triton://127.0.0.1:{grpc}/edgesr", "--backends", "onnxruntime", "--precisions",
+                                "fp32", "--sizes", "48x64", "--runs", "2", "--warmup", "0", "-o", str(tmp_path / "b")],
+                               capture_output=True, text=True)
     assert remote.returncode == 0, remote.stderr[-2000:]
     assert over_http.returncode == 0, over_http.stderr[-2000:]
     local = stream(str(engine), clip, tmp_path / "local.mp4", "--check-every", "0")
@@ -138,7 +142,12 @@ def test_stream_through_triton_equals_the_local_engine(venv: Path, engine: Path,
     assert frames.shape == (12, 184, 248, 3)
     assert np.array_equal(frames, decode(tmp_path / "local.mp4"))
     assert np.array_equal(frames, decode(tmp_path / "http.mp4"))
-    assert "served 24 frames" in (tmp_path / "serve.log").read_text()
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    rows = {(r["backend"], r["precision"], r["variant"]): r
+            for r in json.loads((tmp_path / "b" / "bench.json").read_text())["rows"]}
+    triton_row = rows[("triton", "fp32", "given")]
+    assert triton_row["psnr_vs_fp32_db"] == rows[("onnxruntime", "fp32", "")]["psnr_vs_fp32_db"]
+    assert "served" in (tmp_path / "serve.log").read_text()
 
 
 def test_concurrent_clients_are_batched_by_triton(venv: Path, engine: Path, tmp_path: Path) -> None:
