@@ -11,6 +11,7 @@ import contextlib
 import re
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from edgesr import __version__
@@ -28,7 +29,7 @@ from edgesr.runtime.stats import LatencyHistogram, PsnrLog, StreamStats
 from edgesr.runtime.status import StatusView
 from edgesr.runtime.stream_report import StreamEntry, StreamReport, raise_error, write_report
 from edgesr.runtime.streams_file import StreamsFile, StreamSpec
-from edgesr.runtime.uris import OutputContext, OutputRef, classify_output, classify_source
+from edgesr.runtime.uris import OutputContext, OutputKind, OutputRef, classify_output, classify_source
 
 _FIELD = re.compile(r"\{([^{}]*)\}")
 
@@ -70,12 +71,10 @@ def plan_outputs(
                 per[i].append(expand(output, i, name) or output)
             continue
         kind = classify_output(output).kind
-        if kind.writes or kind.name in ("display", "rtsp"):
-            example = {"file": "out_{i}.mp4", "folder": "frames_{name}/", "display": "http://:8080 (a grid)",
-                       "rtsp": "rtsp://:8554/cam{i} with a port per stream"}[kind.writes or kind.name]
+        if not kind.shared:
             raise UsageError(
                 f"--output {output}: {len(names)} sources cannot share one {kind.name} output; "
-                f"use a template with {{i}} or {{name}}, e.g. {example}"
+                f"use a template with {{i}} or {{name}}, e.g. {_templated(output, kind)}"
             )
         shared.append(output)
     for outs, extra in zip(per, own or [() for _ in names], strict=True):
@@ -84,6 +83,17 @@ def plan_outputs(
     refs = check_outputs(flat, listen)  # duplicates (two streams of one {name}), ports, paths
     by_uri = dict(zip(flat, refs, strict=True))
     return [[by_uri[o] for o in outs] for outs in per], [by_uri[o] for o in shared]
+
+
+def _templated(output: str, kind: OutputKind) -> str:
+    """The example of a refusal: ``out.mp4`` -> ``out_{i}.mp4``, ``frames`` -> ``frames_{i}``, and a port per
+    stream for a served URL: ``rtsp://:8554/sr`` -> ``rtsp://:855{i}/sr``."""
+    if not kind.writes and not kind.served:  # a window
+        return "http://:8080 (one live view, every stream in a grid)"
+    if "://" in output:
+        return re.sub(r":(\d*)\d(?=/|$)", r":\1{i}", output, count=1)
+    p = Path(output)
+    return str(p.with_name(f"{p.stem}_{{i}}{p.suffix}"))
 
 
 class _SharedReference:

@@ -173,6 +173,7 @@ class OutputKind:
     parse: Callable[[str, str], str] = lambda uri, rest: uri
     writes: str | None = None  # "file" or "folder": the place it writes (checked before the run, report beside)
     served: bool = False  # binds HOST:PORT (--listen applies; one port per output)
+    shared: bool = False  # several streams may go to one of it (none; the live view shows them in a grid)
 
 
 @dataclass(frozen=True)
@@ -241,11 +242,11 @@ def _display_number(uri: str, rest: str) -> str:
 
 
 OUTPUT_KINDS: tuple[OutputKind, ...] = (
-    OutputKind("none", (), False, "none", _none, claims=lambda t: t.lower() == "none"),
+    OutputKind("none", (), False, "none", _none, claims=lambda t: t.lower() == "none", shared=True),
     OutputKind("display", ("display",), True, "display, display://0", _display,
                claims=lambda t: t.lower() == "display", parse=_display_number),
     OutputKind("rtsp", ("rtsp",), True, "rtsp://:8554/sr", _rtsp, served=True),
-    OutputKind("liveview", ("http",), True, "http://:8080", _liveview, served=True),
+    OutputKind("liveview", ("http",), True, "http://:8080", _liveview, served=True, shared=True),
     OutputKind("video", (PATH_SCHEME,), False, "out.mp4 (.mov, .mkv), file://out.mp4", _video_out,
                claims=lambda t: Path(t).suffix.lower() in VIDEO_SUFFIXES, parse=_path, writes="file"),
     OutputKind("folder", (PATH_SCHEME,), False, "frames/ (PNGs)", _folder, claims=lambda t: True, parse=_folder_path,

@@ -75,8 +75,9 @@ def test_names_and_templates() -> None:
     "outputs,words",
     [
         (["out.mp4"], "2 sources cannot share one video output; use a template with {i} or {name}"),
-        (["frames"], "cannot share one folder output"),
+        (["frames"], "cannot share one folder output; use a template with {i} or {name}, e.g."),
         (["display"], "cannot share one display output"),
+        (["rtsp://:8554/sr"], "cannot share one rtsp output"),
         (["o_{j}.mp4"], "unknown field {j}"),
         (["o_{name}.mp4"], "is given twice"),  # both sources are named "a"
     ],
@@ -87,7 +88,8 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str], outputs: l
     other = _folder(tmp_path / "x", "a", tinymodel.test_frames(2, 16, 16))
     before = sorted(tmp_path.rglob("*"))
     code, _, err = cli(capsys, "stream", "-e", str(model), "--source", str(a), "--source", str(other),
-                       *[a for o in outputs for a in ("-o", str(tmp_path / o) if o != "display" else o)], "-q")
+                       *[a for o in outputs for a in ("-o", str(tmp_path / o) if o[0].isalpha() and ":" not in o
+                                                       and o != "display" else o)], "-q")
     assert code == 2 and words in one_line_error(err)
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
 

@@ -77,11 +77,13 @@ def stream(
         "Default: the shipped model.",
     ),
     camera: list[str] | None = typer.Option(
-        None, "--camera", help="Camera index or device, e.g. 0 or /dev/video0; repeat for several."
+        None, "--camera", metavar="CAMERA", help="Camera index or device, e.g. 0 or /dev/video0; repeat for several."
     ),
-    video: list[Path] | None = typer.Option(None, "--video", help="Video file (every frame, in order); repeatable."),
+    video: list[Path] | None = typer.Option(
+        None, "--video", metavar="PATH", help="Video file (every frame, in order); repeatable."
+    ),
     source: list[str] | None = typer.Option(
-        None, "--source", help=SOURCE_HELP + " Repeat for several streams through one engine (batched)."
+        None, "--source", metavar="URI", help=SOURCE_HELP + " Repeat for several streams through one engine (batched)."
     ),
     batch_timeout: float | None = typer.Option(
         None, "--batch-timeout", help="Several sources: ms a batch waits for frames of the other streams [10]."
