@@ -51,6 +51,10 @@ class ImageResult:
     max_abs_err: int = 0  # of 255, output vs FP32
     worst_tile: Tile | None = None  # output pixels
 
+    @property
+    def y_drop(self) -> float:
+        return self.y_psnr_fp32 - self.y_psnr_variant
+
 
 def class_stats(results: list[ImageResult], min_psnr_db: float) -> dict[str, dict[str, Any]]:
     """Per content class: images, mean and worst PSNR vs FP32, worst image and its worst tile, max abs error,
@@ -71,10 +75,6 @@ def class_stats(results: list[ImageResult], min_psnr_db: float) -> dict[str, dic
             "passed": worst.psnr_vs_fp32 >= min_psnr_db,
         }
     return out
-
-    @property
-    def y_drop(self) -> float:
-        return self.y_psnr_fp32 - self.y_psnr_variant
 
 
 @dataclass
