@@ -253,9 +253,10 @@ def photo_crop(photo: np.ndarray, h: int, w: int, rng: np.random.Generator) -> n
 
 
 def frames(photos: Sequence[np.ndarray], shape: tuple[int, int], count: int, seed: int = 0,
-           sources: Sequence[FontSource] | None = None) -> list[Frame]:
+           sources: Sequence[FontSource] | None = None, graphics_too: bool = True) -> list[Frame]:
     """``count`` frames of ``shape``, alternating overlay text on a photo crop and synthetic graphics
-    (graphics cycle through ``GRAPHICS``), seeded: the same arguments give the same frames."""
+    (graphics cycle through ``GRAPHICS``; ``graphics_too`` False: overlay frames only), seeded: the same
+    arguments give the same frames."""
     if not photos:
         raise ValueError("synthetic overlay frames need at least one photo")
     sources = list(sources) if sources is not None else fonts()
@@ -263,8 +264,8 @@ def frames(photos: Sequence[np.ndarray], shape: tuple[int, int], count: int, see
     h, w = shape
     out: list[Frame] = []
     for i in range(count):
-        if i % 2 == 0:
-            photo = photo_crop(photos[(i // 2) % len(photos)], h, w, rng)
+        if i % 2 == 0 or not graphics_too:
+            photo = photo_crop(photos[(i // 2 if graphics_too else i) % len(photos)], h, w, rng)
             layer = overlay_layer(h, w, rng, sources)
             out.append(Frame(f"overlay_{i:02d}", "overlay_text", composite(photo, layer), layer))
         else:

@@ -4,7 +4,7 @@ Calibration inputs are crops of the engine's optimal input size (``--opt-shape``
 with a fixed seed, from the calibration images as they are (the way a camera delivers
 frames to the engine); images smaller than the crop are used whole. Unless ``--calib-mix none``,
 a quarter of the crops are synthetic camera frames of that size (OSD text and logos over the
-calibration images, colour bars, test patterns: ``camera_content``), so the ranges cover the
+calibration images: ``camera_content``), so the ranges cover the
 rare large activations burnt-in overlays produce (docs/overlays.md).
 
 Methods (ONNX Runtime calibrators, checked in onnxruntime/quantization/calibrate.py):

@@ -37,8 +37,8 @@ def build_engine(
     calib_images: int | None = typer.Option(None, help="INT8 calibration crops (of the opt shape). Default 32."),
     calib_method: str | None = typer.Option(None, help="percentile (default) | entropy | minmax | mse."),
     calib_mix: str | None = typer.Option(
-        None, help="camera (default): a quarter of the calibration crops are synthetic camera frames (OSD text, "
-        "logos, colour bars, test patterns) | none: the calibration images only."
+        None, help="camera (default): a quarter of the calibration crops are synthetic camera frames (OSD text and "
+        "logos over your images) | none: the calibration images only."
     ),
     int8_keep: str | None = typer.Option(
         None,
