@@ -57,8 +57,9 @@ def issue_frames() -> dict[str, np.ndarray]:
         with tempfile.TemporaryDirectory() as tmp:
             for src in ("testsrc", "smptebars"):
                 png = Path(tmp) / f"{src}.png"
-                subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"{src}=size=160x120:rate=1",
-                                "-frames:v", "1", str(png)], check=True)
+                lavfi = f"{src}=size=160x120:rate=1"
+                cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", lavfi, "-frames:v", "1", str(png)]
+                subprocess.run(cmd, check=True)
                 out[f"ffmpeg {src}"] = load_image(png)
     return out
 
@@ -86,8 +87,9 @@ def saturation(fp32: onnx.ModelProto, qdq: onnx.ModelProto, lr: np.ndarray) -> l
             continue
         amax = float(scales[key]) * 127
         x = np.abs(acts[n.input[0]])
-        rows.append({"conv": n.name, "amax": round(amax, 3), "max": round(float(x.max()), 3),
-                     "ratio": round(float(x.max()) / amax, 2), "saturated_pct": round(100 * float((x > amax).mean()), 3)})
+        top = float(x.max())
+        rows.append({"conv": n.name, "amax": round(amax, 3), "max": round(top, 3), "ratio": round(top / amax, 2),
+                     "saturated_pct": round(100 * float((x > amax).mean()), 3)})
     return rows
 
 
@@ -129,7 +131,8 @@ def main() -> None:
                      "worst_psnr_db": min(x for x, _ in v), "max_abs_err": max(m for _, m in v)}
                  for c, v in per_class.items()}
         outs = {k: run(s, v) for k, v in frames.items()}
-        entry: dict[str, object] = {"classes": table, "issue_frames": {k: stats(outs[k], frame_refs[k]) for k in frames}}
+        issue = {k: stats(outs[k], frame_refs[k]) for k in frames}
+        entry: dict[str, object] = {"classes": table, "issue_frames": issue}
         if name != "fp16":
             qdq = onnx.load(model)
             entry["saturation_osd_frame"] = saturation(src.model, qdq, frames["photo + OSD bar"])
