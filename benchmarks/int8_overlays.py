@@ -64,9 +64,9 @@ def issue_frames() -> dict[str, np.ndarray]:
     return out
 
 
-def stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+def stats(a: np.ndarray, b: np.ndarray) -> dict[str, float | int]:
     d = np.abs(a.astype(np.int16) - b.astype(np.int16))
-    return {"psnr_db": round(rgb_psnr(a, b), 2), "max_abs_err": int(d.max()), "off_by_more_than_32": int((d > 32).sum())}
+    return {"psnr_db": round(rgb_psnr(a, b), 2), "max_abs_err": int(d.max()), "off_by_gt_32": int((d > 32).sum())}
 
 
 def saturation(fp32: onnx.ModelProto, qdq: onnx.ModelProto, lr: np.ndarray) -> list[dict[str, object]]:
