@@ -133,7 +133,7 @@ def _text(draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, s
     _draw_text(draw, (x - box[0], y - box[1]), text, font, (*fill, 255), stroke)
 
 
-def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font: Font, fill: tuple[int, ...],
+def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font: Font, fill: tuple[int, ...],
                stroke: int) -> None:
     """Text with a contrasting outline of ``stroke`` px (plain where the font cannot stroke)."""
     outline = (0, 0, 0, 255) if sum(fill[:3]) > 0 else (255, 255, 255, 255)
