@@ -39,7 +39,8 @@ def check_mix(mix: str) -> None:
 
 
 def synthetic_count(images: int, mix: str) -> int:
-    return 0 if mix == "none" else max(1, round(images * MIX_SHARE))
+    """Synthetic crops among ``images``: a quarter, rounded down (none under 4 crops)."""
+    return 0 if mix == "none" else int(images * MIX_SHARE)
 
 
 def _folder(tag: str, backgrounds: list[Path], *params: object) -> Path:
