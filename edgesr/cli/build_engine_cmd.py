@@ -129,15 +129,13 @@ def _print_int8(rec: dict) -> None:  # type: ignore[type-arg]
 def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
     gate, sc = result.gate, result.sidecar
     table = Table(title=f"accuracy gate: {gate.precision} vs FP32 ({gate.check_data})")
-    for col in ("image", "class", "LR", "PSNR vs FP32", "max err", "Y-PSNR FP32", f"Y-PSNR {gate.precision}", "drop"):
-        table.add_column(col, justify="right" if col not in ("image", "class") else "left")
+    for col in ("image", "LR", "PSNR vs FP32", "Y-PSNR FP32", f"Y-PSNR {gate.precision}", "drop"):
+        table.add_column(col, justify="right" if col != "image" else "left")
     for r in gate.images:
         table.add_row(
             r.name,
-            r.content,
             f"{r.lr_hw[0]}x{r.lr_hw[1]}",
             db(r.psnr_vs_fp32, unit=""),
-            str(r.max_abs_err),
             f"{r.y_psnr_fp32:.2f}",
             f"{r.y_psnr_variant:.2f}",
             f"{r.y_drop:+.3f}",
