@@ -41,7 +41,7 @@ from edgesr.artifact import (
 from edgesr.backends import EngineRequest, backend, default_backend, known
 from edgesr.errors import AccuracyGateError, IncompatibleArtifactError, UsageError
 from edgesr.export.calibration import CalibrationConfig
-from edgesr.export.check_images import load_check_images
+from edgesr.export.check_images import gate_check_set
 from edgesr.export.gate import GateReport, exact_qdq_session, measure
 from edgesr.export.onnx_io import EdgeSRModel, open_edgesr_onnx, save_model
 from edgesr.export.variants import VariantRequest
@@ -228,7 +228,7 @@ def build_engine(
             variant, info, cal = _variant(src, cfg, profile, Path(work), progress)
         exclude = frozenset(p.resolve() for p in cal.images) if cal else frozenset()
         check_dir = Path(cfg.check_data) if cfg.check_data else samples_dir("holdout")
-        pairs, skipped = load_check_images(
+        pairs, classes, skipped = gate_check_set(  # natural images + synthetic camera frames (content classes)
             check_dir, src.spec.scale, max_lr=profile.max, min_lr=profile.min, exclude=exclude
         )
         say(f"building the {cfg.backend} engine")
@@ -249,15 +249,14 @@ def build_engine(
                 build={"source_onnx": src.path.name, "engine": built.facts, **info},
             )
             write_sidecar(tmp_engine, sidecar)
-            report = _gate(tmp_engine, src, pairs, skipped, cfg, min_psnr, check_dir, progress)
+            report = _gate(tmp_engine, src, pairs, skipped, cfg, min_psnr, check_dir, progress, classes)
             report.int8 = info.get("int8")
             report.forced = cfg.force and not report.passed
             if not report.passed and not cfg.force:
                 report_path = out.with_name(out.name + ".gate-failed.json")
                 write_json(report_path, report.to_dict())  # the explanation of the refusal; no engine is written
                 raise AccuracyGateError(
-                    f"{cfg.precision} engine refused: worst image {report.worst.name} at "
-                    f"{report.worst.psnr_vs_fp32:.2f} dB < {min_psnr:g} dB vs FP32 (report: {report_path}); "
+                    f"{cfg.precision} engine refused: {report.failure()} (report: {report_path}); "
                     "--force writes it anyway"
                 )
             report_path = out.with_name(out.name + ".gate.json")
@@ -287,6 +286,7 @@ def _gate(
     min_psnr: float,
     check_dir: Path,
     progress: Progress | None,
+    classes: dict[str, str] | None = None,
 ) -> GateReport:
     from edgesr.runtime import open_runner
 
@@ -294,7 +294,7 @@ def _gate(
     on_ort = backend(cfg.backend).runs_as == "onnxruntime"
     exact = exact_qdq_session(engine) if precision_entry(cfg.precision).quantized and on_ort else None
     with open_runner(engine) as variant, open_runner(src.path, providers=["cpu"]) as reference:
-        results = measure(variant, reference, pairs, src.spec.scale, update, exact)
+        results = measure(variant, reference, pairs, src.spec.scale, update, exact, classes)
     return GateReport(
         precision=cfg.precision,
         backend=cfg.backend,

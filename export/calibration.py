@@ -2,7 +2,10 @@
 
 Calibration inputs are crops of the engine's optimal input size (``--opt-shape``) taken,
 with a fixed seed, from the calibration images as they are (the way a camera delivers
-frames to the engine); images smaller than the crop are used whole.
+frames to the engine); images smaller than the crop are used whole. Unless ``--calib-mix none``,
+a quarter of the crops are synthetic camera frames of that size (OSD text and logos over the
+calibration images: ``camera_content``), so the ranges cover the
+rare large activations burnt-in overlays produce (docs/overlays.md).
 
 Methods (ONNX Runtime calibrators, checked in onnxruntime/quantization/calibrate.py):
 - ``minmax``: the observed min and max of each tensor.
@@ -42,6 +45,7 @@ import numpy as np
 
 from edgesr.artifact import INPUT_NAME, sha256_file
 from edgesr.errors import MissingDependencyError, UsageError
+from edgesr.export.camera_content import calibration_mix, check_mix
 from edgesr.imageops import list_images, load_image, to_nchw
 from edgesr.samples import cache_dir, samples_dir
 
@@ -64,8 +68,10 @@ class CalibrationConfig:
     bins: int = 2048  # histogram bins (entropy, percentile)
     percentile: float = 99.999
     seed: int = 0
+    mix: str = "camera"  # camera: synthetic camera frames among the crops (``camera_content``); none: images only
 
     def __post_init__(self) -> None:
+        check_mix(self.mix)
         if self.method not in METHODS:
             raise UsageError(f"--calib-method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.images < 1:
@@ -84,16 +90,20 @@ class Calibration:
     def summary(self) -> dict[str, object]:
         return {
             **asdict(self.config),
-            "image_files": [p.name for p in self.images],  # names: no machine-specific paths in artifacts
+            "image_files": list(dict.fromkeys(p.name for p in self.images)),  # names only: no paths of this machine
             "cache_key": self.ranges_path.name,
             "reused_cache": self.cached,
         }
 
 
 def calibration_files(cfg: CalibrationConfig) -> list[Path]:
-    """The files the crops come from (cycling, so at most ``cfg.images`` of them)."""
+    """The files the crops come from, in crop order (cycled by ``crops``): the images (at most
+    ``cfg.images`` of them) with synthetic camera frames mixed in unless ``cfg.mix`` is none."""
     folder = Path(cfg.data) if cfg.data is not None else samples_dir("train")
-    return list_images(folder)[: cfg.images]
+    photos = list_images(folder)[: cfg.images]
+    if not photos:
+        return photos
+    return calibration_mix(photos, cfg.images, cfg.shape, cfg.seed, cfg.mix)
 
 
 def crops(cfg: CalibrationConfig, files: list[Path]) -> Iterator[np.ndarray]:

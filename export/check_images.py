@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from edgesr.errors import BadInputError
+from edgesr.export.camera_content import check_pairs
 from edgesr.imageops import list_images, read_image
 from edgesr.pairs import ImagePair, centre_crop, make_pair
 
@@ -49,3 +50,22 @@ def load_check_images(
             else f"no usable image in {folder}"
         )
     return pairs, skipped
+
+
+def gate_check_set(
+    folder: str | os.PathLike[str],
+    scale: int,
+    *,
+    max_lr: tuple[int, int] | None = None,
+    min_lr: tuple[int, int] | None = None,
+    exclude: frozenset[Path] = frozenset(),
+) -> tuple[list[ImagePair], dict[str, str], list[str]]:
+    """The accuracy gate's check set: the images of ``folder`` (class ``natural``) and synthetic camera frames
+    over them (classes ``overlay_text`` and ``synthetic_graphics``, ``camera_content.check_pairs``), sized to
+    fit the engine's shapes; also each pair's class by name and the names skipped as too small."""
+    pairs, skipped = load_check_images(folder, scale, max_lr=max_lr, min_lr=min_lr, exclude=exclude)
+    classes = {p.name: "natural" for p in pairs}
+    for pair, cls in check_pairs([(p.name, p.hr) for p in pairs], scale, max_lr=max_lr, min_lr=min_lr):
+        pairs.append(pair)
+        classes[pair.name] = cls
+    return pairs, classes, skipped

@@ -34,6 +34,7 @@ from edgesr.errors import AccuracyGateError
 from edgesr.export.parity import fmt_db, json_db
 from edgesr.imageops import to_nchw
 from edgesr.pairs import ImagePair
+from edgesr.regions import Tile, worst_tile
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,34 @@ class ImageResult:
     y_psnr_variant: float
     psnr_exact_qdq: float | None = None  # INT8 on ONNX Runtime: the Q/DQ graph without fused kernels
     y_psnr_exact_qdq: float | None = None
+    content: str = "natural"  # content class (``edgesr.synthetic.CLASSES``)
+    max_abs_err: int = 0  # of 255, output vs FP32
+    worst_tile: Tile | None = None  # output pixels
 
     @property
     def y_drop(self) -> float:
         return self.y_psnr_fp32 - self.y_psnr_variant
+
+
+def class_stats(results: list[ImageResult], min_psnr_db: float) -> dict[str, dict[str, Any]]:
+    """Per content class: images, mean and worst PSNR vs FP32, worst image and its worst tile, max abs error,
+    threshold and whether the class passed."""
+    out: dict[str, dict[str, Any]] = {}
+    for cls in dict.fromkeys(r.content for r in results):
+        rows = [r for r in results if r.content == cls]
+        finite = [r.psnr_vs_fp32 for r in rows if not math.isinf(r.psnr_vs_fp32)]
+        worst = min(rows, key=lambda r: r.psnr_vs_fp32)
+        out[cls] = {
+            "images": len(rows),
+            "mean_psnr_db": json_db(float(np.mean(finite)) if finite else math.inf),
+            "worst_psnr_db": json_db(worst.psnr_vs_fp32),
+            "worst_image": worst.name,
+            "worst_tile": worst.worst_tile.to_dict() if worst.worst_tile else None,
+            "max_abs_err": max(r.max_abs_err for r in rows),
+            "min_psnr_db": min_psnr_db,
+            "passed": worst.psnr_vs_fp32 >= min_psnr_db,
+        }
+    return out
 
 
 @dataclass
@@ -79,15 +104,39 @@ class GateReport:
         return float(np.mean([r.y_drop for r in self.images]))
 
     @property
+    def classes(self) -> dict[str, dict[str, Any]]:
+        return class_stats(self.images, self.min_psnr_db)
+
+    @property
+    def failed_classes(self) -> list[str]:
+        return [c for c, v in self.classes.items() if not v["passed"]]
+
+    @property
     def passed(self) -> bool:
-        return self.worst.psnr_vs_fp32 >= self.min_psnr_db
+        """Every content class reaches its threshold (its worst image does)."""
+        return not self.failed_classes
+
+    def failure(self) -> str:
+        """Which classes failed and where: their worst image and tile."""
+        parts = []
+        for cls in self.failed_classes:
+            r = min((r for r in self.images if r.content == cls), key=lambda r: r.psnr_vs_fp32)
+            where = f", worst {r.worst_tile.describe()}" if r.worst_tile else ""
+            parts.append(f"class {cls}: worst image {r.name} at {r.psnr_vs_fp32:.2f} dB{where}")
+        return f"{'; '.join(parts)} < {self.min_psnr_db:g} dB vs FP32"
 
     def summary(self) -> str:
         w = self.worst
         macs = f"; {100 * self.int8['int8_mac_share']:.1f}% of MACs in INT8" if self.int8 else ""
+        classes = "; ".join(
+            f"{c} mean {fmt_db(_num(v['mean_psnr_db']))} worst {fmt_db(_num(v['worst_psnr_db']))} "
+            f"max err {v['max_abs_err']}{'' if v['passed'] else ' FAILED'}"
+            for c, v in self.classes.items()
+        )
         return (
             f"{self.precision} vs FP32: mean {fmt_db(self.mean_psnr)}, worst {fmt_db(w.psnr_vs_fp32)} ({w.name}); "
-            f"Y-PSNR drop vs ground truth {self.mean_y_drop:+.3f} dB over {len(self.images)} images{macs}"
+            f"Y-PSNR drop vs ground truth {self.mean_y_drop:+.3f} dB over {len(self.images)} images{macs}\n"
+            f"per class: {classes}"
         )
 
     def _exact_qdq_summary(self) -> dict[str, Any]:
@@ -112,6 +161,7 @@ class GateReport:
             d["psnr_vs_fp32"] = json_db(r.psnr_vs_fp32)
             d["y_psnr_fp32"], d["y_psnr_variant"] = round(r.y_psnr_fp32, 3), round(r.y_psnr_variant, 3)
             d["y_drop"] = round(r.y_drop, 4)
+            d["worst_tile"] = r.worst_tile.to_dict() if r.worst_tile else None
             if r.psnr_exact_qdq is None or r.y_psnr_exact_qdq is None:
                 d.pop("psnr_exact_qdq")
                 d.pop("y_psnr_exact_qdq")
@@ -134,6 +184,8 @@ class GateReport:
             "mean_y_psnr_fp32": round(float(np.mean([r.y_psnr_fp32 for r in self.images])), 3),
             "mean_y_psnr_variant": round(float(np.mean([r.y_psnr_variant for r in self.images])), 3),
             "mean_y_drop_db": round(self.mean_y_drop, 4),
+            "classes": self.classes,
+            "failed_classes": self.failed_classes,
             **self._exact_qdq_summary(),
             "images": images,
             "skipped_too_small": self.skipped,
@@ -148,9 +200,11 @@ def measure(
     scale: int,
     progress: Callable[[int, int], None] | None = None,
     exact_qdq: Any = None,
+    classes: dict[str, str] | None = None,
 ) -> list[ImageResult]:
     """Run both runners on every pair; raise ``AccuracyGateError`` on NaN/Inf output.
-    ``exact_qdq``: an ONNX Runtime session of the INT8 file with Q/DQ fusion off (see above)."""
+    ``exact_qdq``: an ONNX Runtime session of the INT8 file with Q/DQ fusion off (see above).
+    ``classes``: content class by pair name (default natural)."""
     results = []
     for i, p in enumerate(pairs):
         x = to_nchw(p.lr)
@@ -173,11 +227,18 @@ def measure(
                 c.y_psnr_output,  # type: ignore[arg-type]
                 exact.psnr_vs_reference if exact else None,
                 exact.y_psnr_output if exact else None,
+                (classes or {}).get(p.name, "natural"),
+                int(np.abs(sr_variant.astype(np.int16) - sr_fp32.astype(np.int16)).max()),
+                worst_tile(sr_variant, sr_fp32),
             )
         )
         if progress:
             progress(i + 1, len(pairs))
     return results
+
+
+def _num(v: Any) -> float:
+    return math.inf if v == "inf" else float(v)
 
 
 def exact_qdq_session(path: Any) -> Any:

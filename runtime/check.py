@@ -4,7 +4,9 @@ Runtime), OFF the hot path, and the PSNR of the engine's output against the refe
 
 The reference runs in its own worker thread with a one-slot mailbox: if it is still busy with the
 previous check when the next one is due, that check is skipped and counted, never queued, so a slow
-reference cannot stall or grow the stream. ``min_psnr`` warns on every check below it; ``fail_below``
+reference cannot stall or grow the stream. ``min_psnr`` warns on every check below it, naming the frame's worst
+region (``edgesr.regions.worst_tile``: tile coordinates in output pixels and its PSNR, also kept in the report's
+``psnr.below_min_worst_regions``), so an operator sees whether a burnt-in overlay or the scene is off; ``fail_below``
 ends the run (``AccuracyGateError``, exit 3) when the running mean falls under it.
 """
 
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgesr.compare import compare
+from edgesr.compare import as_image, compare
 from edgesr.errors import AccuracyGateError
+from edgesr.regions import worst_tile
 from edgesr.runtime.runner import Runner
 from edgesr.runtime.stats import PsnrLog
 
@@ -85,13 +88,19 @@ class ReferenceCheck:
                     self._cond.notify_all()
 
     def _check(self, index: int, x: np.ndarray, sr: np.ndarray) -> None:
-        value = compare(sr, self.reference.infer(x)).psnr_vs_reference
+        out, ref = as_image(sr), as_image(self.reference.infer(x))
+        value = compare(out, ref).psnr_vs_reference
         cfg = self.config
+        below = cfg.min_psnr is not None and value < cfg.min_psnr
+        tile = worst_tile(out, ref) if below else None  # where: the overlay or the scene
         with self._cond:
-            self.log.add(index, value, cfg.min_psnr)
+            self.log.add(index, value, cfg.min_psnr, tile.to_dict() if tile else None)
             mean = self.log.mean
-        if cfg.min_psnr is not None and value < cfg.min_psnr:
-            self.warn(f"frame {index}: PSNR vs FP32 reference {value:.2f} dB is below --min-psnr {cfg.min_psnr:g}")
+        if tile is not None:
+            self.warn(
+                f"frame {index}: PSNR vs FP32 reference {value:.2f} dB is below --min-psnr {cfg.min_psnr:g}; "
+                f"worst region {tile.describe()} of the {out.shape[1]}x{out.shape[0]} output"
+            )
         if cfg.fail_below is not None and not math.isnan(mean) and mean < cfg.fail_below:
             self.failure = AccuracyGateError(
                 f"stream accuracy check failed: mean PSNR vs the FP32 reference is {mean:.2f} dB over "

@@ -81,8 +81,12 @@ class PsnrLog:
     infinite: int = 0
     worst: float = math.inf
     recent: deque[tuple[int, float]] = field(default_factory=deque)
+    worst_regions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=100))  # checks below min
 
-    def add(self, frame: int, value: float, min_psnr: float | None) -> None:
+    def add(self, frame: int, value: float, min_psnr: float | None, region: dict[str, Any] | None = None) -> None:
+        """``region``: the worst tile of a check below ``min_psnr`` (``edgesr.regions.Tile.to_dict``)."""
+        if region is not None:
+            self.worst_regions.append({"frame": frame, "psnr_db": _num(value), "worst_tile": region})
         self.count += 1
         if math.isinf(value):
             self.infinite += 1
@@ -112,6 +116,7 @@ class PsnrLog:
             "worst_db": _num(self.worst) if self.count else None,
             "identical": self.infinite,
             "values": [{"frame": f, "psnr_db": _num(v)} for f, v in self.recent],
+            "below_min_worst_regions": list(self.worst_regions),  # the last 100, output pixels
         }
 
 

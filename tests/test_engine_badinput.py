@@ -185,7 +185,7 @@ def test_precision_variant_or_output_over_source_refused(
 def test_check_data_all_used_for_calibration(
     capsys: pytest.CaptureFixture[str], fp32_onnx: Path, set5: Path, tmp_path: Path
 ) -> None:
-    args = [*ORT, "--int8", "--calib-data", set5, "--calib-images", "5", "--check-data", set5]
+    args = [*ORT, "--int8", "--calib-data", set5, "--calib-images", "5", "--calib-mix", "none", "--check-data", set5]
     code, _, err = cli(capsys, "build-engine", fp32_onnx, "-o", tmp_path / "m.engine", *args)
     assert code == 1 and "was used for calibration" in one_line_error(err)
 

@@ -53,7 +53,9 @@ def test_build_writes_engine_sidecar_report_and_reference(
     # the reference FP32 ONNX is beside the engine, under the name the sidecar gives
     assert sc.reference_onnx and sha256_file(engine.parent / sc.reference_onnx) == sha256_file(fp32_onnx)
     report = json.loads((engine.parent / sc.gate["report"]).read_text())
-    assert report["artifact"] == engine.name and len(report["images"]) == 4  # the 4 built-in holdout photos
+    natural = [img for img in report["images"] if img["content"] == "natural"]
+    assert report["artifact"] == engine.name and len(natural) == 4  # the 4 built-in holdout photos
+    assert set(report["classes"]) == {"natural", "overlay_text", "synthetic_graphics"}  # + synthetic camera frames
     assert all(img["lr_hw"][0] <= 48 and img["lr_hw"][1] <= 64 for img in report["images"])
     minimum = {"fp32": 50, "fp16": 50, "int8": 42}[precision]
     assert report["min_psnr_db"] == minimum and (report["passed"] or cpu_kernels)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tinymodel
 
@@ -57,3 +58,35 @@ def test_fail_below_trips_on_the_running_mean(models: tuple[Path, Path]) -> None
     check.close()
     assert isinstance(check.failure, AccuracyGateError)
     assert "below --fail-below 200" in str(check.failure)
+
+
+def test_below_min_names_the_worst_region_on_a_frame_with_an_osd_bar() -> None:
+    """A real frame (a built-in photo) with a camera-style OSD bar burnt into its top rows, the shipped INT8
+    Q/DQ ONNX against its FP32 ONNX: the warning and the report name the worst tile, and it is on the bar."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from edgesr.imageops import downscale, load_image
+    from edgesr.pretrained import WEIGHTS_DIR, default_onnx
+    from edgesr.regions import worst_tile
+    from edgesr.samples import samples_dir
+
+    lr = downscale(load_image(samples_dir("holdout") / "camera.png")[:256, :384], 4)  # 64 x 96
+    im = Image.fromarray(lr)
+    draw = ImageDraw.Draw(im)
+    draw.rectangle([0, 0, 95, 11], fill=(0, 0, 0))
+    draw.text((2, 1), "2024-05-17 13:42", fill=(255, 255, 255), font=ImageFont.load_default())
+    x = to_nchw(np.asarray(im))
+    with open_runner(WEIGHTS_DIR / "edgesr_edge_s_x4.int8.qdq.onnx") as engine:
+        sr = from_nchw(engine.infer(x))[0]
+    with open_runner(default_onnx()) as ref:
+        expected = worst_tile(sr, from_nchw(ref.infer(x))[0])
+    log, warnings = PsnrLog(), []
+    check = ReferenceCheck(open_runner(default_onnx()), CheckConfig(every=1, min_psnr=200.0), log, warnings.append)
+    check.offer(7, x, sr)
+    check.close()
+    assert expected.y < 12 * 4  # the worst tile is on the bar (its 48 output rows), not in the scene
+    assert f"worst region {expected.describe()} of the 384x256 output" in warnings[0]
+    assert log.to_dict()["below_min_worst_regions"] == [
+        {"frame": 7, "psnr_db": log.to_dict()["values"][0]["psnr_db"],
+         "worst_tile": expected.to_dict()}
+    ]

@@ -82,13 +82,18 @@ def test_shipped_int8_qdq_onnx_is_tensorrt_form_and_passed_its_gate() -> None:
     sidecar = read_sidecar(SHIPPED_INT8)
     assert sidecar_path(SHIPPED_INT8).is_file() and sidecar.reference_onnx == default_onnx().name
     report = json.loads((SHIPPED_INT8.parent / sidecar.gate["report"]).read_text())
-    assert report["passed"] and report["worst_psnr_db"] >= report["min_psnr_db"] + 3
+    # every content class passed: photos, OSD text over them, colour bars and test patterns (docs/overlays.md)
+    assert report["passed"] and report["failed_classes"] == []
+    assert set(report["classes"]) == {"natural", "overlay_text", "synthetic_graphics"}
+    assert all(c["passed"] and c["worst_psnr_db"] >= report["min_psnr_db"] for c in report["classes"].values())
+    assert report["classes"]["natural"]["worst_psnr_db"] >= report["min_psnr_db"] + 3
     # the report tells the truth about the file: exactly the convs it keeps in float read no DequantizeLinear
     dq_fed = {n.name for n in model.graph.node if n.op_type == "Conv" and any(i in dq_out for i in n.input)}
     float_convs = {n.name for n in model.graph.node if n.op_type == "Conv"} - dq_fed
     keep = report["int8"]["keep_float"]
     assert float_convs == (set() if keep == "none" else set(keep))
-    assert report["int8"]["int8_mac_share"] >= 0.8  # the QAT-tuned model: 100% (docs/precision.md)
+    assert report["int8"]["int8_mac_share"] >= 0.95  # 96.4%: the two convs next to the image float (docs/overlays.md)
+    assert report["int8"]["calibration_method"] == "percentile" and sidecar.build["calibration"]["mix"] == "camera"
 
 
 def test_shipped_int8_output_matches_fp32_in_exact_qdq_arithmetic() -> None:
@@ -106,3 +111,23 @@ def test_shipped_int8_output_matches_fp32_in_exact_qdq_arithmetic() -> None:
     with open_runner(default_onnx()) as runner:
         fp32 = from_nchw(runner.infer(x))
     assert psnr(int8, fp32) >= 45.0
+
+
+def test_shipped_int8_holds_on_a_frame_with_a_camera_osd_bar() -> None:
+    """Issue 23: white-on-black OSD text burnt into a 128x120 frame, exact Q/DQ arithmetic vs FP32 (the previous
+    shipped INT8: 37.3 dB, max error 112 of 255; this one 48.9 dB, 39; docs/overlays.md)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from edgesr.export.gate import exact_qdq_session
+
+    lr = downscale(load_image(samples_dir("holdout") / "camera.png")[:480, :640], 4)
+    im = Image.fromarray(np.ascontiguousarray(lr))
+    draw = ImageDraw.Draw(im)
+    draw.rectangle([0, 0, im.width - 1, 13], fill=(0, 0, 0))
+    draw.text((2, 2), "2024-05-17 13:42:07 CAM 01", fill=(255, 255, 255), font=ImageFont.load_default())
+    x = to_nchw(np.asarray(im))
+    session = exact_qdq_session(SHIPPED_INT8)
+    int8 = from_nchw(session.run(None, {session.get_inputs()[0].name: x})[0])[0]
+    with open_runner(default_onnx()) as runner:
+        fp32 = from_nchw(runner.infer(x))[0]
+    assert psnr(int8, fp32) >= 45.0 and int(np.abs(int8.astype(int) - fp32).max()) <= 64

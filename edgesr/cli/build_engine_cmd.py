@@ -42,6 +42,10 @@ def build_engine(
     calib_data: Path | None = typer.Option(None, help="INT8 calibration images. Default: built-in 'train' samples."),
     calib_images: int | None = typer.Option(None, help="INT8 calibration crops (of the opt shape). Default 32."),
     calib_method: str | None = typer.Option(None, help="percentile (default) | entropy | minmax | mse."),
+    calib_mix: str | None = typer.Option(
+        None, help="camera (default): a quarter of the calibration crops are synthetic camera frames (OSD text and "
+        "logos over your images) | none: the calibration images only."
+    ),
     int8_keep: str | None = typer.Option(
         None,
         help="Convs left in float: auto (measured: fewest float MACs that reach the gate + 3 dB; default) "
@@ -72,6 +76,7 @@ def build_engine(
         "--calib-data": calib_data,
         "--calib-images": calib_images,
         "--calib-method": calib_method,
+        "--calib-mix": calib_mix,
         "--int8-keep": int8_keep,
     }
     number(max_batch, "--max-batch", 1, 256)
@@ -87,6 +92,7 @@ def build_engine(
         data=str(calib_data) if calib_data else None,
         images=calib_images if calib_images is not None else calib.images,
         method=calib_method or calib.method,
+        mix=calib_mix or calib.mix,
     )
     cfg = BuildConfig.with_defaults(  # the default backend and output name; conflicting flags refused
         onnx=onnx,
