@@ -1,0 +1,63 @@
+"""The size rule of a model (H and W multiples of N, at least a minimum), applied in numpy.
+
+Models with window attention (SwinIR, HAT, DAT, ...) take only inputs whose H and W are
+multiples of their window size. The runner pads every input on the bottom and right by
+reflection (the border repeats the image, as spandrel and the original repositories do)
+up to the rule, runs the model, and crops the output back to ``scale`` x the input, so any
+frame or tile size works. Edge replication is used where a side is too short to reflect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from edgesr.spec import ModelSpec
+
+
+def padded_side(n: int, multiple: int, minimum: int) -> int:
+    """The smallest side >= ``n`` and >= ``minimum`` that is a multiple of ``multiple``."""
+    m = max(1, multiple)
+    side = max(n, minimum)
+    return -(-side // m) * m
+
+
+def needs_padding(spec: ModelSpec) -> bool:
+    return spec.size_multiple > 1 or spec.min_size > 0
+
+
+def pad_input(x: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, tuple[int, int]]:
+    """``x`` (NCHW) padded on the bottom/right to the spec's size rule, and the original (H, W)."""
+    h, w = x.shape[2], x.shape[3]
+    if not needs_padding(spec):
+        return x, (h, w)
+    ph = padded_side(h, spec.size_multiple, spec.min_size) - h
+    pw = padded_side(w, spec.size_multiple, spec.min_size) - w
+    if ph == 0 and pw == 0:
+        return x, (h, w)
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode), (h, w)  # type: ignore[call-overload]
+
+
+def crop_output(y: np.ndarray, hw: tuple[int, int], scale: int) -> np.ndarray:
+    """The model's output for the unpadded input."""
+    h, w = hw[0] * scale, hw[1] * scale
+    if y.shape[2] == h and y.shape[3] == w:
+        return y
+    return np.ascontiguousarray(y[:, :, :h, :w])
+
+
+def run_with_rule(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """``fn`` (the bare model, NCHW -> NCHW) on ``x`` with the spec's size rule applied (pad, run, crop).
+    A 1-channel model given RGB frames runs each channel as a gray image (channels folded into the batch),
+    so every stage keeps handling RGB."""
+    fold = spec.in_channels == 1 and x.shape[1] == 3
+    if fold:
+        n, c, h, w = x.shape
+        x = np.ascontiguousarray(x.reshape(n * c, 1, h, w))
+    padded, hw = pad_input(x, spec)
+    y = crop_output(fn(padded), hw, spec.scale)
+    if fold:
+        y = np.ascontiguousarray(y.reshape(n, c, y.shape[2], y.shape[3]))
+    return y
