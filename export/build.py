@@ -157,9 +157,10 @@ def _variant(src: EdgeSRModel, cfg: BuildConfig, profile: ShapeProfile, workdir:
     if cfg.precision == "fp32":
         return src, info, cal
     if cfg.precision == "fp16":
-        from edgesr.export.fp16 import to_fp16
+        from edgesr.export.fp16 import make_fp16
 
-        model = to_fp16(src)
+        model, keep = make_fp16(src, cfg.calibration)  # layers that would overflow FP16 stay FP32
+        info.update(fp16=keep.to_dict())
     else:
         from edgesr.export.int8_build import make_int8
 
@@ -265,6 +266,7 @@ def build_engine(
             write_sidecar(tmp_engine, sidecar)
             report = _gate(tmp_engine, src, pairs, skipped, cfg, min_psnr, check_dir, progress)
             report.int8 = info.get("int8")
+            report.fp16 = info.get("fp16")
             report.forced = cfg.force and not report.passed
             if not report.passed and not cfg.force:
                 report_path = out.with_name(out.name + ".gate-failed.json")

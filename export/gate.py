@@ -64,6 +64,7 @@ class GateReport:
     skipped: list[str] = field(default_factory=list)
     forced: bool = False
     int8: dict[str, Any] | None = None  # INT8: placement, kept convs, MAC share, sensitivity table
+    fp16: dict[str, Any] | None = None  # FP16: the layers kept FP32 and why (``fp16.Fp16Keep``)
 
     @property
     def mean_psnr(self) -> float:
@@ -139,6 +140,7 @@ class GateReport:
             "images": images,
             "skipped_too_small": self.skipped,
             **({"int8": self.int8} if self.int8 else {}),
+            **({"fp16": self.fp16} if self.fp16 else {}),
         }
 
 

@@ -61,3 +61,12 @@ def run_with_rule(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, spec: M
     if fold:
         y = np.ascontiguousarray(y.reshape(n, c, y.shape[2], y.shape[3]))
     return y
+
+
+def as_model_input(x: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """What the bare model gets for ``x`` (calibration and measurements): gray models one channel per image,
+    padded to the size rule."""
+    if spec.in_channels == 1 and x.shape[1] == 3:
+        n, c, h, w = x.shape
+        x = np.ascontiguousarray(x.reshape(n * c, 1, h, w))
+    return pad_input(x, spec)[0]

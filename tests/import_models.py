@@ -60,3 +60,17 @@ def save(model: torch.nn.Module, path: Path, seed: int = 0) -> Path:
 def make(name: str, path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     return save(MODELS[name]().eval(), path)
+
+
+def fp16_overflow(scale: int = 2) -> torch.nn.Module:
+    """A Compact net whose FP32 function is that of a plain one but whose activations leave the FP16 range:
+    the first conv's weights and every bias but the last conv's x1e5, the last conv's weights x1e-5
+    (PReLU is positively homogeneous, so every feature map is the plain one x1e5)."""
+    model = compact(scale=scale)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        convs[0].weight.mul_(1e5)
+        for c in convs[:-1]:
+            c.bias.mul_(1e5)
+        convs[-1].weight.mul_(1e-5)
+    return model
