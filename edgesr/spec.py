@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from edgesr.errors import IncompatibleArtifactError, UsageError
 
@@ -31,6 +32,7 @@ SPEC_FORMAT = 2  # 1: srresnet only; 2: imported models (the fields after ``form
 SUPPORTED_SCALES = (2, 3, 4)  # edgesr's own presets
 IMPORT_SCALES = (1, 2, 3, 4, 8)  # imported models
 PURPOSES = ("SR", "Restoration")  # image-to-image at the model's scale
+IMPORT_TILE_CONTEXT = 16  # LR pixels of context around each tile's kept part for imported models
 # Format-2 fields and their defaults (= what an edgesr srresnet is); left out of a format-1 dict.
 IMPORT_DEFAULTS: dict[str, Any] = {
     "out_channels": 0, "arch_params": {}, "size_multiple": 1, "min_size": 0, "fixed_tile": None,
@@ -107,7 +109,9 @@ class ModelSpec:
                 f"{self.arch}: {self.in_channels} -> {self.channels_out} channels; edgesr runs 1- or 3-channel images"
             )
         if self.purpose not in PURPOSES:
-            raise IncompatibleArtifactError(f"{self.arch}: purpose {self.purpose!r} is not one of {', '.join(PURPOSES)}")
+            raise IncompatibleArtifactError(
+                f"{self.arch}: purpose {self.purpose!r} is not one of {', '.join(PURPOSES)}"
+            )
         if self.size_multiple < 1 or self.min_size < 0:
             raise IncompatibleArtifactError(f"{self.arch}: bad size rule {self.size_multiple}/{self.min_size}")
 
@@ -127,7 +131,7 @@ class ModelSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         try:
             kw = dict(data)
             for key in ("input_range", "output_range"):
@@ -146,7 +150,7 @@ class ModelSpec:
             raise IncompatibleArtifactError(f"malformed model spec: {exc}") from exc
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelSpec":
+    def from_json(cls, text: str) -> ModelSpec:
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
@@ -159,6 +163,18 @@ class ModelSpec:
         if self.scale == 3:
             return (3,)
         return (2,) * int(math.log2(self.scale))
+
+    def receptive_margin(self) -> int:
+        """LR pixels of context one output pixel depends on (each side), rounded up; for an imported model
+        (unknown), ``IMPORT_TILE_CONTEXT``: its tiles are stitched with that much context, not bit-exactly."""
+        if self.imported:
+            return IMPORT_TILE_CONTEXT
+        margin = 4 + 2 * self.blocks + 1  # head 9x9, two 3x3 per block, body tail 3x3
+        factor = 1
+        for f in self.upsample_factors:
+            margin += -(-1 // factor)  # a 3x3 conv at the current resolution
+            factor *= f
+        return margin + -(-4 // factor)  # tail 9x9 at HR
 
     def describe(self) -> str:
         if self.imported:

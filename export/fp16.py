@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-from edgesr.export.onnx_io import EdgeSRModel, metadata, set_metadata, sort_topologically
 from onnx import numpy_helper
 
 from edgesr.errors import require
+from edgesr.export.onnx_io import EdgeSRModel, metadata, set_metadata, sort_topologically
 
 FP16_MAX = float(np.finfo(np.float16).max)
 FP16_SAFE = FP16_MAX / 8  # headroom for images brighter or busier than the calibration crops
@@ -60,7 +60,8 @@ class Fp16Keep:
 
     def to_dict(self) -> dict[str, Any]:
         return {"keep_fp32": self.keep or "none", "reasons": self.reasons, "measured_on": self.crops,
-                "rule": f"a node reading or writing |x| > {FP16_SAFE:g} (FP16 max / 8), NaN/Inf, or weights beyond FP16"}
+                "rule": f"a node reading or writing |x| > {FP16_SAFE:g} (FP16 max / 8), NaN/Inf, or weights "
+                        "beyond FP16"}
 
 
 def tensor_peaks(model: onnx.ModelProto, xs: Iterable[np.ndarray]) -> dict[str, tuple[float, bool]]:

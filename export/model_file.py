@@ -57,7 +57,8 @@ def read_weights(path: Path) -> Any:
         try:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
-            raise IncompatibleArtifactError(f"{path.name} is not a readable .safetensors file ({_first(exc)})") from None
+            why = _first(exc)
+            raise IncompatibleArtifactError(f"{path.name} is not a readable .safetensors file ({why})") from None
     import torch
 
     try:
@@ -68,8 +69,8 @@ def read_weights(path: Path) -> Any:
             found = re.search(r"GLOBAL ([\w.]+)", text)
             what = f" ({found.group(1)})" if found else ""
             raise IncompatibleArtifactError(
-                f"{path.name} was not loaded: it holds Python objects beyond tensors and plain data{what}, "
-                "which could run code; edgesr reads weights only (save the state_dict, or as .safetensors)"
+                f"{path} is not a trusted edgesr checkpoint or model file: it holds Python objects{what} beyond "
+                "tensors and plain data, which edgesr never unpickles (they could run code)"
             ) from None
         raise IncompatibleArtifactError(f"{path.name} is not a readable PyTorch file ({_first(exc)})") from None
 
@@ -106,9 +107,12 @@ def import_state_dict(data: Any, path: Path) -> Any:
         state = spandrel.canonicalize_state_dict(data)
         desc = spandrel.MAIN_REGISTRY.load(state)
     except spandrel.UnsupportedModelError:
-        raise UsageError(f"{path.name}: spandrel does not recognise this model; supported: {supported_text()}") from None
+        raise UsageError(
+            f"{path.name}: spandrel does not recognise this model; supported: {supported_text()}"
+        ) from None
     except Exception as exc:  # a recognised architecture whose weights do not fit it
-        raise IncompatibleArtifactError(f"{path.name}: weights do not load into their architecture ({_first(exc)})") from None
+        why = _first(exc)
+        raise IncompatibleArtifactError(f"{path.name}: weights do not load into their architecture ({why})") from None
     arch = desc.architecture.name
     if not isinstance(desc, spandrel.ImageModelDescriptor) or desc.purpose not in ("SR", "Restoration"):
         raise UsageError(
@@ -121,7 +125,8 @@ def import_state_dict(data: Any, path: Path) -> Any:
             "deploys image-to-image models with 1 or 3 channels in and the same out (not colourisation)"
         )
     if desc.scale not in IMPORT_SCALES:
-        raise UsageError(f"{path.name} is a x{desc.scale} {arch} model; edgesr deploys x{', x'.join(map(str, IMPORT_SCALES))}")
+        scales = ", x".join(map(str, IMPORT_SCALES))
+        raise UsageError(f"{path.name} is a x{desc.scale} {arch} model; edgesr deploys x{scales}")
     from edgesr.export.model_torch import ImportedModel, count_macs, probe_output
 
     module = ImportedModel(desc.model, getattr(desc, "_call_fn", None))

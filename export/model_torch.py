@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from edgesr.runtime.runner import Runner
 from edgesr.runtime.size_rule import padded_side
 
 
@@ -29,7 +32,9 @@ class ImportedModel(nn.Module):
         return self.model(x)
 
 
-def probe_output(module: nn.Module, channels: int, multiple: int, minimum: int) -> tuple[tuple[int, int], tuple[int, int]]:
+def probe_output(
+    module: nn.Module, channels: int, multiple: int, minimum: int
+) -> tuple[tuple[int, int], tuple[int, int]]:
     """Run one random 32x40 input (rounded up to the size rule) and return (input, output) HxW."""
     h = padded_side(32, multiple, minimum)
     w = padded_side(40, multiple, minimum)
@@ -55,7 +60,8 @@ def count_macs(module: nn.Module, channels: int, hw: tuple[int, int], scale: int
         elif isinstance(m, nn.Linear):
             total[0] += int(out.numel() * m.in_features)
 
-    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, kinds)]
     try:
         with torch.inference_mode():
             module(torch.rand(1, channels, *hw))
@@ -63,3 +69,22 @@ def count_macs(module: nn.Module, channels: int, hw: tuple[int, int], scale: int
         for h in handles:
             h.remove()
     return total[0] / (hw[0] * hw[1] * scale * scale)
+
+
+class TorchRunner(Runner):
+    """A PyTorch model (an edgesr checkpoint or an imported file) behind the runner contract, FP32 on the CPU
+    (or ``device``), so that eval and upscale treat model files like ONNX files and engines."""
+
+    backend = "pytorch"
+    precision = "fp32"
+    profile = None
+
+    def __init__(self, model: nn.Module, path: Path, device: str = "cpu") -> None:
+        self.model = model.eval().to(device)
+        self.device = device
+        self.spec = model.spec  # type: ignore[assignment]
+        self.path = Path(path)
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()

@@ -144,7 +144,8 @@ def to_onnx(model: Any, opset: int = 17, exporter: str = "torchscript") -> onnx.
         "edgesr",
         (
             f"edgesr {model.spec.describe()}: input '{INPUT_NAME}' NCHW float32 {model.spec.colour} in "
-            f"{list(model.spec.input_range)}, output '{OUTPUT_NAME}' NCHW float32 {model.spec.colour} x{model.spec.scale} "
+            f"{list(model.spec.input_range)}, output '{OUTPUT_NAME}' NCHW float32 {model.spec.colour} "
+            f"x{model.spec.scale} "
             f"in {list(model.spec.output_range)} (not clipped)"
         ),
     )
