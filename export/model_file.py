@@ -127,17 +127,11 @@ def import_state_dict(data: Any, path: Path) -> Any:
     if desc.scale not in IMPORT_SCALES:
         scales = ", x".join(map(str, IMPORT_SCALES))
         raise UsageError(f"{path.name} is a x{desc.scale} {arch} model; edgesr deploys x{scales}")
-    from edgesr.export.model_torch import ImportedModel, count_macs, probe_output
+    from edgesr.export.model_torch import ImportedModel, count_macs
 
     module = ImportedModel(desc.model, getattr(desc, "_call_fn", None))
     req = desc.size_requirements
-    probe_hw, out_hw = probe_output(module, desc.input_channels, _multiple(desc), req.minimum)
-    want = (probe_hw[0] * desc.scale, probe_hw[1] * desc.scale)
-    if out_hw != want:
-        raise UsageError(
-            f"{path.name}: the {arch} model's output {out_hw[0]}x{out_hw[1]} for a {probe_hw[0]}x{probe_hw[1]} "
-            f"input is not x{desc.scale} of it; edgesr deploys models whose output is scale x input"
-        )
+    probe_hw = require_scale(module, path.name, arch, desc.scale, desc.input_channels, _multiple(desc), req.minimum)
     hyper = getattr(desc.model, "hyperparameters", {}) or {}
     multiple = _multiple(desc)  # window attention: the runtime pads to the window, so the graph never pads
     module.spec = ModelSpec(
@@ -159,6 +153,19 @@ def import_state_dict(data: Any, path: Path) -> Any:
         licence=_licence(data),
     )
     return module
+
+
+def require_scale(module: Any, name: str, arch: str, scale: int, channels: int, multiple: int, minimum: int) -> Any:
+    """Run the shape probe; refuse a model whose output is not ``scale`` x its input. Returns the probe's HxW."""
+    from edgesr.export.model_torch import probe_output
+
+    probe_hw, out_hw = probe_output(module, channels, multiple, minimum)
+    if out_hw != (probe_hw[0] * scale, probe_hw[1] * scale):
+        raise UsageError(
+            f"{name}: the {arch} model's output {out_hw[0]}x{out_hw[1]} for a {probe_hw[0]}x{probe_hw[1]} input "
+            f"is not x{scale} of it; edgesr deploys models whose output is scale x input"
+        )
+    return probe_hw
 
 
 def _multiple(desc: Any) -> int:

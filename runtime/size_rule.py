@@ -4,7 +4,8 @@ Models with window attention (SwinIR, HAT, DAT, ...) take only inputs whose H an
 multiples of their window size. The runner pads every input on the bottom and right by
 reflection (the border repeats the image, as spandrel and the original repositories do)
 up to the rule, runs the model, and crops the output back to ``scale`` x the input, so any
-frame or tile size works. Edge replication is used where a side is too short to reflect.
+frame or tile size works. Where a side is shorter than the padding, the reflection is continued by
+repeating the edge (as spandrel does).
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ def pad_input(x: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, tuple[int, in
     pw = padded_side(w, spec.size_multiple, spec.min_size) - w
     if ph == 0 and pw == 0:
         return x, (h, w)
-    mode = "reflect" if ph < h and pw < w else "edge"
-    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode), (h, w)  # type: ignore[call-overload]
+    rh, rw = min(ph, h - 1), min(pw, w - 1)  # reflection as far as the image reaches, then its edge
+    out = np.pad(x, ((0, 0), (0, 0), (0, rh), (0, rw)), mode="reflect")
+    if rh < ph or rw < pw:
+        out = np.pad(out, ((0, 0), (0, 0), (0, ph - rh), (0, pw - rw)), mode="edge")
+    return out, (h, w)
 
 
 def crop_output(y: np.ndarray, hw: tuple[int, int], scale: int) -> np.ndarray:
