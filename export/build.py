@@ -136,6 +136,10 @@ def resolve_profile(spec: ModelSpec, cfg: BuildConfig) -> ShapeProfile:
         opt = (min(max(d.opt[0], mn[0]), mx[0]), min(max(d.opt[1], mn[1]), mx[1]))
     if cfg.max_batch < 1:
         raise UsageError(f"--max-batch must be at least 1, got {cfg.max_batch}")
+    from edgesr.runtime.size_rule import padded_side  # a size rule (window attention): the engine sees padded inputs
+
+    rule = spec.size_multiple, spec.min_size
+    mn, opt, mx = ((padded_side(h, *rule), padded_side(w, *rule)) for h, w in (mn, opt, mx))
     return ShapeProfile(tuple(mn), tuple(opt), tuple(mx), cfg.max_batch)  # type: ignore[arg-type]
 
 

@@ -46,7 +46,7 @@ def supported_text() -> str:
 def read_weights(path: Path) -> Any:
     """The file's content without running code: a state dict (or an edgesr checkpoint dict)."""
     if not path.is_file():
-        raise BadInputError(f"model file not found: {path}")
+        raise BadInputError(f"model checkpoint not found: {path}")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UsageError(f"{path.name}: not a model file edgesr reads; supported: {supported_text()}")
@@ -69,10 +69,11 @@ def read_weights(path: Path) -> Any:
             found = re.search(r"GLOBAL ([\w.]+)", text)
             what = f" ({found.group(1)})" if found else ""
             raise IncompatibleArtifactError(
-                f"{path} is not a trusted edgesr checkpoint or model file: it holds Python objects{what} beyond "
-                "tensors and plain data, which edgesr never unpickles (they could run code)"
+                f"{path} is not a trusted edgesr checkpoint or model file: it holds Python objects{what} "
+                "beyond tensors and plain data (they could run code)"
             ) from None
-        raise IncompatibleArtifactError(f"{path.name} is not a readable PyTorch file ({_first(exc)})") from None
+        why = _first(exc)
+        raise IncompatibleArtifactError(f"{path} is not a readable edgesr checkpoint or model file ({why})") from None
 
 
 def _first(exc: BaseException) -> str:
@@ -127,11 +128,13 @@ def import_state_dict(data: Any, path: Path) -> Any:
     if desc.scale not in IMPORT_SCALES:
         scales = ", x".join(map(str, IMPORT_SCALES))
         raise UsageError(f"{path.name} is a x{desc.scale} {arch} model; edgesr deploys x{scales}")
-    from edgesr.export.model_torch import ImportedModel, count_macs
+    from edgesr.export.model_torch import ImportedModel
 
     module = ImportedModel(desc.model, getattr(desc, "_call_fn", None))
     req = desc.size_requirements
-    probe_hw = require_scale(module, path.name, arch, desc.scale, desc.input_channels, _multiple(desc), req.minimum)
+    probe_hw, macs = require_scale(
+        module, path.name, arch, desc.scale, desc.input_channels, _multiple(desc), req.minimum
+    )
     hyper = getattr(desc.model, "hyperparameters", {}) or {}
     multiple = _multiple(desc)  # window attention: the runtime pads to the window, so the graph never pads
     module.spec = ModelSpec(
@@ -149,29 +152,41 @@ def import_state_dict(data: Any, path: Path) -> Any:
         purpose=str(desc.purpose),
         source={"file": path.name, "sha256": sha256_file(path)},
         params=int(sum(t.numel() for t in desc.model.parameters())),
-        macs_per_px=count_macs(module, desc.input_channels, probe_hw, desc.scale),
-        licence=_licence(data),
+        macs_per_px=macs / (probe_hw[0] * probe_hw[1] * desc.scale**2),
+        licence=_licence(data) or _safetensors_licence(path),
     )
     return module
 
 
 def require_scale(module: Any, name: str, arch: str, scale: int, channels: int, multiple: int, minimum: int) -> Any:
-    """Run the shape probe; refuse a model whose output is not ``scale`` x its input. Returns the probe's HxW."""
+    """Run the shape probe; refuse a model whose output is not ``scale`` x its input. Returns the probe's HxW and
+    the multiply-adds of that run."""
     from edgesr.export.model_torch import probe_output
 
-    probe_hw, out_hw = probe_output(module, channels, multiple, minimum)
+    probe_hw, out_hw, macs = probe_output(module, channels, multiple, minimum)
     if out_hw != (probe_hw[0] * scale, probe_hw[1] * scale):
         raise UsageError(
             f"{name}: the {arch} model's output {out_hw[0]}x{out_hw[1]} for a {probe_hw[0]}x{probe_hw[1]} input "
             f"is not x{scale} of it; edgesr deploys models whose output is scale x input"
         )
-    return probe_hw
+    return probe_hw, macs
 
 
 def _multiple(desc: Any) -> int:
     window = (getattr(desc.model, "hyperparameters", {}) or {}).get("window_size")
     m = int(desc.size_requirements.multiple_of)
     return math.lcm(m, window) if isinstance(window, int) and window > 1 else m
+
+
+def _safetensors_licence(path: Path) -> str:
+    """The 'license'/'licence' entry of a .safetensors file's metadata header, else ''."""
+    if path.suffix.lower() != ".safetensors":
+        return ""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return str(meta.get("license") or meta.get("licence") or "")[:200]
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:

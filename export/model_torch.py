@@ -34,29 +34,18 @@ class ImportedModel(nn.Module):
 
 def probe_output(
     module: nn.Module, channels: int, multiple: int, minimum: int
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Run one random 32x40 input (rounded up to the size rule) and return (input, output) HxW."""
+) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """Run one random 32x40 input (rounded up to the size rule): (input HxW, output HxW, Conv/transposed-conv/
+    Linear multiply-adds of the run; attention matmuls are not counted)."""
     h = padded_side(32, multiple, minimum)
     w = padded_side(40, multiple, minimum)
-    with torch.inference_mode():
-        y = module(torch.rand(1, channels, h, w))
-    if not isinstance(y, torch.Tensor) or y.ndim != 4:
-        return (h, w), (-1, -1)
-    return (h, w), (int(y.shape[2]), int(y.shape[3]))
-
-
-def count_macs(module: nn.Module, channels: int, hw: tuple[int, int], scale: int) -> float:
-    """Conv / transposed-conv / Linear multiply-adds per output pixel for one ``hw`` input (attention
-    matmuls are not counted)."""
     total = [0]
 
     def hook(m: nn.Module, inputs: Any, out: torch.Tensor) -> None:
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            k = m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]
-            if isinstance(m, nn.ConvTranspose2d):  # weight [Cin, Cout/g, kh, kw]: MACs per input element
-                total[0] += int(inputs[0].numel() * m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3])
-            else:
-                total[0] += int(out.numel() * k)
+        if isinstance(m, nn.ConvTranspose2d):  # weight [Cin, Cout/g, kh, kw]: MACs per input element
+            total[0] += int(inputs[0].numel() * m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3])
+        elif isinstance(m, nn.Conv2d):
+            total[0] += int(out.numel() * m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3])
         elif isinstance(m, nn.Linear):
             total[0] += int(out.numel() * m.in_features)
 
@@ -64,11 +53,13 @@ def count_macs(module: nn.Module, channels: int, hw: tuple[int, int], scale: int
     handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, kinds)]
     try:
         with torch.inference_mode():
-            module(torch.rand(1, channels, *hw))
+            y = module(torch.rand(1, channels, h, w))
     finally:
-        for h in handles:
-            h.remove()
-    return total[0] / (hw[0] * hw[1] * scale * scale)
+        for handle in handles:
+            handle.remove()
+    if not isinstance(y, torch.Tensor) or y.ndim != 4:
+        return (h, w), (-1, -1), total[0]
+    return (h, w), (int(y.shape[2]), int(y.shape[3])), total[0]
 
 
 class TorchRunner(Runner):

@@ -242,7 +242,7 @@ class TensorRTRunner(Runner):
         n = int(np.prod(ticket.shape))
         out = slot.host_out[:n].reshape(ticket.shape).astype(np.float32, copy=True)  # the slot is reused
         slot.busy = False
-        return crop_output(out, ticket.hw, self.spec.scale) if ticket.hw else out
+        return crop_output(out, ticket.hw, self.spec.scale, (ticket.shape[2], ticket.shape[3])) if ticket.hw else out
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         return self.result(self._enqueue(x))

@@ -1,5 +1,6 @@
 """Imported models through the whole path with ONNX Runtime: export with parity, FP16 and INT8 builds through the
-gate, a stream of a clip with an odd frame size, eval; and the FP16-overflow model whose overflowing layers stay FP32."""
+gate, a stream of a clip with an odd frame size, eval; and the FP16-overflow model whose overflowing layers stay
+FP32."""
 
 from __future__ import annotations
 

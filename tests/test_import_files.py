@@ -34,7 +34,8 @@ def test_every_architecture_imports_with_its_spec(tmp_path: Path, name: str, suf
     model = load_any(path)
     arch, scale, purpose, multiple, half = EXPECT[name]
     spec = model.spec
-    assert (spec.arch, spec.scale, spec.purpose, spec.size_multiple, spec.half) == (arch, scale, purpose, multiple, half)
+    got = (spec.arch, spec.scale, spec.purpose, spec.size_multiple, spec.half)
+    assert got == (arch, scale, purpose, multiple, half)
     assert spec.in_channels == spec.channels_out == 3 and spec.format == 2 and spec.imported
     assert spec.source == {"file": path.name, "sha256": sha256_file(path)}
     assert spec.params == sum(p.numel() for p in MODELS[name]().parameters()) > 0
@@ -141,7 +142,8 @@ def test_output_not_scale_times_input_is_refused(tmp_path: Path) -> None:
     from edgesr.export.model_torch import ImportedModel
 
     net = ImportedModel(torch.nn.Sequential(torch.nn.Conv2d(3, 48, 3, padding=1), torch.nn.PixelShuffle(4)))
-    require_scale(net, "m.pth", "Custom", scale=4, channels=3, multiple=1, minimum=0)
+    got = require_scale(net, "m.pth", "Custom", scale=4, channels=3, multiple=1, minimum=0)
+    assert got == ((32, 40), 3 * 48 * 9 * 32 * 40)
     with pytest.raises(UsageError) as info:
         require_scale(net, "m.pth", "Custom", scale=2, channels=3, multiple=1, minimum=0)
     assert str(info.value) == (
@@ -169,3 +171,43 @@ def test_runner_pads_to_the_window_and_matches_spandrel(tmp_path: Path) -> None:
             want = desc(torch.from_numpy(x)).numpy()
             assert got.shape == (1, 3, 2 * h, 2 * w)
             assert np.abs(np.clip(got, 0, 1) - want).max() < 1e-4, (h, w)
+
+
+def test_inspect_says_what_a_file_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from safetensors.torch import save_file
+
+    from edgesr.export.onnx_export import ExportConfig, export_onnx
+
+    torch.manual_seed(0)
+    state = {k: v.contiguous() for k, v in MODELS["swinir"]().state_dict().items()}
+    path = tmp_path / "swinir.safetensors"
+    save_file(state, str(path), metadata={"license": "CC-BY-4.0"})
+    code, out, err = cli(capsys, "inspect", path)
+    assert code == 0, err
+    rows = {line[2:24].strip(): line[25:] for line in out.splitlines()[1:]}
+    assert out.splitlines()[0] == "swinir.safetensors: imported model file (read as weights only)"
+    assert rows["architecture"].startswith("SwinIR (SwinIR); ") and "window_size=4" in rows["architecture"]
+    assert rows["scale"] == "x2 (SR)" and rows["channels"] == "3 -> 3 (RGB)"
+    assert rows["size rule"] == "H and W multiples of 4, at least 16 (the runtime pads by reflection and crops)"
+    assert rows["licence"] == "CC-BY-4.0"
+    export_onnx(path, tmp_path / "swinir.onnx", ExportConfig(parity_sizes=((20, 24),)))
+    code, out_onnx, _ = cli(capsys, "inspect", tmp_path / "swinir.onnx")
+    assert code == 0 and out_onnx.splitlines()[0] == "swinir.onnx: fp32 ONNX"
+    assert out_onnx.splitlines()[1:] == out.splitlines()[1:]  # the ONNX carries the same description
+
+
+def test_upscale_tiles_an_imported_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tiled (bounded memory) and whole-image upscales of an imported model agree to well above visible."""
+    from edgesr.imageops import load_image, save_image
+    from edgesr.metrics import rgb_psnr
+
+    img = tmp_path / "photo.png"
+    save_image(img, np.random.default_rng(0).integers(0, 256, (70, 90, 3), dtype=np.uint8))
+    path = make("compact", tmp_path / "compact.pth")
+    for tile in ("0", "48"):
+        code, out, err = cli(capsys, "upscale", img, "-o", tmp_path / f"t{tile}.png", "--model", path, "--tile", tile,
+                             "--device", "cpu")
+        assert code == 0, err
+        want = f"{img} 90x70 -> {tmp_path / f't{tile}.png'} 180x140 (Compact x2 (0.00 M params, from compact.pth))"
+        assert out.strip() == want
+    assert rgb_psnr(load_image(tmp_path / "t48.png"), load_image(tmp_path / "t0.png")) > 50
