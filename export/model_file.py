@@ -197,7 +197,7 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(v, (list, tuple)) and all(isinstance(i, (bool, int, float, str)) for i in v):
             out[k] = list(v)
         else:
-            out[k] = str(v)
+            out[k] = v.__name__ if isinstance(v, type) else str(v)
     return out
 
 

@@ -33,7 +33,7 @@ def spec_lines(spec: ModelSpec) -> list[tuple[str, str]]:
     macs = spec.macs_per_output_pixel()
     if spec.imported:
         name = spec.arch_params.get("name", spec.arch)
-        hyper = {k: v for k, v in spec.arch_params.items() if k not in ("name", "tags")}
+        hyper = {k: v for k, v in sorted(spec.arch_params.items()) if k not in ("name", "tags")}
         arch = f"{name} ({spec.arch}); {', '.join(f'{k}={v}' for k, v in hyper.items()) or 'no parameters'}"
     else:
         arch = f"edgesr {spec.describe()}"
