@@ -33,6 +33,7 @@ from edgesr.errors import AccuracyGateError
 from edgesr.export.parity import fmt_db, json_db
 from edgesr.imageops import to_nchw
 from edgesr.pairs import ImagePair
+from edgesr.runtime.size_rule import run_with_rule
 
 DEFAULT_MIN_PSNR = {"fp32": 50.0, "fp16": 50.0, "int8": 42.0}
 
@@ -165,7 +166,8 @@ def measure(
         c = compare(sr_variant, sr_fp32, p.hr, scale, p.gray)
         exact = None
         if exact_qdq is not None:
-            (y,) = exact_qdq.run(None, {exact_qdq.get_inputs()[0].name: x})
+            name = exact_qdq.get_inputs()[0].name  # the bare file: the runner's size rule applied here too
+            y = run_with_rule(lambda a, n=name: exact_qdq.run(None, {n: a})[0], x, reference.spec)
             exact = compare(y, sr_fp32, p.hr, scale, p.gray, y_psnr_reference=c.y_psnr_reference)
         results.append(
             ImageResult(

@@ -148,11 +148,17 @@ def conv_groups(convs: list[str], max_units: int = MAX_UNITS) -> dict[str, list[
         return {c: [c] for c in convs}
     parts = {c: [p for p in c.split("/") if p] for c in convs}
     best: dict[str, list[str]] = {"all convs": list(convs)}
-    for depth in range(1, max(len(p) for p in parts.values())):
+    for depth in range(1, max(len(p) for p in parts.values()) + 1):
         groups: dict[str, list[str]] = {}
         for c in convs:
             groups.setdefault("/" + "/".join(parts[c][:depth]), []).append(c)
         if len(groups) > max_units:
+            if len(best) < max_units // 4:  # too coarse (a flat net: body.0 ... body.33): runs of the finer level
+                keys = list(groups)
+                size = -(-len(keys) // max_units)
+                best = {f"{keys[i]} .. {keys[min(i + size, len(keys)) - 1]}": [c for k in keys[i : i + size]
+                                                                                 for c in groups[k]]
+                        for i in range(0, len(keys), size)}
             break
         best = groups
     return best

@@ -40,8 +40,15 @@ def restore_x1() -> torch.nn.Module:
     return compact(scale=1)
 
 
+def gray() -> torch.nn.Module:
+    """A 1-channel (Y) Compact net: the runtime runs RGB frames through it one channel at a time."""
+    from spandrel.architectures.Compact import Compact
+
+    return Compact(num_in_ch=1, num_out_ch=1, num_feat=8, num_conv=2, upscale=2)
+
+
 MODELS: dict[str, Callable[[], torch.nn.Module]] = {
-    "esrgan": esrgan, "compact": compact, "span": span, "swinir": swinir, "x1": restore_x1,
+    "esrgan": esrgan, "compact": compact, "span": span, "swinir": swinir, "x1": restore_x1, "gray": gray,
 }
 
 

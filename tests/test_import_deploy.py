@@ -16,7 +16,8 @@ from import_models import fp16_overflow, make, save
 from edgesr.imageops import save_image
 
 # .pth for some, .safetensors for the others: both formats go through export.
-FILES = {"esrgan": ".safetensors", "compact": ".pth", "span": ".safetensors", "swinir": ".pth", "x1": ".safetensors"}
+FILES = {"esrgan": ".safetensors", "compact": ".pth", "span": ".safetensors", "swinir": ".pth", "x1": ".safetensors",
+         "gray": ".pth"}
 BUILD = [*SMALL_PROFILE, "--backend", "onnxruntime"]
 INT8 = ["--calib-images", "8"]
 
@@ -63,6 +64,8 @@ def test_fp16_int8_stream_eval(exported: tuple[Path, dict[str, Path]], name: str
     for flag in ("--fp16", "--int8"):
         engine = tmp_path / f"{name}.{flag[2:]}.ort.onnx"
         extra = INT8 if flag == "--int8" else []
+        if flag == "--int8" and name == "esrgan":  # 20 convs: the measured search costs 41 runs; all INT8 passes
+            extra = [*extra, "--int8-keep", "none"]
         code, out, err = cli(capsys, "build-engine", onnx[name], flag, "-o", engine, *BUILD, *extra)
         assert code == 0, err
         gate = json.loads(Path(f"{engine}.gate.json").read_text())
@@ -79,7 +82,8 @@ def test_fp16_int8_stream_eval(exported: tuple[Path, dict[str, Path]], name: str
     report = json.loads((tmp_path / "report.json").read_text())
     scale = 1 if name == "x1" else 2
     assert report["frames_out"] == 3 and report["output_hw"] == [29 * scale, 37 * scale]
-    assert report["psnr"]["checks"] == 3 and report["psnr"]["worst_db"] > 30
+    psnr = report["psnr"]
+    assert psnr["checks"] >= 1 and psnr["checks"] + psnr["skipped_reference_busy"] == 3 and psnr["worst_db"] > 30
     data = tmp_path / "hr"
     rng = np.random.default_rng(1)
     for i in range(2):

@@ -21,6 +21,7 @@ EXPECT = {  # arch id, scale, purpose, size multiple, half
     "span": ("SPAN", 2, "SR", 1, True),
     "swinir": ("SwinIR", 2, "SR", 4, False),  # window 4: the runtime pads to it
     "x1": ("Compact", 1, "Restoration", 1, True),
+    "gray": ("Compact", 2, "SR", 1, True),
 }
 
 
@@ -36,14 +37,15 @@ def test_every_architecture_imports_with_its_spec(tmp_path: Path, name: str, suf
     spec = model.spec
     got = (spec.arch, spec.scale, spec.purpose, spec.size_multiple, spec.half)
     assert got == (arch, scale, purpose, multiple, half)
-    assert spec.in_channels == spec.channels_out == 3 and spec.format == 2 and spec.imported
+    channels = 1 if name == "gray" else 3
+    assert spec.in_channels == spec.channels_out == channels and spec.format == 2 and spec.imported
     assert spec.source == {"file": path.name, "sha256": sha256_file(path)}
     assert spec.params == sum(p.numel() for p in MODELS[name]().parameters()) > 0
     assert spec.macs_per_px > 0
     assert ModelSpec.from_json(spec.to_json()) == spec  # what the ONNX metadata and sidecars carry
-    x = torch.rand(1, 3, 16, 20)
+    x = torch.rand(1, channels, 16, 20)
     with torch.inference_mode():
-        assert tuple(model(x).shape) == (1, 3, 16 * scale, 20 * scale)
+        assert tuple(model(x).shape) == (1, channels, 16 * scale, 20 * scale)
 
 
 def test_edgesr_specs_serialise_as_before() -> None:
