@@ -128,7 +128,8 @@ def test_fp16_overflow_layers_stay_fp32(tmp_path: Path, capsys: pytest.CaptureFi
     assert stored and all(np.isinf(np.float16(peaks[t][0])) for t in stored)
 
     engine = tmp_path / "overflow.fp16.ort.onnx"
-    code, out, err = cli(capsys, "build-engine", tmp_path / "overflow.onnx", "--fp16", "-o", engine, *BUILD)
+    code, out, err = cli(capsys, "build-engine", tmp_path / "overflow.onnx", "--fp16", "-o", engine, *BUILD,
+                         "--calib-data", samples_dir("train"))  # where the activation ranges are measured
     assert code == 0, err
     gate = json.loads(Path(f"{engine}.gate.json").read_text())
     convs = [n.name for n in src.model.graph.node if n.op_type == "Conv"]
