@@ -68,7 +68,8 @@ TABLE: tuple[Precision, ...] = (
         name="fp16",
         cli_flag="--fp16",
         min_psnr_db=50.0,
-        made_by="weights and compute in FP16, FP32 input/output (edgesr.export.fp16)",
+        made_by="weights and compute in FP16, FP32 input/output; layers whose measured activations leave the FP16 "
+        "range stay FP32 between Cast nodes (edgesr.export.fp16)",
         variant=_fp16_variant,
         trt_weak_flags=("FP16",),
         trt_strong="the FP16 ONNX",

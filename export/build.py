@@ -140,6 +140,10 @@ def resolve_profile(spec: ModelSpec, cfg: BuildConfig) -> ShapeProfile:
         opt = (min(max(d.opt[0], mn[0]), mx[0]), min(max(d.opt[1], mn[1]), mx[1]))
     if cfg.max_batch < 1:
         raise UsageError(f"--max-batch must be at least 1, got {cfg.max_batch}")
+    from edgesr.runtime.size_rule import padded_side  # a size rule (window attention): the engine sees padded inputs
+
+    rule = spec.size_multiple, spec.min_size
+    mn, opt, mx = ((padded_side(h, *rule), padded_side(w, *rule)) for h, w in (mn, opt, mx))
     return ShapeProfile(tuple(mn), tuple(opt), tuple(mx), cfg.max_batch)  # type: ignore[arg-type]
 
 
@@ -251,6 +255,7 @@ def build_engine(
             write_sidecar(tmp_engine, sidecar)
             report = _gate(tmp_engine, src, pairs, skipped, cfg, min_psnr, check_dir, progress, classes)
             report.int8 = info.get("int8")
+            report.fp16 = info.get("fp16")
             report.forced = cfg.force and not report.passed
             if not report.passed and not cfg.force:
                 report_path = out.with_name(out.name + ".gate-failed.json")

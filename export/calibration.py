@@ -146,8 +146,10 @@ def calibrate(
     onnx_path: str | os.PathLike[str],
     cfg: CalibrationConfig,
     progress: Callable[[int, int], None] | None = None,
+    adapt: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Calibration:
-    """Activation ranges of the FP32 ONNX for ``cfg`` (from the cache when possible)."""
+    """Activation ranges of the FP32 ONNX for ``cfg`` (from the cache when possible). ``adapt``: what the
+    bare model gets for a crop (an imported model's size rule, ``edgesr.runtime.size_rule.as_model_input``)."""
     _require_cache_support()
     from onnxruntime.quantization import CalibrationMethod, create_calibrator, save_tensors_data
 
@@ -169,7 +171,7 @@ def calibrate(
         # One image per collect_data call: ranges and histograms merge across calls, and
         # memory stays at one image's activations instead of all of them.
         for i, x in enumerate(crops(cfg, files)):
-            calibrator.collect_data(_OneInput(x))
+            calibrator.collect_data(_OneInput(adapt(x) if adapt else x))
             if progress:
                 progress(i + 1, cfg.images)
         ranges = mse_ranges(calibrator) if cfg.method == "mse" else calibrator.compute_data()

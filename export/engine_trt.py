@@ -202,6 +202,14 @@ def _build(trt: Any, onnx_path: Path, out: Path, cfg: EngineRequest) -> EngineBu
             config.clear_flag(getattr(trt.BuilderFlag, name[1:]))
         else:
             config.set_flag(getattr(trt.BuilderFlag, name))
+    fp32_layers: list[str] = []
+    if cfg.precision == "fp16" and trt_major(trt) < 11:  # 11 is strongly typed: the ONNX's Casts already say it
+        import onnx
+
+        from edgesr.export.fp16 import kept_fp32, pin_fp32_layers
+
+        kept = kept_fp32(onnx.load(str(onnx_path), load_external_data=False))
+        fp32_layers = pin_fp32_layers(trt, network, config, kept)
     verbosity = getattr(trt, "ProfilingVerbosity", None)
     if verbosity is not None and hasattr(verbosity, "DETAILED"):  # [V9]
         config.profiling_verbosity = verbosity.DETAILED
@@ -258,6 +266,7 @@ def _build(trt: Any, onnx_path: Path, out: Path, cfg: EngineRequest) -> EngineBu
         "workspace_mib": cfg.workspace_mib,
         "timing_cache": str(cache_file),
         "build_seconds": round(seconds, 1),
+        **({"fp32_layers": fp32_layers} if fp32_layers else {}),
         "notes": notes,
         "warnings": warnings,
     }

@@ -35,6 +35,7 @@ from edgesr.export.parity import fmt_db, json_db
 from edgesr.imageops import to_nchw
 from edgesr.pairs import ImagePair
 from edgesr.regions import Tile, worst_tile
+from edgesr.runtime.size_rule import run_with_rule
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class GateReport:
     skipped: list[str] = field(default_factory=list)
     forced: bool = False
     int8: dict[str, Any] | None = None  # INT8: placement, kept convs, MAC share, sensitivity table
+    fp16: dict[str, Any] | None = None  # FP16: the layers kept FP32 and why (``fp16.Fp16Keep``)
 
     @property
     def mean_psnr(self) -> float:
@@ -190,6 +192,7 @@ class GateReport:
             "images": images,
             "skipped_too_small": self.skipped,
             **({"int8": self.int8} if self.int8 else {}),
+            **({"fp16": self.fp16} if self.fp16 else {}),
         }
 
 
@@ -216,7 +219,8 @@ def measure(
         c = compare(sr_variant, sr_fp32, p.hr, scale, p.gray)
         exact = None
         if exact_qdq is not None:
-            (y,) = exact_qdq.run(None, {exact_qdq.get_inputs()[0].name: x})
+            name = exact_qdq.get_inputs()[0].name  # the bare file: the runner's size rule applied here too
+            y = run_with_rule(lambda a, n=name: exact_qdq.run(None, {n: a})[0], x, reference.spec)
             exact = compare(y, sr_fp32, p.hr, scale, p.gray, y_psnr_reference=c.y_psnr_reference)
         results.append(
             ImageResult(

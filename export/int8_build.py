@@ -11,16 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import onnx
+
 from edgesr.export.calibration import Calibration, CalibrationConfig, calibrate, calibration_files, crops
 from edgesr.export.int8 import PLACEMENT, load_ranges, qdq_summary, quantize_qdq, resolve_names
-from edgesr.export.int8_search import MARGIN_DB, conv_macs, int8_mac_share, search_keep
+from edgesr.export.int8_search import DEFAULT_BUDGET_S, MARGIN_DB, conv_groups, conv_macs, int8_mac_share, search_keep
 from edgesr.export.onnx_io import EdgeSRModel
+from edgesr.runtime.size_rule import as_model_input, padded_side
 
 SEARCH_CROPS = 8  # sensitivity search: seeded crops of the calibration images, LR HxW below
 SEARCH_SHAPE = (48, 48)
+# A big model (full ESRGAN: ~17 M MACs per LR pixel) gets fewer, smaller crops, so that one evaluation
+# costs at most about this many multiply-adds (the search's time is evaluations x this).
+SEARCH_MACS_PER_EVAL = 40e9
+SMALL_SEARCH = (4, (32, 32))
+
+
+def padded_shape(hw: tuple[int, int], src: EdgeSRModel) -> tuple[int, int]:
+    """An LR size as the bare model sees it (rounded up to its size rule)."""
+    r = src.spec.size_multiple, src.spec.min_size
+    return padded_side(hw[0], *r), padded_side(hw[1], *r)
+
 
 Progress = Callable[[str, int], Callable[[int, int], None]]
 
@@ -39,17 +53,23 @@ def make_int8(
     keep_text: str,
     min_psnr_db: float,
     progress: Progress | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
 ) -> Int8Variant:
     names = resolve_names(src.model, keep_text)  # before calibrating: bad names fail fast
-    cal = calibrate(src.path, calib_cfg, progress("calibrating", calib_cfg.images) if progress else None)
+    adapt = partial(as_model_input, spec=src.spec)  # size rule, gray models
+    cal = calibrate(src.path, calib_cfg, progress("calibrating", calib_cfg.images) if progress else None, adapt)
     ranges = load_ranges(cal.ranges_path)
-    macs = conv_macs(src.model, calib_cfg.shape)
+    macs = conv_macs(src.model, padded_shape(calib_cfg.shape, src))
     search = None
     if names is None:
-        scfg = replace(calib_cfg, images=SEARCH_CROPS, shape=SEARCH_SHAPE)
-        xs = list(crops(scfg, calibration_files(calib_cfg)))
-        update = progress("INT8 sensitivity", 2 * len(macs) + 1) if progress else None
-        search = search_keep(src.model, ranges, xs, macs, min_psnr_db + MARGIN_DB, update)
+        n, shape = SEARCH_CROPS, SEARCH_SHAPE
+        per_eval = sum(conv_macs(src.model, padded_shape(shape, src)).values()) * n
+        if per_eval > SEARCH_MACS_PER_EVAL:
+            n, shape = SMALL_SEARCH
+        scfg = replace(calib_cfg, images=n, shape=shape)
+        xs = [adapt(x) for x in crops(scfg, calibration_files(calib_cfg))]
+        update = progress("INT8 sensitivity", len(conv_groups(list(macs))) * 2 + 1) if progress else None
+        search = search_keep(src.model, ranges, xs, macs, min_psnr_db + MARGIN_DB, update, budget_s)
         names = search.keep
     model = quantize_qdq(src, ranges, names)
     record: dict[str, Any] = {

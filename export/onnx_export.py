@@ -69,11 +69,20 @@ class ExportResult:
     sha256: str = field(default="")
 
 
+def trace_hw(spec: Any) -> tuple[int, int]:
+    """The LR size traced: 32x48, or the model's fixed tile, rounded up to its size rule."""
+    from edgesr.runtime.size_rule import padded_side
+
+    if spec.fixed_tile is not None:
+        return tuple(spec.fixed_tile)  # type: ignore[return-value]
+    return padded_side(32, spec.size_multiple, spec.min_size), padded_side(48, spec.size_multiple, spec.min_size)
+
+
 def _trace_torchscript(model: Any, opset: int) -> onnx.ModelProto:
     import torch
 
     buf = io.BytesIO()
-    x = torch.rand(1, model.spec.in_channels, 32, 48)
+    x = torch.rand(1, model.spec.in_channels, *trace_hw(model.spec))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -95,7 +104,7 @@ def _trace_dynamo(model: Any, opset: int) -> onnx.ModelProto:
     import torch
     from torch.export import Dim
 
-    x = torch.rand(1, model.spec.in_channels, 32, 48)
+    x = torch.rand(1, model.spec.in_channels, *trace_hw(model.spec))
     dims = {0: Dim("n", min=1, max=256), 2: Dim("h", min=4, max=8192), 3: Dim("w", min=4, max=8192)}
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -121,18 +130,22 @@ def _trace_dynamo(model: Any, opset: int) -> onnx.ModelProto:
 
 
 def to_onnx(model: Any, opset: int = 17, exporter: str = "torchscript") -> onnx.ModelProto:
-    """Trace an eval-mode SRResNet (BatchNorm folded first) into a clean ONNX graph with metadata."""
-    from edgesr.train.arch import fold_batchnorm
+    """Trace an eval-mode SRResNet (BatchNorm folded first) or imported model into a clean ONNX graph with metadata."""
+    if model.spec.imported:
+        folded = model  # TorchScript's exporter folds any eval-mode BatchNorm into the conv before it
+    else:
+        from edgesr.train.arch import fold_batchnorm
 
-    folded = fold_batchnorm(model)
+        folded = fold_batchnorm(model)
     proto = _trace_torchscript(folded, opset) if exporter == "torchscript" else _trace_dynamo(folded, opset)
     strip_identities(proto)
     proto.ir_version = min(proto.ir_version, IR_FOR_OPSET[opset])
     proto.producer_name, proto.doc_string = (
         "edgesr",
         (
-            f"edgesr {model.spec.describe()}: input '{INPUT_NAME}' NCHW float32 RGB in "
-            f"{list(model.spec.input_range)}, output '{OUTPUT_NAME}' NCHW float32 RGB x{model.spec.scale} "
+            f"edgesr {model.spec.describe()}: input '{INPUT_NAME}' NCHW float32 {model.spec.colour} in "
+            f"{list(model.spec.input_range)}, output '{OUTPUT_NAME}' NCHW float32 {model.spec.colour} "
+            f"x{model.spec.scale} "
             f"in {list(model.spec.output_range)} (not clipped)"
         ),
     )
@@ -146,13 +159,14 @@ def to_onnx(model: Any, opset: int = 17, exporter: str = "torchscript") -> onnx.
 def export_onnx(
     checkpoint: str | os.PathLike[str], output: str | os.PathLike[str], config: ExportConfig = ExportConfig()
 ) -> ExportResult:
-    """Export, prove parity, then write ``output`` (nothing is written if parity fails)."""
-    from edgesr.train.checkpoint import load_generator
+    """Export an edgesr checkpoint or an importable model file (``model_file``), prove parity, then write
+    ``output`` (nothing is written if parity fails)."""
+    from edgesr.export.model_file import load_any
 
     ckpt, out = Path(checkpoint), Path(output)
     if out.suffix.lower() != ".onnx":
         raise UsageError(f"the export output must end in .onnx, got {out.name}")
-    model = load_generator(ckpt)
+    model = load_any(ckpt)
     proto = to_onnx(model, config.opset, config.exporter)
     with atomic_write(out, "ONNX") as tmp:  # parity is proven on the very file that is renamed into place
         save_model(proto, tmp, atomic=False)

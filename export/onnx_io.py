@@ -72,10 +72,10 @@ def check_sr_graph(model: onnx.ModelProto, name: str) -> None:
             f"{name} is not an edgesr SR model: expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}"
         )
     shape = shape_of(inputs[0])
-    if len(shape) != 4 or (shape[1] != 3 and not isinstance(shape[1], str)):
+    if len(shape) != 4 or (shape[1] not in (1, 3) and not isinstance(shape[1], str)):  # 1: an imported gray model
         raise IncompatibleArtifactError(
             f"{name} is not an edgesr SR model: its input {inputs[0].name!r} has shape {shape}, "
-            f"expected NCHW RGB (rank 4, 3 channels)"
+            f"expected NCHW RGB (rank 4, 3 channels) or gray (1 channel)"
         )
     if inputs[0].name != INPUT_NAME or outputs[0].name != OUTPUT_NAME:
         raise IncompatibleArtifactError(

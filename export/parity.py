@@ -98,12 +98,13 @@ def check_parity(
     import torch
 
     from edgesr.runtime import open_runner
+    from edgesr.runtime.size_rule import run_with_rule
 
     results = []
     with open_runner(onnx_path, providers=["cpu"]) as runner:
         for hw, x in parity_batches(torch_model.spec.scale, sizes, folder):
-            with torch.inference_mode():
-                ref = torch_model(torch.from_numpy(x)).numpy()
+            with torch.inference_mode():  # the same size rule (padding) as the runtime applies to the ONNX
+                ref = run_with_rule(lambda a: torch_model(torch.from_numpy(a)).numpy(), x, torch_model.spec)
             got = runner.infer(x)
             if got.shape != ref.shape:
                 raise AccuracyGateError(f"ONNX output shape {got.shape} differs from PyTorch's {ref.shape}")

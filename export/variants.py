@@ -35,9 +35,10 @@ class Variant:
 
 
 def fp16_variant(src: EdgeSRModel, request: VariantRequest) -> Variant:
-    from edgesr.export.fp16 import to_fp16
+    from edgesr.export.fp16 import make_fp16
 
-    return Variant(to_fp16(src))
+    model, keep = make_fp16(src, request.calibration)  # layers whose activations overflow FP16 stay FP32
+    return Variant(model, {"fp16": keep.to_dict()})
 
 
 def int8_variant(src: EdgeSRModel, request: VariantRequest) -> Variant:

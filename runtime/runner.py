@@ -20,6 +20,7 @@ import numpy as np
 from edgesr.artifact import ShapeProfile, Sidecar, read_sidecar, sidecar_path
 from edgesr.backends import PLAIN_ONNX, backend, remote
 from edgesr.errors import BadInputError, IncompatibleArtifactError
+from edgesr.runtime.size_rule import run_with_rule
 from edgesr.spec import ModelSpec
 
 
@@ -41,7 +42,7 @@ class Runner(abc.ABC):
         if not isinstance(x, np.ndarray) or x.dtype != np.float32:
             got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
             raise BadInputError(f"{self.path.name} takes float32 NCHW input, got {got}")
-        if x.ndim != 4 or x.shape[1] != self.spec.in_channels:
+        if x.ndim != 4 or x.shape[1] not in (self.spec.in_channels, 3):  # 3: RGB through a gray model
             raise BadInputError(
                 f"{self.path.name} takes NCHW input with {self.spec.in_channels} channels, got shape {x.shape}"
             )
@@ -62,7 +63,7 @@ class Runner(abc.ABC):
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x)
-        y = self._infer(x)
+        y = run_with_rule(self._infer, x, self.spec)  # the model's size rule (multiples of N): pad, run, crop
         self.check_output(x, y)
         return y
 
@@ -71,7 +72,7 @@ class Runner(abc.ABC):
         cannot mislabel a x2 engine as x4."""
         n, _, h, w = x.shape
         s = self.spec.scale
-        want = (n, self.spec.in_channels, h * s, w * s)
+        want = (n, self.spec.channels_out if x.shape[1] == self.spec.in_channels else 3, h * s, w * s)
         if tuple(y.shape) != want:
             raise IncompatibleArtifactError(
                 f"{self.path.name} produced output {tuple(y.shape)} for input {tuple(x.shape)}, but its spec "

@@ -30,7 +30,7 @@ import contextlib
 import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ import numpy as np
 from edgesr.artifact import ShapeProfile, Sidecar, sha256_file
 from edgesr.errors import BadInputError, DeviceError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.runtime.runner import Runner
+from edgesr.runtime.size_rule import crop_output, pad_input
 from edgesr.runtime.trt_common import (
     create,
     cuda_errors,
@@ -69,6 +70,7 @@ class _Slot:
 class _Ticket:
     slot: int
     shape: tuple[int, ...]
+    hw: tuple[int, int] | None = None  # the unpadded input HxW (a model with a size rule)
 
 
 class TensorRTRunner(Runner):
@@ -185,7 +187,9 @@ class TensorRTRunner(Runner):
     # -- inference ---------------------------------------------------------------------------------------------
     def submit(self, x: np.ndarray) -> object:
         self.check_input(x)
-        return self._enqueue(x)
+        padded, hw = pad_input(x, self.spec)
+        ticket = self._enqueue(padded)
+        return replace(ticket, hw=hw) if padded is not x else ticket
 
     def _enqueue(self, x: np.ndarray) -> _Ticket:
         with self._current():
@@ -238,7 +242,7 @@ class TensorRTRunner(Runner):
         n = int(np.prod(ticket.shape))
         out = slot.host_out[:n].reshape(ticket.shape).astype(np.float32, copy=True)  # the slot is reused
         slot.busy = False
-        return out
+        return crop_output(out, ticket.hw, self.spec.scale, (ticket.shape[2], ticket.shape[3])) if ticket.hw else out
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         return self.result(self._enqueue(x))

@@ -18,13 +18,8 @@ DEFAULT_TILE = 256  # LR pixels per tile side
 
 
 def receptive_margin(spec: ModelSpec) -> int:
-    """LR pixels of context one output pixel depends on (each side), rounded up."""
-    margin = 4 + 2 * spec.blocks + 1  # head 9x9, two 3x3 per block, body tail 3x3
-    factor = 1
-    for f in spec.upsample_factors:
-        margin += -(-1 // factor)  # a 3x3 conv at the current resolution
-        factor *= f
-    return margin + -(-4 // factor)  # tail 9x9 at HR
+    """LR pixels of context one output pixel depends on (each side), rounded up (``ModelSpec.receptive_margin``)."""
+    return spec.receptive_margin()
 
 
 @torch.inference_mode()

@@ -39,7 +39,10 @@ def build_engine(
     workspace: int = typer.Option(1024, help="TensorRT builder workspace limit, MiB."),
     timing_cache: Path | None = typer.Option(None, help="TensorRT timing cache file. Default: per TensorRT+GPU."),
     dla_core: int | None = typer.Option(None, help="Build for this DLA core (Jetson), GPU fallback on."),
-    calib_data: Path | None = typer.Option(None, help="INT8 calibration images. Default: built-in 'train' samples."),
+    calib_data: Path | None = typer.Option(
+        None, help="Calibration images (INT8; FP16: where activation ranges are measured). Default: built-in 'train' "
+        "samples."
+    ),
     calib_images: int | None = typer.Option(None, help="INT8 calibration crops (of the opt shape). Default 32."),
     calib_method: str | None = typer.Option(None, help="percentile (default) | entropy | minmax | mse."),
     calib_mix: str | None = typer.Option(
@@ -111,7 +114,8 @@ def build_engine(
         workspace_mib=workspace,
         timing_cache=timing_cache,
         dla_core=dla_core,
-        int8_flags=tuple(flag for flag, value in int8_only.items() if value is not None),
+        int8_flags=tuple(flag for flag, value in int8_only.items()  # FP16 measures its ranges on --calib-data too
+                         if value is not None and not (fp16 and flag == "--calib-data")),
     )
     out = output_file(cfg.output, "--output", inputs=(onnx, calib_data, check_data))
     triton = _triton_options(triton_repo, triton_name, triton_shape, triton_instance, out)

@@ -23,7 +23,9 @@ def demo(
         None, help="Train a small edge_s model for this many steps instead of using the shipped one."
     ),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", "-c", help="Use this checkpoint (.pt). Default: the shipped model, else a short run."
+        None, "--model", "-m", "--checkpoint", "-c",
+        help="Use this model: edgesr checkpoint or an imported model file (.pth .pt .ckpt .safetensors). "
+        "Default: the shipped model, else a short run.",
     ),
     keep: bool = typer.Option(False, "--keep", help="Keep the training run folder (logs, sample grids, optimiser)."),
     frames: int = typer.Option(60, help="Frames in the demo clip."),

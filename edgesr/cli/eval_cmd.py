@@ -1,4 +1,7 @@
-"""``edgesr eval``: Y-PSNR / SSIM of a model or the bicubic baseline on HR images (``edgesr.train.evaluate``)."""
+"""``edgesr eval``: Y-PSNR / SSIM of a model or the bicubic baseline on HR images (``edgesr.train.evaluate``).
+
+``--model`` (alias ``--checkpoint``) takes any artifact: an edgesr checkpoint, an imported model file, an ONNX
+file or an FP16/INT8 engine (``edgesr.cli.model_arg``), so a user scores what they deploy on their own data."""
 
 from __future__ import annotations
 
@@ -8,14 +11,19 @@ from pathlib import Path
 import typer
 
 from edgesr.cli import params
+from edgesr.cli.model_arg import MODEL
 from edgesr.errors import UsageError
 from edgesr.options import DEVICES, SCALES, choice
 from edgesr.paths import output_dir, output_file
 
 
 def evaluate(
-    checkpoint: Path | None = params.CHECKPOINT,
+    checkpoint: Path | None = MODEL,
     data: Path = typer.Option(..., "--data", help="Folder of HR images (e.g. Set5)."),
+    lr_data: Path | None = typer.Option(
+        None, "--lr-data", help="Folder of the model's inputs, matched by file name to --data (pairs as two "
+        "folders). Default: bicubic x1/scale of --data; for scale-1 models, --data with Gaussian noise."
+    ),
     scale: int | None = typer.Option(None, help="Scale [the checkpoint's; 4 for --bicubic]."),
     bicubic: bool = typer.Option(False, "--bicubic", help="Evaluate the bicubic baseline instead of a model."),
     save_images: Path | None = typer.Option(None, "--save-images", help="Write the upscaled images here."),
@@ -32,8 +40,8 @@ def evaluate(
     from edgesr.train.evaluate import bicubic_upscaler, evaluate_pairs
 
     if bicubic and checkpoint is not None:
-        raise UsageError("--bicubic evaluates the baseline: drop --checkpoint (or --bicubic)")
-    choice(scale, "--scale", SCALES)
+        raise UsageError("--bicubic evaluates the baseline: drop --model (or --bicubic)")
+    choice(scale, "--scale", (1, *SCALES, 8))
     choice(device, "--device", DEVICES)
     if save_images is not None:
         output_dir(save_images, "--save-images", inputs=(data,))
@@ -45,16 +53,31 @@ def evaluate(
         s = scale or 4
         upscaler, method = bicubic_upscaler(s), "bicubic"
     else:
+        from edgesr.cli.model_arg import open_model
+        from edgesr.imageops import from_nchw, to_nchw
         from edgesr.pretrained import default_checkpoint
-        from edgesr.train.checkpoint import load_generator
-        from edgesr.train.distributed import pick_device
-        from edgesr.train.infer import upscale_image
+        from edgesr.runtime.tiling import Tiler
 
-        ckpt = checkpoint or default_checkpoint()
-        model = load_generator(ckpt, expect_scale=scale).to(pick_device(device))
-        s, method = model.spec.scale, model.spec.preset
-        upscaler = lambda lr: upscale_image(model, lr)  # noqa: E731
-    pairs = load_pairs(data, s, min_lr=min_eval_lr(s), warn=warn, role="evaluation")
+        runner = open_model(checkpoint or default_checkpoint(), device, expect_scale=scale)
+        spec = runner.spec
+        s = spec.scale
+        method = spec.preset if not spec.imported else spec.arch
+        if runner.backend != "pytorch":
+            method = f"{method} {runner.precision} {runner.backend}"
+        tiler = Tiler(runner)  # an engine's shape range: larger images go through in tiles
+        upscaler = lambda lr: from_nchw(tiler.infer(to_nchw(lr)))[0]  # noqa: E731
+    if lr_data is not None:
+        from edgesr.restoration_pairs import folder_pairs
+
+        pairs = folder_pairs(data, lr_data, s)
+        console.print(f"pairs: inputs from {lr_data}, ground truth from {data}", highlight=False)
+    elif s == 1:
+        from edgesr.restoration_pairs import noise_text, noisy_pairs
+
+        pairs = noisy_pairs(data)
+        console.print(f"scale 1: input = {noise_text()} (or give --lr-data)", highlight=False)
+    else:
+        pairs = load_pairs(data, s, min_lr=min_eval_lr(s), warn=warn, role="evaluation")
     result = evaluate_pairs(pairs, upscaler, s, method, data=str(data), save_dir=save_images)
     table = Table(title=f"{method} x{s} on {data}")
     for col in ("image", "size", "PSNR-Y (dB)", "SSIM-Y"):

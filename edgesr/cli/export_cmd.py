@@ -1,4 +1,4 @@
-"""``edgesr export``: checkpoint -> ONNX with a parity proof (``edgesr.export.onnx_export``)."""
+"""``edgesr export``: checkpoint or imported model file -> ONNX with a parity proof (``edgesr.export.onnx_export``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from edgesr.cli.ui import console
 from edgesr.options import choice, number, shape
 from edgesr.paths import output_file
 
-CHECKPOINT_ARG = typer.Argument(None, help="Checkpoint (.pt) to export. Default: the shipped model.")
+CHECKPOINT_ARG = typer.Argument(
+    None,
+    help="edgesr checkpoint (.pt), or a PyTorch model file spandrel recognises (.pth .pt .ckpt .safetensors: "
+    "ESRGAN, Real-ESRGAN Compact, SPAN, SwinIR, ...; read as weights only). Default: the shipped model.",
+)
 OUTPUT_OPT = typer.Option(None, "-o", "--output", help="ONNX file to write. Default: <checkpoint name>.onnx here.")
 
 
@@ -26,7 +30,7 @@ def export(
     min_parity_psnr: float = typer.Option(60.0, help="Refuse the export below this PSNR (dB) vs PyTorch."),
     parity_images: Path | None = typer.Option(None, help="Folder of photos for the parity check. Default: built-in."),
 ) -> None:
-    """Export a checkpoint to a self-describing ONNX file, with a parity proof on real images."""
+    """Export a checkpoint or an imported model to a self-describing ONNX file, with a parity proof on real images."""
     from edgesr.export.onnx_export import ExportConfig, export_onnx
     from edgesr.export.parity import fmt_db
     from edgesr.pretrained import default_checkpoint

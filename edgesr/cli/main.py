@@ -21,6 +21,7 @@ from edgesr.cli import (
     eval_cmd,
     export_cmd,
     info_cmd,
+    inspect_cmd,
     serve_cmd,
     stream_cmd,
     train_cmd,
@@ -46,6 +47,7 @@ app.command("stream")(stream_cmd.stream)
 app.command("bench")(bench_cmd.bench)
 app.command("demo")(demo_cmd.demo)
 app.command("info")(info_cmd.info)
+app.command("inspect")(inspect_cmd.inspect)
 app.command("serve")(serve_cmd.serve)
 
 
