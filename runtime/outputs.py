@@ -114,6 +114,7 @@ class LiveContext:
     check: Any  # CheckConfig
     title: str = ""
     checks_note: str = ""
+    serve: Any = None  # ServePolicy (serve_policy): auth, TLS, client limits of the network outputs
 
 
 def open_outputs(
@@ -132,7 +133,7 @@ def open_outputs(
             if scheme == "rtsp":
                 from edgesr.runtime.sink_rtsp import RtspSink
 
-                sinks.append(RtspSink(parse_address(output, listen), rate))
+                sinks.append(RtspSink(parse_address(output, listen), rate, context.serve))
             elif scheme == "http":
                 from edgesr.runtime.liveview import LiveViewSink
 

@@ -20,11 +20,13 @@ from pathlib import Path
 from edgesr import __version__, interrupts
 from edgesr.artifact import write_json
 from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
+from edgesr.redact import redact, redact_tree
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
 from edgesr.runtime.outputs import LiveContext, check_outputs, first_file_output, open_outputs
 from edgesr.runtime.pacing import PacedSource
 from edgesr.runtime.pipeline import Pipeline, PipelineConfig
 from edgesr.runtime.runner import Runner, open_runner
+from edgesr.runtime.serve_policy import ServePolicy, check_serving
 from edgesr.runtime.sinks import check_writable_dir, output_kind
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import StreamStats
@@ -55,6 +57,7 @@ class StreamSettings:
     quiet: bool = False
     fragmented_mp4: bool | None = None  # None: fragmented for live sources (endless runs), plain for files
     progress: Callable[[StreamStats], None] | None = None  # called ~4x a second from the main thread
+    serve: ServePolicy = field(default_factory=ServePolicy)  # auth, TLS, client limits of rtsp:// and http://
 
 
 def default_report_path(output: str) -> Path | None:
@@ -130,6 +133,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
     that ended the run, if any, AFTER the output is finalised and the report written."""
     outputs = [settings.output, *settings.more_outputs]
     check_outputs(outputs, settings.listen)
+    check_serving(outputs, settings.listen, settings.serve)
     first_file = first_file_output(outputs)
     report_path = settings.report
     if report_path is None and first_file is not None:
@@ -138,7 +142,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
         check_writable_dir(report_path.parent, create=False)
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     stats = StreamStats()
-    report = StreamReport(__version__, started_at, settings.source)
+    report = StreamReport(__version__, started_at, redact(settings.source))
     error: BaseException | None = None
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(
@@ -155,7 +159,9 @@ def run_stream(settings: StreamSettings) -> StreamReport:
                 raise UsageError(f"--realtime is for files: {source.uri} is live, its device sets the pace")
             source = PacedSource(source)
         fragmented = source.live if settings.fragmented_mp4 is None else settings.fragmented_mp4
-        live_context = LiveContext(stats, settings.check, f"{source.uri} -> {runner.describe()}", check_note)
+        live_context = LiveContext(
+            stats, settings.check, f"{redact(source.uri)} -> {runner.describe()}", check_note, settings.serve
+        )
         sink = open_outputs(outputs, source.rate, source.audio_path, fragmented, settings.listen, live_context, _say)
         report = replace(
             report,
@@ -164,7 +170,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
             checks=check_note,
             check_every=settings.check.every, min_psnr=settings.check.min_psnr, fail_below=settings.check.fail_below,
         )
-        view = StatusView(stats, f"edgesr stream: {source.uri} -> {sink.description}", quiet=settings.quiet)
+        view = StatusView(stats, f"edgesr stream: {redact(source.uri)} -> {sink.description}", quiet=settings.quiet)
         check = ReferenceCheck(reference, settings.check, stats.psnr, view.warn) if reference is not None else None
         pipeline = Pipeline(source, tiler, sink, stats, settings.pipeline, check, view.warn)
 
@@ -194,7 +200,10 @@ def run_stream(settings: StreamSettings) -> StreamReport:
                     error = error or EdgeSRError(f"could not finalise the {what}: {exc}")
             for w in getattr(sink, "warnings", []):
                 view.warn(w)
-            report = replace(report, end_reason=reason, error=None if error is None else str(error), **stats.report())
+            report = replace(report, end_reason=redact(reason), error=None if error is None else redact(str(error)),
+                             **stats.report())
+            served = {s.url: s.network for s in getattr(sink, "sinks", [sink]) if hasattr(s, "network")}
+            report.network = served or None
             # two runs writing one -o: each report names the exact file it wrote
             report.output_sha256 = getattr(sink, "sha256", None) or None
             report.live = (
@@ -203,7 +212,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
             )
             if report_path is not None:
                 try:
-                    write_json(report_path, report.to_dict())
+                    write_json(report_path, redact_tree(report.to_dict()))
                     report.report_path = str(report_path)
                 except EdgeSRError as exc:  # the first failure is what ended the run; a report error comes second
                     error = error or exc

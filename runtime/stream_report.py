@@ -45,6 +45,7 @@ class StreamReport:
     warnings: list[str] = field(default_factory=list)
     output_sha256: str | None = None  # in the file only when a file was written
     live: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None  # per served URL: peak clients, refusals, timeouts, auth failures
     report_path: str | None = None  # not in the file
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,4 +53,6 @@ class StreamReport:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "report_path"}
         if out["output_sha256"] is None:
             del out["output_sha256"]
+        if out["network"] is None:
+            del out["network"]
         return out
