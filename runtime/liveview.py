@@ -189,6 +189,7 @@ class LiveViewSink(Sink):
             "fail_below": check.fail_below,
             "state": check_state(stats.psnr, check.min_psnr, check.fail_below),
             "viewers": self.viewers,
+            "connections": self.server.counters.clients,
             "jpegs_served": self.jpegs_served,
             "uptime_s": round(stats.elapsed(), 1),
             "ended": self.ended,

@@ -157,13 +157,15 @@ class GuardedHandler(BaseHTTPRequestHandler):
                 self._raw_error(431, "Request Header Fields Too Large")
                 return None
             left = self.deadline - time.monotonic()
-            if left <= 0:
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+                chunk = sock.recv(4096)
+            except TimeoutError:  # slowloris, or a connection opened and left idle
                 with self.server.counters.lock:
                     self.server.counters.timed_out += 1
                 return None
-            sock.settimeout(left)
-            try:
-                chunk = sock.recv(4096)
             except (OSError, ValueError):
                 return None
             if not chunk:

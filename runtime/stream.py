@@ -132,8 +132,8 @@ def run_stream(settings: StreamSettings) -> StreamReport:
     """Run a stream to its end; returns the report (also written to the report path). Raises the error
     that ended the run, if any, AFTER the output is finalised and the report written."""
     outputs = [settings.output, *settings.more_outputs]
+    check_serving(outputs, settings.listen, settings.serve)  # exposure first: before GStreamer is even probed
     check_outputs(outputs, settings.listen)
-    check_serving(outputs, settings.listen, settings.serve)
     first_file = first_file_output(outputs)
     report_path = settings.report
     if report_path is None and first_file is not None:
