@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -206,6 +207,7 @@ def atomic_write(path: str | os.PathLike[str], what: str = "") -> Iterator[Path]
     ``BadInputError`` naming what could not be written."""
     p = Path(path)
     label = f"{what} {p}" if what else str(p)
+    refuse_special(p, label)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -215,6 +217,7 @@ def atomic_write(path: str | os.PathLike[str], what: str = "") -> Iterator[Path]
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        refuse_special(p, label)  # again: it may have become one while the file was written
         os.replace(tmp, p)
     except OSError as exc:
         _remove(tmp)
@@ -222,6 +225,19 @@ def atomic_write(path: str | os.PathLike[str], what: str = "") -> Iterator[Path]
     except BaseException:
         _remove(tmp)
         raise
+
+
+def refuse_special(path: str | os.PathLike[str], label: str) -> None:
+    """An atomic writer renames over its target: never over a device node, FIFO or socket (as root,
+    ``--report /dev/null`` would replace the machine's ``/dev/null``). One line instead."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # missing (it will be created) or unreadable (the write says why)
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise BadInputError(
+            f"cannot write {label}: it is a device, FIFO or socket, not a regular file (edgesr never replaces one)"
+        )
 
 
 def _remove(p: Path) -> None:
