@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from edgesr.train.infer import upscale_image
 from edgesr.train.init import interpolation_init
 from edgesr.train.monitor import Monitor
 from edgesr.train.preview import preview_patch, write_grid
-from edgesr.train.run_dir import clear_run_dir, drop_metrics_after, resolve_config
+from edgesr.train.run_dir import clear_run_dir, drop_metrics_after, lock_run_dir, resolve_config
 from edgesr.train.schedule import autocast_dtype, lr_at, set_lr
 from edgesr.train.steps import GanStep, PixelStep, QatStep
 
@@ -75,7 +76,9 @@ def run_training(
     cfg, ckpt = resolve_config(overrides, config_file, resume, overwrite)
     console = console or Console(stderr=True)
     ctx = D.setup(cfg.device)
+    lock = None
     try:
+        lock = lock_run_dir(Path(cfg.out)) if ctx.is_main else None  # one train per run directory
         trainer = _Trainer(cfg, ctx, console, ckpt, overwrite)
         try:
             return trainer.fit(stop_at)
@@ -83,6 +86,8 @@ def run_training(
             trainer.release()  # DDP models/optimisers gone before the process group goes
             del trainer
     finally:
+        if lock is not None:
+            os.close(lock)
         D.teardown(ctx)
 
 

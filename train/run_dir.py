@@ -4,6 +4,7 @@ never clobbering a user's files, and keeping ``metrics.jsonl`` consistent on res
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,47 @@ def clear_run_dir(out: Path) -> None:
             p.unlink()
 
 
+def lock_run_dir(out: Path) -> int | None:
+    """Hold the run directory for this process: an exclusive ``flock`` on the directory itself (no lock file
+    to leave behind; released by ``os.close`` of the returned descriptor, or when the process ends however it
+    ends). A second ``train`` into the same ``--out`` is refused in one line instead of interleaving its
+    files with the first."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UsageError(
+            f"run directory {out} is in use by another edgesr train: wait for it, or give another --out"
+        ) from None
+    return fd
+
+
+def _step_of(line: str) -> int | None:
+    """The step of one metrics row; None for a torn or damaged row (a kill or power cut during the append)."""
+    try:
+        row = json.loads(line)
+        step = row.get("step", 0) if isinstance(row, dict) else None
+    except (ValueError, RecursionError):
+        return None
+    return step if isinstance(step, int) else None
+
+
 def drop_metrics_after(path: Path, step: int) -> None:
     """A killed run may have logged steps after its last checkpoint; the resumed run logs
-    them again, so the stale rows go (atomically) and the curve stays one line."""
+    them again, so the stale rows go (atomically) and the curve stays one line. A torn last row (the
+    append cut short) goes too."""
+    if path.is_symlink():
+        raise BadInputError(f"{path} is a symbolic link: edgesr never writes a run's metrics through one")
     if not path.is_file():
         return
-    lines = path.read_text().splitlines()
-    keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    lines = path.read_text(errors="replace").splitlines()
+    keep = [ln for ln in lines if ln.strip() and (s := _step_of(ln)) is not None and s <= step]
     if len(keep) != len(lines):
         with atomic_write(path, "metrics") as tmp:
             tmp.write_text("".join(ln + "\n" for ln in keep))
