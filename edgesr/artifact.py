@@ -169,15 +169,19 @@ def write_sidecar(engine: str | os.PathLike[str], sidecar: Sidecar) -> Path:
 
 
 def read_sidecar(engine: str | os.PathLike[str]) -> Sidecar:
+    from edgesr.safe_read import read_json_capped
+
     path = sidecar_path(engine)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise IncompatibleArtifactError(
             f"{engine} has no sidecar {path.name}: engines must be built with `edgesr build-engine`"
         )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IncompatibleArtifactError(f"cannot read engine sidecar {path}: {exc}") from None
+    try:  # capped and checked: a sidecar that is /dev/zero, a FIFO, a loop or 10^5 nested brackets is one line
+        data = read_json_capped(path, "engine sidecar")
+    except BadInputError as exc:
+        raise IncompatibleArtifactError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise IncompatibleArtifactError(f"cannot read engine sidecar {path}: not a JSON object")
     return Sidecar.from_dict(data)
 
 
