@@ -180,8 +180,6 @@ def read_sidecar(engine: str | os.PathLike[str]) -> Sidecar:
         data = read_json_capped(path, "engine sidecar")
     except BadInputError as exc:
         raise IncompatibleArtifactError(str(exc)) from None
-    if not isinstance(data, dict):
-        raise IncompatibleArtifactError(f"cannot read engine sidecar {path}: not a JSON object")
     return Sidecar.from_dict(data)
 
 
