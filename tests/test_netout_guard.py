@@ -169,3 +169,22 @@ def test_https_with_a_certificate(tmp_path: Path, media: tuple[Path, Path]) -> N
     finally:
         code, _, err = stream.wait(timeout=120)
     assert code == 0, err[-2000:]
+
+
+def test_ipv6_loopback(tmp_path: Path, media: tuple[Path, Path]) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    engine, video = media
+    stream = Stream(project_python(), ["--engine", str(engine), "--video", str(video), "--realtime",
+                                       "--max-frames", "150", "-o", "http://:0", "--listen", "::1"], tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while "http://[::1]:" not in stream.stderr() and time.monotonic() < deadline and stream.proc.poll() is None:
+            time.sleep(0.1)
+        port = int(stream.stderr().split("http://[::1]:", 1)[1].split("/", 1)[0])
+        with socket.create_connection(("::1", port), timeout=15) as s:
+            s.sendall(f"GET /stats.json HTTP/1.1\r\nHost: [::1]:{port}\r\nConnection: close\r\n\r\n".encode())
+            assert s.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        code, _, err = stream.wait(timeout=120)
+    assert code == 0, err[-2000:]
