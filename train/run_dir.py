@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from edgesr.artifact import atomic_write
-from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError
+from edgesr.errors import BadInputError, UsageError
 from edgesr.paths import output_dir
-from edgesr.train.checkpoint import load_checkpoint
+from edgesr.train.checkpoint import check_resumable, load_checkpoint
 from edgesr.train.config import RunConfig, TrainConfig, build_config, merge_for_resume, read_toml
 
 RUN_FILES = ("last.pt", "best.pt", "config.json", "metrics.jsonl", "samples", "tb")
@@ -35,8 +35,7 @@ def resolve_config(
         if not last.is_file():
             raise BadInputError(f"nothing to resume in {out} (no last.pt); start a new run without --resume")
         ckpt = load_checkpoint(last)
-        if "config" not in ckpt or "optim_g" not in ckpt:
-            raise IncompatibleArtifactError(f"{last} is a weights-only checkpoint and cannot be resumed")
+        check_resumable(last, ckpt)
         saved = TrainConfig.from_dict(ckpt["config"], source=str(last))
         return merge_for_resume(saved, {**file_values, **overrides, "out": str(out)}).resolved(), ckpt
     if out.exists() and any(out.iterdir()) and not overwrite:
