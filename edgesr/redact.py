@@ -11,7 +11,8 @@ lines, the CLI's error line, the stream report, the live view and its ``/stats.j
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MASK = "***"
 # scheme://user:password@ : the password runs to the last '@' before the host part ends ('/', space, quote)

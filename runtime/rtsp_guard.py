@@ -1,7 +1,7 @@
 """``-o rtsp://`` on a network: GStreamer's RTSP server with the serving policy (``serve_policy``) applied.
 
-- **Auth:** ``RTSPAuth`` with Digest (the password itself never crosses the network) for every user of ``--auth``/``--auth-file``/``$EDGESR_AUTH``;
-  the mount is open to the role those users carry only. A request whose credentials are wrong (a 401 after
+- **Auth:** ``RTSPAuth`` with Digest (the password itself never crosses the network) for every user of
+  ``--auth``/``--auth-file``/``$EDGESR_AUTH``; the mount is open to the role those users carry only. A request whose credentials are wrong (a 401 after
   the connection's first challenge) is counted;
   a client address with ``LOCKOUT_AFTER`` failures is answered ``503`` for ``LOCKOUT_S`` (the main loop
   never sleeps: every other client keeps its stream).

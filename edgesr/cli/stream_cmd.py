@@ -112,8 +112,8 @@ def stream(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live statistics."),
 ) -> None:
     """Upscale frames through an engine live, with PSNR checks against the FP32 model and a JSON report."""
-    from edgesr.runtime.check import CheckConfig
     from edgesr.runtime.auth import load_credentials
+    from edgesr.runtime.check import CheckConfig
     from edgesr.runtime.pipeline import PipelineConfig
     from edgesr.runtime.serve_policy import ServePolicy
     from edgesr.runtime.sources import LiveOptions, camera_uri
