@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import secrets
 import stat
@@ -191,8 +192,23 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
 
 
 def json_text(data: Any) -> str:
-    """The JSON edgesr writes (reports, sidecars): indented, numpy and paths converted."""
-    return json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
+    """The JSON edgesr writes (reports, sidecars): indented, numpy and paths converted, and valid JSON: a
+    NaN or infinite number (no checks yet, identical images) is written as ``null``, never as the bare
+    ``NaN``/``Infinity`` other JSON readers reject."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default)
+    if "NaN" in text or "Infinity" in text:  # rare: then once more, with the non-finite numbers as null
+        text = json.dumps(_finite(json.loads(text)), indent=2, sort_keys=False)
+    return text + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def temp_name(path: str | os.PathLike[str], tag: str = "tmp") -> Path:
