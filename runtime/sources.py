@@ -214,7 +214,8 @@ def open_source(uri: str, live: LiveOptions | None = None) -> Source:
     if not uri:
         raise BadInputError("empty source URI")
     m = CAMERA_RE.match(uri)
-    if m or uri.startswith("csi://") or uri.startswith(NETWORK_SCHEMES) or "!" in uri:
+    pipeline = "!" in uri and not Path(uri).expanduser().exists()  # a real file may have '!' in its name
+    if m or uri.startswith("csi://") or uri.startswith(NETWORK_SCHEMES) or pipeline:
         from edgesr.runtime.live import open_live
 
         return open_live(uri, live)

@@ -67,3 +67,15 @@ def test_cli_outputs_refuse_special_files(capsys: pytest.CaptureFixture[str], tm
     code, _, err = cli(capsys, "build-engine", str(model), "-o", str(target), "--backend", "onnxruntime")
     assert code != 0 and "not a regular file" in one_line_error(err)
     assert os.stat(target).st_mode == kind and not (tmp_path / "out.mp4").exists()
+
+
+def test_a_bang_in_a_video_path_is_a_file_not_a_pipeline(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    model = tinymodel.tiny_onnx(tmp_path / "m.onnx")
+    folder = tmp_path / "take 1!final"
+    folder.mkdir()
+    video = tinymodel.write_video(folder / "clip!.mp4", tinymodel.test_frames(4, 24, 32), audio=False)
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "stream", "--engine", str(model), "--video", str(video), "--realtime",
+                       "-o", str(out), "-q", "--check-every", "0")
+    assert code == 0, err
+    assert len(list(out.glob("*.png"))) == 4

@@ -128,7 +128,7 @@ def stream(
     uri = camera_uri(str(value)) if flag == "--camera" else str(value)
     if flag == "--video" and Path(uri).is_dir():
         raise UsageError(f"--video {uri} is a folder: use --source for a folder of images")
-    if realtime and (flag == "--camera" or "://" in uri or "!" in uri):
+    if realtime and (flag == "--camera" or "://" in uri or ("!" in uri and not Path(uri).exists())):
         raise UsageError(f"--realtime is for video files: {uri} is live, its device sets the pace")
     if not output:
         if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
