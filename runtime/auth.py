@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesr.errors import BadInputError, UsageError
+from edgesr.safe_read import read_text_capped
 
 ENV = "EDGESR_AUTH"
 MAX_FILE_BYTES = 64 * 1024  # an auth file is a few lines; more is not one
@@ -63,19 +64,10 @@ def parse_pair(text: str, where: str) -> tuple[str, str]:
 
 
 def read_auth_file(path: Path) -> list[tuple[str, str]]:
-    if not path.is_file():
-        raise BadInputError(f"--auth-file {path}: not a regular file")
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise BadInputError(f"--auth-file {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise BadInputError(f"--auth-file {path}: larger than {MAX_FILE_BYTES // 1024} kB, not an auth file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadInputError(f"--auth-file {path}: not UTF-8 text") from None
+        text = read_text_capped(path, "--auth-file", MAX_FILE_BYTES)
+    except BadInputError as exc:
+        raise BadInputError(str(exc).replace("cannot read --auth-file", "--auth-file", 1)) from None
     pairs = [
         parse_pair(line, f"--auth-file {path} line {n}")
         for n, line in enumerate(text.splitlines(), 1)

@@ -203,17 +203,6 @@ class LiveViewSink(Sink):
 
 def _handler(sink: LiveViewSink) -> type[GuardedHandler]:
     class Handler(GuardedHandler):
-        def _send(self, status: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
         def do_HEAD(self) -> None:
             self.do_GET()
 
@@ -223,23 +212,23 @@ def _handler(sink: LiveViewSink) -> type[GuardedHandler]:
             url = urlsplit(self.path)
             view = parse_qs(url.query).get("view", ["sr"])[0]
             if view not in ("sr", "compare"):
-                self._send(400, "text/plain", b"view must be sr or compare\n")
+                self.send_body(400, "text/plain", b"view must be sr or compare\n")
             elif url.path in ("/", "/index.html"):
-                self._send(200, "text/html; charset=utf-8", render_page(sink.max_fps, sink.figures(), view))
+                self.send_body(200, "text/html; charset=utf-8", render_page(sink.max_fps, sink.figures(), view))
             elif url.path == "/stats.json":
-                self._send(200, "application/json", json.dumps(sink.figures()).encode())
+                self.send_body(200, "application/json", json.dumps(sink.figures()).encode())
             elif url.path == "/frame.jpg":
                 got = sink.jpeg(view) if sink.wait_frame(0, 5.0) else None
                 if got is None:
-                    self._send(503, "text/plain", b"no frame yet\n", {"Retry-After": "1"})
+                    self.send_body(503, "text/plain", b"no frame yet\n", {"Retry-After": "1"})
                 else:
                     seq, jpg, index = got
-                    self._send(200, "image/jpeg", jpg, {"X-Frame-Index": str(index), "X-Frame-Count": str(seq)})
+                    self.send_body(200, "image/jpeg", jpg, {"X-Frame-Index": str(index), "X-Frame-Count": str(seq)})
                     sink.count_served()
             elif url.path == "/stream.mjpg":
                 self._mjpeg(view)
             else:
-                self._send(404, "text/plain", b"not found: try / /frame.jpg /stream.mjpg /stats.json\n")
+                self.send_body(404, "text/plain", b"not found: try / /frame.jpg /stream.mjpg /stats.json\n")
 
         def _mjpeg(self, view: str) -> None:
             self.send_response(200)

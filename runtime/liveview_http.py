@@ -226,8 +226,12 @@ class GuardedHandler(BaseHTTPRequestHandler):
             return name.rstrip(".") in self.server.names
 
     def plain(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_body(status, "text/plain; charset=utf-8", body, headers)
+
+    def send_body(self, status: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+        """A complete response (no body for HEAD), never cached."""
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         for k, v in (headers or {}).items():
