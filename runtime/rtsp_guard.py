@@ -3,10 +3,10 @@
 - **Auth:** ``RTSPAuth`` with Digest (the password itself never crosses the network) for every user of
   ``--auth``/``--auth-file``/``$EDGESR_AUTH``; the mount is open to the role those users carry only. A request whose credentials are wrong (a 401 after
   the connection's first challenge) is counted;
-  a client address with ``LOCKOUT_AFTER`` failures is answered ``503`` for ``LOCKOUT_S`` (the main loop
+  a client address with ``LOCKOUT_AFTER`` failures has its connections closed at once for ``LOCKOUT_S`` (the main loop
   never sleeps: every other client keeps its stream).
 - **TLS:** ``--tls-cert``/``--tls-key`` make it RTSPS (``rtsps://``, ``RTSPAuth.set_tls_certificate``).
-- **Clients:** at most ``max_clients`` connections; the next one is answered ``503`` and closed. A
+- **Clients:** at most ``max_clients`` connections; the next one is closed at once. A
   connection that has no session ``IDLE_S`` after it opened (half-open, idle) is closed; sessions that
   stop their keep-alives expire (``SESSION_TIMEOUT_S``) and their connections close.
 - **Media sockets:** the RTP/RTCP UDP ports bind the address RTSP listens on (an ``RTSPAddressPool`` with
@@ -113,27 +113,36 @@ class RtspGuard:
             else:
                 self.clients += 1
                 self.peak_clients = max(self.peak_clients, self.clients)
-        if busy or locked:  # answer its first request 503, then close it
-            for name in ("pre-options-request", "pre-describe-request", "pre-setup-request", "pre-play-request"):
-                client.connect(name, lambda *_: self.GstRtsp.RTSPStatusCode.SERVICE_UNAVAILABLE)
-            self._later(2, client.close)
+        open_ = [True]  # closing a client twice frees its connection twice (a crash): only while open
+        client.connect("closed", lambda _c: open_.__setitem__(0, False))
+        if busy or locked:  # closed at once (answering 503 from a pre-request signal crashes PyGObject here)
+            self._close(client, open_, idle=False)
             return
         client.set_property("post-session-timeout", 5)
         client.connect("closed", self._on_closed)
         client.connect("new-session", lambda _c, session: session.set_timeout(SESSION_TIMEOUT_S))
         challenges = [0]  # 401s sent on this connection
         client.connect("send-message", lambda _c, _ctx, msg: self._on_send(ip, challenges, msg))
-        self._later(IDLE_S, lambda: self._close_if_idle(client))
+        self._later(IDLE_S, lambda: self._close(client, open_, idle=True))
 
     def _on_closed(self, _client: Any) -> None:
         with self._lock:
             self.clients -= 1
 
-    def _close_if_idle(self, client: Any) -> None:
-        if not client.session_filter(None):
+    def _close(self, client: Any, open_: list[bool], idle: bool) -> None:
+        """Close ``client`` if it is still open (and, for ``idle``, has no session by now)."""
+        if not open_[0] or (idle and client.session_filter(None)):
+            return
+        if idle:
             with self._lock:
                 self.timed_out += 1
-            client.close()
+        open_[0] = False
+        # shut the socket down and let the server see an ordinary disconnect: gst_rtsp_client_close() from a
+        # timeout makes the server free the client twice at shutdown (a crash)
+        try:
+            client.get_connection().get_read_socket().shutdown(True, True)
+        except Exception:  # already gone
+            pass
 
     def _later(self, seconds: int, fn: Any) -> None:
         source = self.GLib.timeout_source_new_seconds(seconds)

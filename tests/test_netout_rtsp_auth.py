@@ -106,3 +106,33 @@ def test_rtsp_needs_the_password_and_a_reader_never_shows_it(tmp_path: Path, jpy
     assert code == 130, err[-2000:]
     network = next(iter(json.loads((d / "server.json").read_text())["network"].values()))
     assert network["auth_failures"] >= 1  # the wrong password was counted
+
+
+def test_rtsp_client_limit_and_idle_connections(tmp_path: Path, jpython: Path) -> None:
+    """``--max-clients 2``: two connections that never send a request hold both slots; the third is closed at
+    once; the idle two are closed after the idle timeout (half-open connections are not held forever)."""
+    model = tinymodel.tiny_onnx(tmp_path / "fp32.onnx")
+    video = tinymodel.write_video(tmp_path / "in.mp4", tinymodel.test_frames(1800, 48, 64), fps=30, audio=False)
+    server = Stream(jpython, ["--engine", str(model), "--video", str(video), "--realtime", "--check-every", "0",
+                              "-o", "rtsp://127.0.0.1:0/cam", "--max-clients", "2", "--auth", f"{USER}:{PASSWORD}",
+                              "--report", str(tmp_path / "server.json")], tmp_path)
+    idle: list[socket.socket] = []
+    try:
+        url = server.served_url("rtsp")
+        port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(2)]
+        time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as third:
+            third.sendall(f"OPTIONS {url} RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode())
+            assert third.recv(64) == b""  # closed at once
+        t0 = time.monotonic()
+        for s in idle:
+            assert s.recv(1) == b""  # closed by the server
+        assert time.monotonic() - t0 < 25
+    finally:
+        for s in idle:
+            s.close()
+        code, _, err = server.stop()
+    assert code == 130, err[-2000:]
+    network = next(iter(json.loads((tmp_path / "server.json").read_text())["network"].values()))
+    assert network["refused_busy"] >= 1 and network["timed_out"] >= 2
