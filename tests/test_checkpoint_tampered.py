@@ -71,3 +71,24 @@ def test_resume_of_a_tampered_last_pt_is_one_line(capsys: pytest.CaptureFixture[
     code, _, err = cli(capsys, "train", "--out", str(run), "--resume")
     line = one_line_error(err)
     assert code != 0 and ("cannot be resumed" in line or "weights-only" in line), line
+
+
+class _Evil:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_with_code_gets_edgesrs_words_not_torchs_advice(tmp_path: Path) -> None:
+    """torch's "Weights only load failed ... Re-running with weights_only=False" advice is never shown: the
+    checkpoint loader and the VGG weights loader both say it is not trusted."""
+    from edgesr.errors import IncompatibleArtifactError
+    from edgesr.train.checkpoint import load_checkpoint
+    from edgesr.train.vgg import _load_file
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"spec": {}, "generator": _Evil()}, evil)
+    for load in (load_checkpoint, _load_file):
+        with pytest.raises(IncompatibleArtifactError) as info:
+            load(evil)
+        text = str(info.value)
+        assert "not a trusted" in text and "weights_only" not in text and "Re-running" not in text

@@ -59,19 +59,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors come in many types
-        text = str(exc)
-        if "Unsupported global" in text or "Unsupported class" in text:  # torch's weights_only refusal
-            raise IncompatibleArtifactError(
-                f"{p} is not a trusted edgesr checkpoint: it holds Python objects beyond tensors and plain data, "
-                "which edgesr never unpickles"
-            ) from None
-        cause = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)  # not torch's advice around it
-        first = cause.group(1).strip() if cause else (text.strip().splitlines() or [type(exc).__name__])[0]
-        if first.startswith("Unsupported operand"):
-            first = f"not a PyTorch file ({first})"
-        if len(first) > 160:
-            first = first[:160].rsplit(" ", 1)[0] + " ..."
-        raise IncompatibleArtifactError(f"{p} is not a readable edgesr checkpoint: {first}") from None
+        raise torch_load_error(p, exc, "edgesr checkpoint") from None
     if not isinstance(data, dict) or "spec" not in data or "generator" not in data:
         raise IncompatibleArtifactError(f"{p} is not an edgesr checkpoint (no model spec inside)")
     fmt = data.get("format", 0)
@@ -125,6 +113,26 @@ def check_resumable(path: str | os.PathLike[str], ckpt: dict[str, Any]) -> None:
     for key in ("discriminator", "optim_d"):
         if key in ckpt and ckpt[key] is not None and not isinstance(ckpt[key], dict):
             raise IncompatibleArtifactError(f"{path} cannot be resumed: '{key}' is malformed")
+
+
+def torch_load_error(p: Path, exc: Exception, what: str) -> IncompatibleArtifactError:
+    """One line for a failed ``torch.load(weights_only=True)``: edgesr's own words, never torch's advice to
+    re-run with ``weights_only=False`` (which would execute whatever the file holds)."""
+    text = str(exc)
+    if "Unsupported global" in text or "Unsupported class" in text:  # torch's weights_only refusal
+        return IncompatibleArtifactError(
+            f"{p} is not a trusted {what}: it holds Python objects beyond tensors and plain data, "
+            "which edgesr never unpickles"
+        )
+    cause = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)  # not torch's advice around it
+    first = cause.group(1).strip() if cause else (text.strip().splitlines() or [type(exc).__name__])[0]
+    if first.startswith("Weights only load failed"):
+        first = "it cannot be loaded as plain tensors and data"
+    if first.startswith("Unsupported operand"):
+        first = f"not a PyTorch file ({first})"
+    if len(first) > 160:
+        first = first[:160].rsplit(" ", 1)[0] + " ..."
+    return IncompatibleArtifactError(f"{p} is not a readable {what}: {first}")
 
 
 def load_generator(path: str | os.PathLike[str], expect_scale: int | None = None) -> SRResNet:
