@@ -1,10 +1,10 @@
 """``-o rtsp://`` on a network: GStreamer's RTSP server with the serving policy (``serve_policy``) applied.
 
 - **Auth:** ``RTSPAuth`` with Digest (the password itself never crosses the network) for every user of
-  ``--auth``/``--auth-file``/``$EDGESR_AUTH``; the mount is open to the role those users carry only. A request whose credentials are wrong (a 401 after
-  the connection's first challenge) is counted;
-  a client address with ``LOCKOUT_AFTER`` failures has its connections closed at once for ``LOCKOUT_S`` (the main loop
-  never sleeps: every other client keeps its stream).
+  ``--auth``/``--auth-file``/``$EDGESR_AUTH``; the mount is open to the role those users carry only. A request
+  whose credentials are wrong (a 401 after the connection's first challenge) is counted; a client address with
+  ``LOCKOUT_AFTER`` failures has its connections closed at once for ``LOCKOUT_S`` (the main loop never sleeps:
+  every other client keeps its stream).
 - **TLS:** ``--tls-cert``/``--tls-key`` make it RTSPS (``rtsps://``, ``RTSPAuth.set_tls_certificate``).
 - **Clients:** at most ``max_clients`` connections; the next one is closed at once. A
   connection that has no session ``IDLE_S`` after it opened (half-open, idle) is closed; sessions that
