@@ -136,3 +136,25 @@ def test_rtsp_client_limit_and_idle_connections(tmp_path: Path, jpython: Path) -
     assert code == 130, err[-2000:]
     network = next(iter(json.loads((tmp_path / "server.json").read_text())["network"].values()))
     assert network["refused_busy"] >= 1 and network["timed_out"] >= 2
+
+
+def test_rtsps_with_a_certificate(tmp_path: Path, jpython: Path) -> None:
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                           "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"openssl cannot make a test certificate: {made.stderr[-300:]}")
+    model = tinymodel.tiny_onnx(tmp_path / "fp32.onnx")
+    video = tinymodel.write_video(tmp_path / "in.mp4", tinymodel.test_frames(900, 48, 64), fps=30, audio=False)
+    server = Stream(jpython, ["--engine", str(model), "--video", str(video), "--realtime", "--check-every", "0",
+                              "-o", "rtsp://127.0.0.1:0/cam", "--auth", f"{USER}:{PASSWORD}",
+                              "--tls-cert", str(cert), "--tls-key", str(key)], tmp_path)
+    try:
+        url = server.served_url("rtsps")
+        assert read_frames(url.replace("rtsps://", f"rtsps://{USER}:{PASSWORD}@"), 5) == 5
+    finally:
+        code, _, err = server.stop()
+    assert code == 130, err[-2000:]
