@@ -97,3 +97,11 @@ def test_a_source_password_is_not_on_the_error_line(capsys: pytest.CaptureFixtur
                          "--reconnect", "0", "-o", "none")
     line = one_line_error(err)
     assert code != 0 and "Hunter2pw" not in line + out and "alice:***@127.0.0.1" in line
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--int8-keep", ""), ("--int8-keep", ",,,"), ("--calib-method", "")])
+def test_empty_build_values_are_refused(capsys: pytest.CaptureFixture[str], model: Path, flag: str,
+                                        value: str) -> None:
+    """An empty value never silently falls back to the default (the sweep's finding 16)."""
+    code, _, err = cli(capsys, "build-engine", str(model), "--int8", "--backend", "onnxruntime", flag, value)
+    assert code == 2 and f"{flag} is empty" in one_line_error(err)
