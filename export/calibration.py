@@ -144,7 +144,7 @@ def calibrate(
     files = calibration_files(cfg)
     key = cache_key(sha256_file(onnx_path), files, cfg)
     path = cache_dir() / "calibration" / f"{cfg.method}-{key}.json"
-    if path.is_file():
+    if path.is_file() and _usable_cache(path):
         return Calibration(path, True, tuple(files), cfg)
     calibrator_name, options_of = METHODS[cfg.method]
     method, options = getattr(CalibrationMethod, calibrator_name), options_of(cfg)
@@ -165,6 +165,19 @@ def calibrate(
         ranges = mse_ranges(calibrator) if cfg.method == "mse" else calibrator.compute_data()
         save_tensors_data(ranges, path)
     return Calibration(path, False, tuple(files), cfg)
+
+
+def _usable_cache(path: Path) -> bool:
+    """A cached ranges file that is whole (ranges for some tensors); a damaged or ``{}`` one is recomputed."""
+    from edgesr.errors import BadInputError
+    from edgesr.safe_read import read_json_capped
+
+    try:
+        data = read_json_capped(path, "calibration cache", 64 << 20)
+    except BadInputError:
+        return False
+    ranges = data.get("data") if isinstance(data, dict) else None
+    return isinstance(ranges, dict) and bool(ranges)
 
 
 def mse_threshold(hist: np.ndarray, edges: np.ndarray, qmax: float = 127.0) -> float:
