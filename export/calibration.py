@@ -99,16 +99,31 @@ def calibration_files(cfg: CalibrationConfig) -> list[Path]:
 def crops(cfg: CalibrationConfig, files: list[Path]) -> Iterator[np.ndarray]:
     """``cfg.images`` NCHW float32 crops, cycling through the files, seeded."""
     rng = np.random.default_rng(cfg.seed)
-    cache: dict[Path, np.ndarray] = {}
+    images = usable_images(files)
     for i in range(cfg.images):
-        f = files[i % len(files)]
-        if f not in cache:
-            cache[f] = load_image(f)
-        img = cache[f]
+        img = images[i % len(images)]
         h, w = min(cfg.shape[0], img.shape[0]), min(cfg.shape[1], img.shape[1])
         top = int(rng.integers(0, img.shape[0] - h + 1))
         left = int(rng.integers(0, img.shape[1] - w + 1))
         yield to_nchw(np.ascontiguousarray(img[top : top + h, left : left + w]))
+
+
+def usable_images(files: list[Path]) -> list[np.ndarray]:
+    """The calibration images that load: an unreadable file is skipped and named (as ``train`` does); none
+    left is one line."""
+    import warnings
+
+    from edgesr.errors import BadInputError, EdgeSRWarning
+
+    images = []
+    for f in files:
+        try:
+            images.append(load_image(f))
+        except BadInputError as exc:
+            warnings.warn(f"calibration image skipped: {exc}", EdgeSRWarning, stacklevel=2)
+    if not images:
+        raise BadInputError(f"no calibration image of {len(files)} could be read")
+    return images
 
 
 def cache_key(model_sha256: str, files: list[Path], cfg: CalibrationConfig) -> str:

@@ -22,3 +22,21 @@ def test_damaged_calibration_cache_is_recomputed(capsys: pytest.CaptureFixture[s
     code, out, err = cli(capsys, "build-engine", fp32_onnx, "-o", tmp_path / "b.engine", *args)
     assert code == 0, err
     assert "reused cached ranges" not in out and cached.stat().st_size > 100  # computed and written again
+
+
+def test_a_corrupt_calibration_image_is_skipped(capsys: pytest.CaptureFixture[str], fp32_onnx: Path,  # noqa: F811
+                                                tmp_path: Path) -> None:
+    """One unreadable file among the calibration images is skipped and named, as ``train`` skips one."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(folder / f"ok{i}.png")
+    (folder / "broken.png").write_bytes(b"\\x89PNG\\r\\n\\x1a\\n not really")
+    code, out, err = cli(capsys, "build-engine", fp32_onnx, "-o", tmp_path / "c.engine", *ORT, "--int8",
+                         "--calib-data", folder, "--calib-images", "4", "--int8-keep", "none", *INT8_CPU)
+    assert code == 0, err
+    assert "broken.png" in err and "skipped" in err
