@@ -70,3 +70,23 @@ def test_hostile_sidecar_is_one_line(tmp_path: Path, case: str) -> None:
     assert not t.is_alive(), "reading the sidecar hung"
     assert len(result) == 1 and isinstance(result[0], IncompatibleArtifactError), result
     assert message in str(result[0]) and "\n" not in str(result[0])
+
+
+def test_an_edited_precision_label_is_refused(tmp_path: Path) -> None:
+    """A sidecar whose precision was edited (fp16 -> fp32) no longer matches the model's own metadata."""
+    import json
+
+    import tinymodel
+
+    from edgesr.runtime.runner import open_runner
+
+    fp32 = tinymodel.tiny_onnx(tmp_path / "fp32.onnx")
+    fp16 = tinymodel.tiny_onnx(tmp_path / "fp16.onnx", fp16_weights=True)
+    engine = tinymodel.ort_engine(tmp_path / "eng" / "m.engine", fp16, reference=fp32, precision="fp16")
+    open_runner(engine).close()  # as built: fine
+    side = sidecar_path(engine)
+    data = json.loads(side.read_text())
+    data["precision"] = "fp32"
+    side.write_text(json.dumps(data))
+    with pytest.raises(IncompatibleArtifactError, match="sidecar says fp32 but the model itself is fp16"):
+        open_runner(engine)
