@@ -57,3 +57,23 @@ def test_metrics_never_follow_a_planted_symlink(tmp_path: Path, data: Path) -> N
     with pytest.raises(BadInputError, match="symbolic link"):
         run_training({"out": str(out)}, resume=True)
     assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("phase", ["srresnet", "qat"])
+def test_a_diverged_run_stops_instead_of_training_on_nan(tmp_path: Path, data: Path, phase: str) -> None:
+    """Weights that overflow the forward pass (finite, 1e30 times too large) make the loss non-finite: the run
+    stops with one line and writes no checkpoint of garbage, in every phase (``--phase qat`` trained on NaN
+    and exited 0)."""
+    import torch
+
+    from edgesr.train.checkpoint import load_checkpoint, save_checkpoint
+
+    run_training({**TINY, "data": str(data), "out": str(tmp_path / "a"), "steps": 2, "save_every": 100})
+    c = load_checkpoint(tmp_path / "a" / "last.pt")
+    huge = {k: (v * 1e30 if torch.is_floating_point(v) else v) for k, v in c["generator"].items()}
+    save_checkpoint(tmp_path / "huge.pt", {"spec": c["spec"], "generator": huge})
+    out = tmp_path / phase
+    with pytest.raises(BadInputError, match="no longer finite"):
+        run_training({**TINY, "data": str(data), "out": str(out), "steps": 4, "init": str(tmp_path / "huge.pt"),
+                      "phase": phase, "save_every": 100})
+    assert not (out / "last.pt").exists()

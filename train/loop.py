@@ -22,7 +22,7 @@ import torch
 from rich.console import Console
 
 from edgesr import interrupts
-from edgesr.errors import IncompatibleArtifactError
+from edgesr.errors import BadInputError, IncompatibleArtifactError
 from edgesr.metrics import min_eval_lr
 from edgesr.pairs import ImagePair
 from edgesr.spec import ModelSpec, preset
@@ -280,6 +280,11 @@ class _Trainer:
                 final = self._progress() >= 1.0 or stop
                 if self.step % cfg.log_every == 0 or final:
                     logged = {k: float(D.all_mean(v, ctx)) for k, v in values.items()}
+                    if not all(math.isfinite(v) for v in logged.values()):  # diverged: never save or go on
+                        raise BadInputError(
+                            f"the loss is no longer finite at step {self.step}: the run diverged (lower --lr); "
+                            "the last checkpoint written before it is kept"
+                        )
                     if monitor is not None:
                         monitor.step(self.step, {**logged, "lr": lr}, force=final)
                 elif monitor is not None:
