@@ -77,3 +77,15 @@ def test_a_diverged_run_stops_instead_of_training_on_nan(tmp_path: Path, data: P
         run_training({**TINY, "data": str(data), "out": str(out), "steps": 4, "init": str(tmp_path / "huge.pt"),
                       "phase": phase, "save_every": 100})
     assert not (out / "last.pt").exists()
+
+
+@pytest.mark.parametrize(("phase", "flag", "value"), [("qat", "--content", "vgg54"), ("srresnet", "--content", "pixel"),
+                                                       ("srresnet", "--adv-weight", "0.01")])
+def test_srgan_only_flags_are_refused_in_other_phases(capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path,
+                                                      phase: str, flag: str, value: str) -> None:
+    from export_helpers import cli, one_line_error
+
+    init = ["--init", str(tmp_path / "some.pt")] if phase == "qat" else []
+    code, _, err = cli(capsys, "train", "--data", str(data), "--out", str(tmp_path / "run"), "--phase", phase,
+                       *init, flag, value)
+    assert code == 2 and f"{flag} applies to --phase srgan" in one_line_error(err)

@@ -45,6 +45,10 @@ def resolve_config(
         )
     cfg = build_config(overrides, config_file)
     given = {k for k, v in overrides.items() if v is not None} | set(file_values)
+    srgan_only = [k for k in ("content", "adv_weight", "vgg_weights") if overrides.get(k) is not None]
+    if srgan_only and cfg.phase != "srgan":  # given on the command line and silently unused: refused
+        flag = "--" + srgan_only[0].replace("_", "-")
+        raise UsageError(f"{flag} applies to --phase srgan (its content/adversarial loss), not --phase {cfg.phase}")
     inherited = ("preset", "scale", "image_skip")  # default to the init model's; given ones must match it
     if cfg.init and not set(inherited) <= given:
         init_spec = load_checkpoint(cfg.init)["spec"]
