@@ -92,3 +92,27 @@ def test_a_pickle_with_code_gets_edgesrs_words_not_torchs_advice(tmp_path: Path)
             load(evil)
         text = str(info.value)
         assert "not a trusted" in text and "weights_only" not in text and "Re-running" not in text
+
+
+def test_init_whose_weights_contradict_its_spec_is_one_line(capsys: pytest.CaptureFixture[str], good: Path,
+                                                            tmp_path: Path) -> None:
+    c = torch.load(good, map_location="cpu", weights_only=True)
+    k = next(k for k, v in c["generator"].items() if v.ndim == 4)
+    c["generator"][k] = torch.zeros(3, 3, 1, 1)  # wrong shape for its spec
+    bad = tmp_path / "bad.pt"
+    torch.save(c, bad)
+    data = image_folder(tmp_path / "data", n=3)
+    code, _, err = cli(capsys, "train", "--data", str(data), "--out", str(tmp_path / "run"), "--init", str(bad),
+                       "--steps", "2", "--crop", "32", "--batch", "2", "--device", "cpu")
+    assert code != 0 and "do not fit its own spec" in one_line_error(err)
+
+
+def test_resume_with_a_wrong_optimiser_state_is_one_line(capsys: pytest.CaptureFixture[str], good: Path,
+                                                         tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    c = torch.load(good, map_location="cpu", weights_only=True)
+    c["optim_g"] = {"state": {}, "param_groups": []}  # does not fit the model's parameters
+    torch.save(c, run / "last.pt")
+    code, _, err = cli(capsys, "train", "--out", str(run), "--resume")
+    assert code != 0 and "cannot be resumed" in one_line_error(err)

@@ -158,7 +158,13 @@ class _Trainer:
                 f"--init {path} holds {spec.describe()}, but this run trains {self.spec.describe()} "
                 f"(leave out --preset/--scale/--image-skip to train the checkpoint's own model)"
             )
-        self.g.load_state_dict(data["generator"])
+        try:
+            self.g.load_state_dict(data["generator"])
+        except RuntimeError as exc:  # missing keys, wrong shapes: the weights contradict the spec
+            first = str(exc).strip().splitlines()[0][:160]
+            raise IncompatibleArtifactError(
+                f"--init {path}: its weights do not fit its own spec {spec.describe()} ({first})"
+            ) from None
 
     def _qat_generator(self, ckpt: dict[str, Any] | None) -> torch.nn.Module:
         """The BN-folded generator with INT8 fake quantisation: from ``--init`` and calibrated on
@@ -166,7 +172,12 @@ class _Trainer:
         from edgesr.train import qat
 
         if ckpt is not None:
-            return qat.restore(self.spec, ckpt["generator"], ckpt["qat"]["amax"])
+            try:
+                return qat.restore(self.spec, ckpt["generator"], ckpt["qat"]["amax"])
+            except (KeyError, TypeError, RuntimeError) as exc:
+                raise IncompatibleArtifactError(
+                    f"last.pt cannot be resumed: its QAT state is missing or malformed ({type(exc).__name__})"
+                ) from None
         assert self.cfg.init is not None  # RunConfig.resolved() requires it for qat
         self._init_from(self.cfg.init)
         prepared = qat.prepare(self.g)
@@ -204,17 +215,21 @@ class _Trainer:
             raise IncompatibleArtifactError(
                 f"last.pt holds {ckpt['spec'].describe()}, the run config says {self.spec.describe()}"
             )
-        if self.cfg.phase != "qat":  # qat: restored with its ranges by _qat_generator
-            self.g.load_state_dict(ckpt["generator"])
-        self.opt_g.load_state_dict(ckpt["optim_g"])
-        if self.d is not None and self.opt_d is not None:
-            self.d.load_state_dict(ckpt["discriminator"])
-            self.opt_d.load_state_dict(ckpt["optim_d"])
-        self.step = int(ckpt["step"])
-        self.elapsed = float(ckpt["sched_g"]["elapsed"])
-        self.best_psnr = ckpt.get("best_psnr")
-        self.sampler.set_state(ckpt["rng"]["sampler"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        try:  # a tampered last.pt (shapes, optimiser state, RNG state) is one line, not a traceback
+            if self.cfg.phase != "qat":  # qat: restored with its ranges by _qat_generator
+                self.g.load_state_dict(ckpt["generator"])
+            self.opt_g.load_state_dict(ckpt["optim_g"])
+            if self.d is not None and self.opt_d is not None:
+                self.d.load_state_dict(ckpt["discriminator"])
+                self.opt_d.load_state_dict(ckpt["optim_d"])
+            self.step = int(ckpt["step"])
+            self.elapsed = float(ckpt["sched_g"]["elapsed"])
+            self.best_psnr = ckpt.get("best_psnr")
+            self.sampler.set_state(ckpt["rng"]["sampler"])
+            torch.set_rng_state(ckpt["rng"]["torch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise IncompatibleArtifactError(f"last.pt cannot be resumed: {type(exc).__name__}: {first}") from None
 
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
