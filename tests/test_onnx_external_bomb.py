@@ -59,3 +59,16 @@ def test_ordinary_external_data_still_loads(tmp_path: Path) -> None:
     _external(src, out)
     model = load_model(out)
     assert all(t.data_location != TensorProto.EXTERNAL or t.raw_data for t in model.graph.initializer)
+
+
+def test_initializer_whose_dims_lie_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The sweep's finding 9: an initializer declaring 1000x the data it holds is refused in one line."""
+    src = tinymodel.tiny_onnx(tmp_path / "m.onnx")
+    model = onnx.load(str(src))
+    tensor = next(t for t in model.graph.initializer if len(t.dims) == 4)
+    tensor.dims[0] *= 1000
+    lying = tmp_path / "lying.onnx"
+    onnx.save(model, str(lying))
+    code, _, err = cli(capsys, "build-engine", str(lying), "-o", str(tmp_path / "e.engine"), "--backend", "onnxruntime")
+    assert code != 0 and one_line_error(err)
+    assert not (tmp_path / "e.engine").exists()
