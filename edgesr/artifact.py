@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import secrets
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -174,15 +176,17 @@ def write_sidecar(engine: str | os.PathLike[str], sidecar: Sidecar) -> Path:
 
 
 def read_sidecar(engine: str | os.PathLike[str]) -> Sidecar:
+    from edgesr.safe_read import read_json_capped
+
     path = sidecar_path(engine)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise IncompatibleArtifactError(
             f"{engine} has no sidecar {path.name}: engines must be built with `edgesr build-engine`"
         )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IncompatibleArtifactError(f"cannot read engine sidecar {path}: {exc}") from None
+    try:  # capped and checked: a sidecar that is /dev/zero, a FIFO, a loop or 10^5 nested brackets is one line
+        data = read_json_capped(path, "engine sidecar")
+    except BadInputError as exc:
+        raise IncompatibleArtifactError(str(exc)) from None
     return Sidecar.from_dict(data)
 
 
@@ -194,8 +198,23 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
 
 
 def json_text(data: Any) -> str:
-    """The JSON edgesr writes (reports, sidecars): indented, numpy and paths converted."""
-    return json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
+    """The JSON edgesr writes (reports, sidecars): indented, numpy and paths converted, and valid JSON: a
+    NaN or infinite number (no checks yet, identical images) is written as ``null``, never as the bare
+    ``NaN``/``Infinity`` other JSON readers reject."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default)
+    if "NaN" in text or "Infinity" in text:  # rare: then once more, with the non-finite numbers as null
+        text = json.dumps(_finite(json.loads(text)), indent=2, sort_keys=False)
+    return text + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def temp_name(path: str | os.PathLike[str], tag: str = "tmp") -> Path:
@@ -212,6 +231,7 @@ def atomic_write(path: str | os.PathLike[str], what: str = "") -> Iterator[Path]
     ``BadInputError`` naming what could not be written."""
     p = Path(path)
     label = f"{what} {p}" if what else str(p)
+    refuse_special(p, label)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -221,6 +241,7 @@ def atomic_write(path: str | os.PathLike[str], what: str = "") -> Iterator[Path]
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        refuse_special(p, label)  # again: it may have become one while the file was written
         os.replace(tmp, p)
     except OSError as exc:
         _remove(tmp)
@@ -228,6 +249,19 @@ def atomic_write(path: str | os.PathLike[str], what: str = "") -> Iterator[Path]
     except BaseException:
         _remove(tmp)
         raise
+
+
+def refuse_special(path: str | os.PathLike[str], label: str) -> None:
+    """An atomic writer renames over its target: never over a device node, FIFO or socket (as root,
+    ``--report /dev/null`` would replace the machine's ``/dev/null``). One line instead."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # missing (it will be created) or unreadable (the write says why)
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise BadInputError(
+            f"cannot write {label}: it is a device, FIFO or socket, not a regular file (edgesr never replaces one)"
+        )
 
 
 def _remove(p: Path) -> None:

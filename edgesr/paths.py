@@ -81,6 +81,8 @@ def output_file(path: PathLike, option: str, inputs: Iterable[PathLike | None] =
         raise UsageError(f"{option} {p} is a folder: give a file name")
     if str(path).endswith(os.sep):
         raise UsageError(f"{option} {path} names a folder: give a file name")
+    if p.exists() and not p.is_file():
+        raise UsageError(f"{option} {p} is a device, FIFO or socket, not a regular file: edgesr never replaces one")
     writable_place(p.parent, option)
     _not_an_input(p, option, inputs, folder=False)
     return p

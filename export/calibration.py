@@ -109,16 +109,31 @@ def calibration_files(cfg: CalibrationConfig) -> list[Path]:
 def crops(cfg: CalibrationConfig, files: list[Path]) -> Iterator[np.ndarray]:
     """``cfg.images`` NCHW float32 crops, cycling through the files, seeded."""
     rng = np.random.default_rng(cfg.seed)
-    cache: dict[Path, np.ndarray] = {}
+    images = usable_images(files)
     for i in range(cfg.images):
-        f = files[i % len(files)]
-        if f not in cache:
-            cache[f] = load_image(f)
-        img = cache[f]
+        img = images[i % len(images)]
         h, w = min(cfg.shape[0], img.shape[0]), min(cfg.shape[1], img.shape[1])
         top = int(rng.integers(0, img.shape[0] - h + 1))
         left = int(rng.integers(0, img.shape[1] - w + 1))
         yield to_nchw(np.ascontiguousarray(img[top : top + h, left : left + w]))
+
+
+def usable_images(files: list[Path]) -> list[np.ndarray]:
+    """The calibration images that load: an unreadable file is skipped and named (as ``train`` does); none
+    left is one line."""
+    import warnings
+
+    from edgesr.errors import BadInputError, EdgeSRWarning
+
+    images = []
+    for f in files:
+        try:
+            images.append(load_image(f))
+        except BadInputError as exc:
+            warnings.warn(f"calibration image skipped: {exc}", EdgeSRWarning, stacklevel=2)
+    if not images:
+        raise BadInputError(f"no calibration image of {len(files)} could be read")
+    return images
 
 
 def cache_key(model_sha256: str, files: list[Path], cfg: CalibrationConfig) -> str:
@@ -156,7 +171,7 @@ def calibrate(
     files = calibration_files(cfg)
     key = cache_key(sha256_file(onnx_path), files, cfg)
     path = cache_dir() / "calibration" / f"{cfg.method}-{key}.json"
-    if path.is_file():
+    if path.is_file() and _usable_cache(path):
         return Calibration(path, True, tuple(files), cfg)
     calibrator_name, options_of = METHODS[cfg.method]
     method, options = getattr(CalibrationMethod, calibrator_name), options_of(cfg)
@@ -177,6 +192,19 @@ def calibrate(
         ranges = mse_ranges(calibrator) if cfg.method == "mse" else calibrator.compute_data()
         save_tensors_data(ranges, path)
     return Calibration(path, False, tuple(files), cfg)
+
+
+def _usable_cache(path: Path) -> bool:
+    """A cached ranges file that is whole (ranges for some tensors); a damaged or ``{}`` one is recomputed."""
+    from edgesr.errors import BadInputError
+    from edgesr.safe_read import read_json_capped
+
+    try:
+        data = read_json_capped(path, "calibration cache", 64 << 20)
+    except BadInputError:
+        return False
+    ranges = data.get("data") if isinstance(data, dict) else None
+    return isinstance(ranges, dict) and bool(ranges)
 
 
 def mse_threshold(hist: np.ndarray, edges: np.ndarray, qmax: float = 127.0) -> float:

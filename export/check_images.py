@@ -14,6 +14,8 @@ from edgesr.export.camera_content import check_pairs
 from edgesr.imageops import list_images, read_image
 from edgesr.pairs import ImagePair, centre_crop, make_pair
 
+FLAT_STD = 1.0  # an image whose pixels vary less than this (0-255 scale) has nothing to check
+
 
 def load_check_images(
     folder: str | os.PathLike[str],
@@ -42,7 +44,12 @@ def load_check_images(
         if min(h, w) < 1 or (min_lr is not None and (h < min_lr[0] or w < min_lr[1])):
             skipped.append(f.name)
             continue
+        if float(hr.std()) < FLAT_STD:  # all black, one colour: any engine "passes" on it (94 dB, inf)
+            skipped.append(f"{f.name} (flat)")
+            continue
         pairs.append(make_pair(f.name, hr, scale, gray))
+    if not pairs and any(n.endswith(" (flat)") for n in skipped):
+        raise BadInputError(f"no usable image in {folder}: flat images (one colour) cannot check an engine")
     if not pairs:
         raise BadInputError(
             f"no image in {folder} is large enough for the engine's min shape {min_lr[0]}x{min_lr[1]} at x{scale}"

@@ -25,6 +25,7 @@ from edgesr.artifact import (
     read_onnx_metadata,
 )
 from edgesr.errors import BadInputError, IncompatibleArtifactError
+from edgesr.export.onnx_guard import load_checked
 from edgesr.precisions import PRECISIONS
 from edgesr.spec import ModelSpec
 
@@ -49,7 +50,9 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     if not p.is_file():
         raise BadInputError(f"ONNX file not found: {p}")
     try:
-        model = onnx.load(str(p))
+        model = load_checked(p)  # external data sized and checked before any of it is read
+    except BadInputError:
+        raise
     except Exception as exc:  # protobuf DecodeError, external-data errors, ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BadInputError(f"{p} is not an ONNX model ({first[:120]})") from None

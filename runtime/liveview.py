@@ -21,22 +21,23 @@ import json
 import math
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
 from edgesr.errors import DeviceError
+from edgesr.redact import public_tree
 from edgesr.runtime.compose import side_by_side
+from edgesr.runtime.liveview_http import GuardedHandler, HardenedServer
 from edgesr.runtime.liveview_page import render_page
 from edgesr.runtime.outputs import LiveContext, NetAddress
+from edgesr.runtime.serve_policy import ServePolicy, tls_context
 from edgesr.runtime.sinks import Sink
 from edgesr.runtime.sources import Frame
 
 JPEG_QUALITY = 90
 MAX_FPS = 15.0
-WRITE_TIMEOUT_S = 10.0  # a viewer that takes no bytes for this long is disconnected
 BOUNDARY = "edgesr-frame"
 
 
@@ -62,17 +63,6 @@ def check_state(psnr: Any, min_psnr: float | None, fail_below: float | None) -> 
     return "ok"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A viewer that goes away mid-response (closed tab, screenshot taken) is normal: no traceback."""
-        import sys
-
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
 class LiveViewSink(Sink):
     def __init__(self, address: NetAddress, context: LiveContext, max_fps: float = MAX_FPS) -> None:
         self.address, self.context, self.max_fps = address, context, max_fps
@@ -85,21 +75,25 @@ class LiveViewSink(Sink):
         self._encode_lock = threading.Lock()
         self.viewers = 0  # MJPEG connections now
         self.jpegs_served = 0  # frames sent so far (page and MJPEG)
+        policy = getattr(context, "serve", None) or ServePolicy()
         try:
-            self.server = _Server((address.host, address.port), _handler(self))
+            self.server = HardenedServer((address.host, address.port), _handler(self), policy, tls_context(policy))
         except OSError as exc:
             raise DeviceError(
                 f"cannot serve the live view on {address.host}:{address.port}: {exc.strerror or exc}"
             ) from None
         self.port = self.server.server_address[1]
-        self.url = f"http://{'localhost' if address.host == '127.0.0.1' else address.host}:{self.port}/"
+        host = "localhost" if address.host == "127.0.0.1" else address.host
+        host = f"[{host}]" if ":" in host else host
+        self.url = f"{'https' if policy.tls else 'http'}://{host}:{self.port}/"
         scope = (
             "loopback only; --listen 0.0.0.0 serves the network"
             if address.loopback_only
             else f"listening on {address.host}, reachable from the network"
         )
+        guard = "password required" if policy.credentials else "no password"
         self.description = f"live view {self.url}"
-        self.notes = [f"live view: {self.url} ({scope})"]
+        self.notes = [f"live view: {self.url} ({scope}; {guard}; at most {policy.max_clients} viewers)"]
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.2,), name="edgesr-http", daemon=True)
         self._thread.start()
 
@@ -173,7 +167,7 @@ class LiveViewSink(Sink):
         psnr = stats.psnr.to_dict()
         psnr["values"] = psnr["values"][-10:]
         psnr["last_db"] = psnr["values"][-1]["psnr_db"] if psnr["values"] else None
-        return {
+        return public_tree({  # nothing served names a password or a folder of this machine
             "title": self.context.title,
             "frame_index": latest[0].index if latest else None,
             "frames_in": stats.frames_in,
@@ -195,59 +189,46 @@ class LiveViewSink(Sink):
             "fail_below": check.fail_below,
             "state": check_state(stats.psnr, check.min_psnr, check.fail_below),
             "viewers": self.viewers,
+            "connections": self.server.counters.clients,
             "jpegs_served": self.jpegs_served,
             "uptime_s": round(stats.elapsed(), 1),
             "ended": self.ended,
-        }
+        })
+
+    @property
+    def network(self) -> dict[str, int]:
+        """For the report: peak clients, refusals (busy, foreign Host), timeouts, failed logins."""
+        return self.server.counters.to_dict()
 
 
-def _handler(sink: LiveViewSink) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "edgesr-liveview"
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: the terminal shows stats
-            pass
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.settimeout(WRITE_TIMEOUT_S)
-
-        def _send(self, status: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
+def _handler(sink: LiveViewSink) -> type[GuardedHandler]:
+    class Handler(GuardedHandler):
         def do_HEAD(self) -> None:
             self.do_GET()
 
         def do_GET(self) -> None:
+            if not self.allowed():
+                return
             url = urlsplit(self.path)
             view = parse_qs(url.query).get("view", ["sr"])[0]
             if view not in ("sr", "compare"):
-                self._send(400, "text/plain", b"view must be sr or compare\n")
+                self.send_body(400, "text/plain", b"view must be sr or compare\n")
             elif url.path in ("/", "/index.html"):
-                self._send(200, "text/html; charset=utf-8", render_page(sink.max_fps, sink.figures(), view))
+                self.send_body(200, "text/html; charset=utf-8", render_page(sink.max_fps, sink.figures(), view))
             elif url.path == "/stats.json":
-                self._send(200, "application/json", json.dumps(sink.figures()).encode())
+                self.send_body(200, "application/json", json.dumps(sink.figures()).encode())
             elif url.path == "/frame.jpg":
                 got = sink.jpeg(view) if sink.wait_frame(0, 5.0) else None
                 if got is None:
-                    self._send(503, "text/plain", b"no frame yet\n", {"Retry-After": "1"})
+                    self.send_body(503, "text/plain", b"no frame yet\n", {"Retry-After": "1"})
                 else:
                     seq, jpg, index = got
-                    self._send(200, "image/jpeg", jpg, {"X-Frame-Index": str(index), "X-Frame-Count": str(seq)})
+                    self.send_body(200, "image/jpeg", jpg, {"X-Frame-Index": str(index), "X-Frame-Count": str(seq)})
                     sink.count_served()
             elif url.path == "/stream.mjpg":
                 self._mjpeg(view)
             else:
-                self._send(404, "text/plain", b"not found: try / /frame.jpg /stream.mjpg /stats.json\n")
+                self.send_body(404, "text/plain", b"not found: try / /frame.jpg /stream.mjpg /stats.json\n")
 
         def _mjpeg(self, view: str) -> None:
             self.send_response(200)
@@ -256,6 +237,8 @@ def _handler(sink: LiveViewSink) -> type[BaseHTTPRequestHandler]:
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
+            if self.command == "HEAD":  # the headers of an endless body, and no body
+                return
             sink.count_viewer(+1)
             sent, period, last = 0, 1.0 / sink.max_fps, 0.0
             try:

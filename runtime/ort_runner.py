@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesr.artifact import INPUT_NAME, Sidecar, read_onnx_metadata, sha256_file
+from edgesr.artifact import INPUT_NAME, ONNX_PRECISION_KEY, Sidecar, read_onnx_metadata, sha256_file
 from edgesr.errors import BadInputError, IncompatibleArtifactError, UsageError, require
 from edgesr.precisions import precision as precision_entry
 from edgesr.runtime.runner import Runner
@@ -96,7 +96,14 @@ class OnnxRuntimeRunner(Runner):
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise IncompatibleArtifactError(f"ONNX Runtime cannot load {self.path}: {msg}") from None
-        own = sidecar or read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, self.path.name)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        said = meta.get(ONNX_PRECISION_KEY)
+        if sidecar is not None and said is not None and said != sidecar.precision:  # an edited label
+            raise IncompatibleArtifactError(
+                f"{self.path.name}: its sidecar says {sidecar.precision} but the model itself is {said}: "
+                "rebuild it with `edgesr build-engine`"
+            )
+        own = sidecar or read_onnx_metadata(meta, self.path.name)
         self.spec, self.precision = own.spec, own.precision
         self.profile = sidecar.profile if sidecar is not None else None
         self.sidecar = sidecar

@@ -109,6 +109,7 @@ class LiveContext:
     check: Any  # CheckConfig
     title: str = ""
     checks_note: str = ""
+    serve: Any = None  # ServePolicy (serve_policy): auth, TLS, client limits of the network outputs
 
 
 def open_outputs(refs: list[OutputRef], ctx: OutputContext) -> Sink:

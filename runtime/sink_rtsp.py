@@ -25,6 +25,8 @@ import numpy as np
 
 from edgesr.errors import BadInputError, DeviceError, EdgeSRError, MissingDependencyError
 from edgesr.runtime.outputs import NetAddress
+from edgesr.runtime.rtsp_guard import RtspGuard
+from edgesr.runtime.serve_policy import ServePolicy
 from edgesr.runtime.sinks import Sink
 from edgesr.runtime.sources import Frame
 
@@ -95,15 +97,19 @@ def launch_line(encoder: str) -> str:
 
 
 class RtspSink(Sink):
-    def __init__(self, address: NetAddress, rate: Fraction | None) -> None:
+    def __init__(self, address: NetAddress, rate: Fraction | None, serve: ServePolicy | None = None) -> None:
         self.Gst, rtsp, self.GLib = import_gst()
+        from gi.repository import GstRtsp
+
+        policy = serve or ServePolicy()
+        self.guard = RtspGuard(policy, rtsp, self.GLib, GstRtsp)
         self.address = address
         self.encoder = pick_encoder(
             lambda n: self.Gst.ElementFactory.find(n) is not None, os.environ.get("EDGESR_RTSP_ENCODER")
         )
         self.rate = rate if rate and rate > 0 else Fraction(30)
         self.size: tuple[int, int] | None = None
-        self.pushed = self.dropped = self.clients = 0
+        self.pushed = self.dropped = 0
         self._lock = threading.Lock()
         self._appsrc: Any = None
         self._caps_set = False
@@ -118,8 +124,8 @@ class RtspSink(Sink):
         factory.set_shared(True)
         factory.connect("media-configure", self._on_media)
         self.server.get_mount_points().add_factory(address.path, factory)
-        self.server.connect("client-connected", self._on_client)
         self._ctx = self.GLib.MainContext.new()
+        self.guard.configure(self.server, factory, address.host, self._ctx)
         self._loop = self.GLib.MainLoop.new(self._ctx, False)
         try:
             self._source = self.server.create_source(None)
@@ -130,11 +136,14 @@ class RtspSink(Sink):
         self._thread = threading.Thread(target=self._run_loop, name="edgesr-rtsp", daemon=True)
         self._thread.start()
         host = "localhost" if address.host == "127.0.0.1" else address.host
-        self.url = f"rtsp://{host}:{self.port}{address.path}"
+        host = f"[{host}]" if ":" in host else host
+        self.url = f"{'rtsps' if policy.tls else 'rtsp'}://{host}:{self.port}{address.path}"
         scope = "loopback only; --listen 0.0.0.0 serves the network" if address.loopback_only else (
             f"listening on {address.host}, reachable from the network")
+        guard = "password required" if policy.credentials else "no password"
         self.description = f"{self.url} (H.264, {self.encoder})"
-        self.notes = [f"RTSP: {self.url} (H.264 by {self.encoder}; {scope})"]
+        self.notes = [f"RTSP: {self.url} (H.264 by {self.encoder}; {scope}; {guard}; "
+                      f"at most {policy.max_clients} clients)"]
 
     # -- GLib thread: server, clients, media -----------------------------------------------------------------
     def _run_loop(self) -> None:
@@ -144,14 +153,14 @@ class RtspSink(Sink):
         finally:
             self._ctx.pop_thread_default()
 
-    def _on_client(self, _server: Any, client: Any) -> None:
-        with self._lock:
-            self.clients += 1
-        client.connect("closed", self._on_client_closed)
+    @property
+    def clients(self) -> int:
+        return self.guard.clients
 
-    def _on_client_closed(self, _client: Any) -> None:
-        with self._lock:
-            self.clients -= 1
+    @property
+    def network(self) -> dict[str, int]:
+        """For the report: peak clients, refusals, idle connections closed, failed logins."""
+        return self.guard.to_dict()
 
     def _on_media(self, _factory: Any, media: Any) -> None:
         appsrc = media.get_element().get_by_name("src")

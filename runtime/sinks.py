@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesr.artifact import sha256_file
+from edgesr.artifact import refuse_special, sha256_file
 from edgesr.errors import BadInputError, DeviceError, UsageError, require
 from edgesr.imageops import save_image
 from edgesr.paths import writable_place
@@ -87,6 +87,7 @@ class VideoSink(Sink):
             raise UsageError(f"video output must end in {', '.join(VIDEO_SUFFIXES)}, got {self.path.name}")
         if self.path.is_dir():
             raise BadInputError(f"output {self.path} is a folder; give a file name such as {self.path / 'out.mp4'}")
+        refuse_special(self.path, "video output")
         writable_place(self.path.parent, "--output", create=True)
         # One partial file per run (pid + random): two runs writing the same -o never share it, and the
         # rename at the end moves exactly the file this run wrote.
@@ -196,6 +197,11 @@ class VideoSink(Sink):
                 raise
             raise BadInputError(self.failed or f"cannot write {self.path}: {_reason(exc)}") from None
         if self.frames:
+            try:
+                refuse_special(self.path, "video output")
+            except BadInputError:
+                self.partial.unlink(missing_ok=True)
+                raise
             os.replace(self.partial, self.path)
         else:
             self.partial.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from edgesr.redact import redact
 from edgesr.runtime.stats import STAGES, StreamStats
 
 
@@ -41,6 +42,7 @@ class StatusView:
             self.console.print(self.line(), highlight=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
+        message = redact(message)  # a camera's password never reaches the terminal or the report
         self.stats.warnings.append(message)
         self.console.print(f"warning: {message}", style="yellow", highlight=False, markup=False, soft_wrap=True)
 

@@ -20,11 +20,13 @@ from pathlib import Path
 from edgesr import __version__, interrupts
 from edgesr.errors import BadInputError, EdgeSRError, IncompatibleArtifactError, UsageError
 from edgesr.paths import writable_place
+from edgesr.redact import redact
 from edgesr.runtime.check import CheckConfig, ReferenceCheck
 from edgesr.runtime.outputs import LiveContext, check_outputs, default_report_path, open_outputs
 from edgesr.runtime.pacing import PacedSource
 from edgesr.runtime.pipeline import Pipeline, PipelineConfig
 from edgesr.runtime.runner import Runner, open_runner
+from edgesr.runtime.serve_policy import ServePolicy, check_serving
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import StreamStats
 from edgesr.runtime.status import StatusView
@@ -60,6 +62,7 @@ class StreamSettings:
     quiet: bool = False
     fragmented_mp4: bool | None = None  # None: fragmented for live sources (endless runs), plain for files
     progress: Callable[[StreamStats], None] | None = None  # called ~4x a second from the main thread
+    serve: ServePolicy = field(default_factory=ServePolicy)  # auth, TLS, client limits of rtsp:// and http://
 
 
 def open_reference(settings: StreamSettings, runner: Runner) -> tuple[Runner | None, str]:
@@ -128,15 +131,16 @@ def run_stream(settings: StreamSettings) -> StreamReport:
 
         return run_multi(settings, open_reference, _say, stop_on_signals)
     outputs = [settings.output, *settings.more_outputs]
+    check_serving(outputs, settings.listen, settings.serve)  # exposure first: before GStreamer is even probed
     refs = check_outputs(outputs, settings.listen)
     if settings.realtime and classify_source(settings.source).live:
-        raise UsageError(f"--realtime is for files: {settings.source} is live, its device sets the pace")
+        raise UsageError(f"--realtime is for files: {redact(settings.source)} is live, its device sets the pace")
     report_path = settings.report if settings.report is not None else default_report_path(refs)
     if report_path is not None:
         writable_place(report_path.parent, "--report")
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     stats = StreamStats()
-    report = StreamReport(__version__, started_at, settings.source)
+    report = StreamReport(__version__, started_at, redact(settings.source))
     error: BaseException | None = None
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(
@@ -152,7 +156,9 @@ def run_stream(settings: StreamSettings) -> StreamReport:
         if settings.realtime:
             source = PacedSource(source)
         fragmented = source.live if settings.fragmented_mp4 is None else settings.fragmented_mp4
-        live_context = LiveContext(stats, settings.check, f"{source.uri} -> {runner.describe()}", check_note)
+        live_context = LiveContext(
+            stats, settings.check, f"{redact(source.uri)} -> {runner.describe()}", check_note, settings.serve
+        )
         sink = open_outputs(
             refs, OutputContext(source.rate, source.audio_path, fragmented, settings.listen, live_context, _say)
         )
@@ -163,7 +169,7 @@ def run_stream(settings: StreamSettings) -> StreamReport:
             checks=check_note,
             check_every=settings.check.every, min_psnr=settings.check.min_psnr, fail_below=settings.check.fail_below,
         )
-        view = StatusView(stats, f"edgesr stream: {source.uri} -> {sink.description}", quiet=settings.quiet)
+        view = StatusView(stats, f"edgesr stream: {redact(source.uri)} -> {sink.description}", quiet=settings.quiet)
         check = ReferenceCheck(reference, settings.check, stats.psnr, view.warn) if reference is not None else None
         pipeline = Pipeline(source, tiler, sink, stats, settings.pipeline, check, view.warn)
 
@@ -193,8 +199,10 @@ def run_stream(settings: StreamSettings) -> StreamReport:
                     error = error or EdgeSRError(f"could not finalise the {what}: {exc}")
             for w in [*getattr(sink, "warnings", []), *getattr(runner, "warnings", [])]:
                 view.warn(w)
-            report.end_reason, report.error = reason, None if error is None else str(error)
+            report.end_reason, report.error = redact(reason), None if error is None else redact(str(error))
             report.set_counts(stats.counts())
+            served = {s.url: s.network for s in getattr(sink, "sinks", [sink]) if hasattr(s, "network")}
+            report.network = served or None
             # two runs writing one -o: each report names the exact file it wrote
             report.output_sha256 = getattr(sink, "sha256", None) or None
             report.live = (

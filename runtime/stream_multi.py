@@ -17,12 +17,14 @@ from typing import Any
 from edgesr import __version__
 from edgesr.errors import BadInputError, EdgeSRError, UsageError
 from edgesr.paths import writable_place
+from edgesr.redact import redact
 from edgesr.runtime.check import ReferenceCheck
 from edgesr.runtime.grid import GridSink, stream_label
 from edgesr.runtime.multistream import BatchConfig, MultiPipeline, Stream
 from edgesr.runtime.outputs import FanOutSink, LiveContext, check_outputs, default_report_path, open_outputs
 from edgesr.runtime.pacing import PacedSource
 from edgesr.runtime.runner import Runner, open_runner
+from edgesr.runtime.serve_policy import check_serving
 from edgesr.runtime.sinks import NullSink, Sink
 from edgesr.runtime.sources import LiveOptions, open_source
 from edgesr.runtime.stats import LatencyHistogram, PsnrLog, StreamStats
@@ -127,12 +129,13 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
             raise UsageError(f"--realtime is for files: {live[0]} is live, its device sets the pace")
     if settings.tile.tile is not None:
         raise UsageError("--tile takes one source: tiled frames are not batched across streams")
+    check_serving([*outputs, *(o for sp in specs for o in sp.outputs)], settings.listen, settings.serve)
     per_refs, shared_refs = plan_outputs(outputs, names, settings.listen, [sp.outputs for sp in specs])
     report_path = settings.report or default_report_path([r for refs in per_refs for r in refs])
     if report_path is not None:
         writable_place(report_path.parent, "--report")
     totals = StreamStats()
-    report = StreamReport(__version__, time.strftime("%Y-%m-%dT%H:%M:%S%z"), " | ".join(uris))
+    report = StreamReport(__version__, time.strftime("%Y-%m-%dT%H:%M:%S%z"), " | ".join(map(redact, uris)))
     streams: list[Stream] = []
     error: BaseException | None = None
     with contextlib.ExitStack() as stack:
@@ -155,7 +158,7 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
         stats = [StreamStats() for _ in uris]
         ctx = OutputContext(None, None, fragmented, settings.listen,
                             LiveContext(totals, settings.check, f"{len(uris)} streams -> {runner.describe()}",
-                                        check_note), say)
+                                        check_note, settings.serve), say)
         shared = open_outputs(shared_refs, ctx) if shared_refs else None
         if shared is not None:
             stack.callback(lambda: shared.close(complete=True))
@@ -218,7 +221,7 @@ def run_multi(settings: Any, open_reference: Any, say: Any, stop_on_signals: Any
                 ended = {s.ended for s in streams}
                 reason = ended.pop() or reason if len(ended) == 1 else "every stream ended"
             _sum_into(totals, stats, final=True)
-            report.end_reason, report.error = reason, None if error is None else str(error)
+            report.end_reason, report.error = redact(reason), None if error is None else redact(str(error))
             report.set_counts(totals.counts())
             report.streams = [e.to_dict() for e in entries]
             report.batches = pipeline.batches.to_dict()

@@ -15,6 +15,7 @@ from typing import Any
 
 from edgesr.artifact import write_json
 from edgesr.errors import EdgeSRError
+from edgesr.redact import redact_tree
 
 
 @dataclass
@@ -82,6 +83,7 @@ class RunTail:
     live: dict[str, Any] | None = None
     streams: list[dict[str, Any]] | None = None  # multi-stream runs only: one StreamEntry per source
     batches: dict[str, Any] | None = None  # multi-stream runs only: frames per engine call (calls, max, mean)
+    network: dict[str, Any] | None = None  # per served URL: peak clients, refusals, timeouts, auth failures
     report_path: str | None = None  # not in the file
 
 
@@ -96,7 +98,7 @@ class StreamReport(RunTail, StreamCounts, RunFacts):
     def to_dict(self) -> dict[str, Any]:
         """The JSON report's fields, in order."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "report_path"}
-        for optional in ("output_sha256", "streams", "batches"):  # only when there is one
+        for optional in ("output_sha256", "streams", "batches", "network"):  # only when there is one
             if out[optional] is None:
                 del out[optional]
         return out
@@ -107,7 +109,7 @@ def write_report(report: StreamReport, path: Path | None, error: BaseException |
     run; a report that cannot be written comes second)."""
     if path is not None:
         try:
-            write_json(path, report.to_dict())
+            write_json(path, redact_tree(report.to_dict()))  # no secret of a source URI in the file
             report.report_path = str(path)
         except EdgeSRError as exc:
             error = error or exc

@@ -142,7 +142,9 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
     SourceKind("csi", ("csi",), True, "csi://0", _csi, parse=_sensor_number),
     SourceKind("network", ("rtsp", "rtsps", "rtmp", "http", "https", "udp"), True,
                "rtsp://host:8554/cam, http://..., udp://@:5000", _network),
-    SourceKind("gstreamer", (), True, "'... ! appsink'", _pipeline, claims=lambda t: "!" in t),
+    # a real file may have '!' in its name: it is a pipeline only where no such file exists
+    SourceKind("gstreamer", (), True, "'... ! appsink'", _pipeline,
+               claims=lambda t: "!" in t and not Path(t).expanduser().exists()),
     SourceKind("images", (PATH_SCHEME,), False, "frames/, photo.png", _images, claims=_is_images, parse=_path),
     SourceKind("video", (PATH_SCHEME,), False, "clip.mp4, file://clip.mp4", _video, claims=lambda t: True,
                parse=_path),
@@ -213,7 +215,7 @@ def _rtsp(ref: OutputRef, ctx: OutputContext) -> Sink:
     from edgesr.runtime.outputs import parse_address
     from edgesr.runtime.sink_rtsp import RtspSink
 
-    return RtspSink(parse_address(ref.uri, ctx.listen), ctx.rate)
+    return RtspSink(parse_address(ref.uri, ctx.listen), ctx.rate, ctx.live.serve if ctx.live is not None else None)
 
 
 def _liveview(ref: OutputRef, ctx: OutputContext) -> Sink:

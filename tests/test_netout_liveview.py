@@ -55,7 +55,7 @@ def test_live_view_serves_the_written_frames_and_figures(tmp_path: Path, media: 
         # a viewer that asks for MJPEG and never reads: it must cost the stream nothing
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.connect(("127.0.0.1", int(base.rsplit(":", 1)[1].strip("/"))))
-        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         page, headers = get(base)
         assert headers["Content-Type"].startswith("text/html") and b'id="psnr"' in page and b"/stats.json" in page
 
@@ -84,10 +84,12 @@ def test_live_view_serves_the_written_frames_and_figures(tmp_path: Path, media: 
         # MJPEG: consecutive parts are JPEGs of newer and newer frames
         indices = []
         with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1].strip("/"))), timeout=30) as s:
-            s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             buf = b""
             while len(indices) < 3:
-                buf += s.recv(65536)
+                chunk = s.recv(65536)
+                assert chunk, f"the server closed the MJPEG stream: {buf[:200]!r}"
+                buf += chunk
                 while b"X-Frame-Index: " in buf and b"\r\n\r\n" in buf.split(b"X-Frame-Index: ", 1)[1]:
                     head, rest = buf.split(b"X-Frame-Index: ", 1)
                     num, rest = rest.split(b"\r\n\r\n", 1)

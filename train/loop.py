@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import torch
 from rich.console import Console
 
 from edgesr import interrupts
-from edgesr.errors import IncompatibleArtifactError
+from edgesr.errors import BadInputError, IncompatibleArtifactError
 from edgesr.metrics import min_eval_lr
 from edgesr.pairs import ImagePair
 from edgesr.spec import ModelSpec, preset
@@ -35,7 +36,7 @@ from edgesr.train.infer import upscale_image
 from edgesr.train.init import interpolation_init
 from edgesr.train.monitor import Monitor
 from edgesr.train.preview import preview_patch, write_grid
-from edgesr.train.run_dir import clear_run_dir, drop_metrics_after, resolve_config
+from edgesr.train.run_dir import clear_run_dir, drop_metrics_after, lock_run_dir, resolve_config
 from edgesr.train.schedule import autocast_dtype, lr_at, set_lr
 from edgesr.train.steps import GanStep, PixelStep, QatStep
 
@@ -75,7 +76,9 @@ def run_training(
     cfg, ckpt = resolve_config(overrides, config_file, resume, overwrite)
     console = console or Console(stderr=True)
     ctx = D.setup(cfg.device)
+    lock = None
     try:
+        lock = lock_run_dir(Path(cfg.out)) if ctx.is_main else None  # one train per run directory
         trainer = _Trainer(cfg, ctx, console, ckpt, overwrite)
         try:
             return trainer.fit(stop_at)
@@ -83,6 +86,8 @@ def run_training(
             trainer.release()  # DDP models/optimisers gone before the process group goes
             del trainer
     finally:
+        if lock is not None:
+            os.close(lock)
         D.teardown(ctx)
 
 
@@ -153,7 +158,13 @@ class _Trainer:
                 f"--init {path} holds {spec.describe()}, but this run trains {self.spec.describe()} "
                 f"(leave out --preset/--scale/--image-skip to train the checkpoint's own model)"
             )
-        self.g.load_state_dict(data["generator"])
+        try:
+            self.g.load_state_dict(data["generator"])
+        except RuntimeError as exc:  # missing keys, wrong shapes: the weights contradict the spec
+            first = str(exc).strip().splitlines()[0][:160]
+            raise IncompatibleArtifactError(
+                f"--init {path}: its weights do not fit its own spec {spec.describe()} ({first})"
+            ) from None
 
     def _qat_generator(self, ckpt: dict[str, Any] | None) -> torch.nn.Module:
         """The BN-folded generator with INT8 fake quantisation: from ``--init`` and calibrated on
@@ -161,7 +172,12 @@ class _Trainer:
         from edgesr.train import qat
 
         if ckpt is not None:
-            return qat.restore(self.spec, ckpt["generator"], ckpt["qat"]["amax"])
+            try:
+                return qat.restore(self.spec, ckpt["generator"], ckpt["qat"]["amax"])
+            except (KeyError, TypeError, RuntimeError) as exc:
+                raise IncompatibleArtifactError(
+                    f"last.pt cannot be resumed: its QAT state is missing or malformed ({type(exc).__name__})"
+                ) from None
         assert self.cfg.init is not None  # RunConfig.resolved() requires it for qat
         self._init_from(self.cfg.init)
         prepared = qat.prepare(self.g)
@@ -199,17 +215,21 @@ class _Trainer:
             raise IncompatibleArtifactError(
                 f"last.pt holds {ckpt['spec'].describe()}, the run config says {self.spec.describe()}"
             )
-        if self.cfg.phase != "qat":  # qat: restored with its ranges by _qat_generator
-            self.g.load_state_dict(ckpt["generator"])
-        self.opt_g.load_state_dict(ckpt["optim_g"])
-        if self.d is not None and self.opt_d is not None:
-            self.d.load_state_dict(ckpt["discriminator"])
-            self.opt_d.load_state_dict(ckpt["optim_d"])
-        self.step = int(ckpt["step"])
-        self.elapsed = float(ckpt["sched_g"]["elapsed"])
-        self.best_psnr = ckpt.get("best_psnr")
-        self.sampler.set_state(ckpt["rng"]["sampler"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        try:  # a tampered last.pt (shapes, optimiser state, RNG state) is one line, not a traceback
+            if self.cfg.phase != "qat":  # qat: restored with its ranges by _qat_generator
+                self.g.load_state_dict(ckpt["generator"])
+            self.opt_g.load_state_dict(ckpt["optim_g"])
+            if self.d is not None and self.opt_d is not None:
+                self.d.load_state_dict(ckpt["discriminator"])
+                self.opt_d.load_state_dict(ckpt["optim_d"])
+            self.step = int(ckpt["step"])
+            self.elapsed = float(ckpt["sched_g"]["elapsed"])
+            self.best_psnr = ckpt.get("best_psnr")
+            self.sampler.set_state(ckpt["rng"]["sampler"])
+            torch.set_rng_state(ckpt["rng"]["torch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise IncompatibleArtifactError(f"last.pt cannot be resumed: {type(exc).__name__}: {first}") from None
 
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -275,6 +295,11 @@ class _Trainer:
                 final = self._progress() >= 1.0 or stop
                 if self.step % cfg.log_every == 0 or final:
                     logged = {k: float(D.all_mean(v, ctx)) for k, v in values.items()}
+                    if not all(math.isfinite(v) for v in logged.values()):  # diverged: never save or go on
+                        raise BadInputError(
+                            f"the loss is no longer finite at step {self.step}: the run diverged (lower --lr); "
+                            "the last checkpoint written before it is kept"
+                        )
                     if monitor is not None:
                         monitor.step(self.step, {**logged, "lr": lr}, force=final)
                 elif monitor is not None:

@@ -4,20 +4,35 @@ TensorBoard scalars when tensorboard is importable. Only rank 0 builds one."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from edgesr.errors import BadInputError
+
+
+def open_metrics(path: Path) -> TextIO:
+    """``metrics.jsonl`` for appending, line-buffered; never through a symbolic link planted in its place."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if path.is_symlink():
+            raise BadInputError(f"{path} is a symbolic link: edgesr never writes a run's metrics through one") from None
+        raise BadInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return os.fdopen(fd, "a", buffering=1)
 
 
 class Monitor:
     def __init__(self, run_dir: Path, total: int, start: int, console: Console, log_every: int) -> None:
         self.console = console
         self.log_every = log_every
-        self.metrics = (run_dir / "metrics.jsonl").open("a", buffering=1)
+        self.metrics = open_metrics(run_dir / "metrics.jsonl")
         self.tb = _tensorboard(run_dir)
         self.progress = Progress(
             TextColumn("[bold]train"),

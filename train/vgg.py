@@ -85,8 +85,9 @@ def _load_file(path: Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise IncompatibleArtifactError(f"{path} is not a readable torch state dict: {first}") from None
+        from edgesr.train.checkpoint import torch_load_error
+
+        raise torch_load_error(path, exc, "torch state dict") from None
     if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
         data = data["state_dict"]
     if not isinstance(data, dict):

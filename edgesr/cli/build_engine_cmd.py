@@ -82,6 +82,9 @@ def build_engine(
         "--calib-mix": calib_mix,
         "--int8-keep": int8_keep,
     }
+    for flag, text in (("--int8-keep", int8_keep), ("--calib-method", calib_method)):
+        if text is not None and not text.replace(",", "").strip():  # '' or ',,,' never means the default
+            raise UsageError(f"{flag} is empty: give a value, or leave the option out for the default")
     number(max_batch, "--max-batch", 1, 256)
     number(workspace, "--workspace (MiB)", 1, 1 << 20)
     number(dla_core, "--dla-core", 0, 15)

@@ -28,6 +28,7 @@ from edgesr.cli import (
     upscale_cmd,
 )
 from edgesr.errors import EdgeSRError, EdgeSRWarning
+from edgesr.redact import redact
 
 app = typer.Typer(
     name="edgesr",
@@ -58,7 +59,7 @@ def _debug() -> bool:
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
     """Every warning (edgesr's own and libraries') is one ``warning:`` line; the source is named for
     library warnings. EDGESR_DEBUG=1 keeps Python's usual format."""
-    text = " ".join(str(message).split())
+    text = " ".join(redact(str(message)).split())
     if not issubclass(category, EdgeSRWarning):
         parts = os.path.normpath(filename).split(os.sep)
         module = parts[parts.index("site-packages") + 1] if "site-packages" in parts[:-1] else parts[-1]
@@ -89,7 +90,7 @@ def _caused_by_interrupt(exc: BaseException) -> bool:
 def _fail(msg: str, code: int) -> None:
     if _debug():
         traceback.print_exc()
-    print(f"error: {' '.join(msg.split())}", file=sys.stderr)
+    print(f"error: {' '.join(redact(msg).split())}", file=sys.stderr)  # no password on the error line
     sys.exit(code)
 
 

@@ -10,6 +10,7 @@ import typer
 from edgesr.cli.ui import db
 from edgesr.backends import remote
 from edgesr.errors import UsageError
+from edgesr.redact import redact
 from edgesr.options import MIN_SIDE, MIN_TILE, SCALES, choice, number, shape
 from edgesr.paths import input_file, output_dir, output_file
 
@@ -98,6 +99,19 @@ def stream(
     listen: str | None = typer.Option(
         None, help="Bind address of rtsp:// and http:// outputs given without a host. Default: 127.0.0.1 only."
     ),
+    auth: str | None = typer.Option(
+        None, "--auth", help="USER:PASSWORD required by rtsp:// and http:// outputs (or --auth-file, $EDGESR_AUTH)."
+    ),
+    auth_file: Path | None = typer.Option(None, "--auth-file", help="File of user:password lines for --auth."),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Serve beyond loopback with no password (refused otherwise)."
+    ),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="PEM certificate: the live view over HTTPS."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
+    max_clients: int = typer.Option(32, "--max-clients", help="Concurrent clients per network output."),
+    allow_host: list[str] | None = typer.Option(
+        None, "--allow-host", help="A DNS name the live view answers to besides its addresses (repeatable)."
+    ),
     realtime: bool = typer.Option(
         False, "--realtime", help="Read a video file at its own frame rate, as a camera would (for serving it)."
     ),
@@ -127,8 +141,10 @@ def stream(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live statistics."),
 ) -> None:
     """Upscale frames through an engine live, with PSNR checks against the FP32 model and a JSON report."""
+    from edgesr.runtime.auth import load_credentials
     from edgesr.runtime.check import CheckConfig
     from edgesr.runtime.pipeline import PipelineConfig
+    from edgesr.runtime.serve_policy import ServePolicy
     from edgesr.runtime.sources import LiveOptions, camera_uri
     from edgesr.runtime.stream import StreamSettings, run_stream
     from edgesr.runtime.tiling import TileConfig
@@ -159,7 +175,7 @@ def stream(
     batch_timeout = 10.0 if batch_timeout is None else batch_timeout
     live = [uri for uri, ref in zip(uris, refs, strict=True) if ref.live]
     if realtime and live:
-        raise UsageError(f"--realtime is for video files: {live[0]} is live, its device sets the pace")
+        raise UsageError(f"--realtime is for video files: {redact(live[0])} is live, its device sets the pace")
     number(batch_timeout, "--batch-timeout (ms)", 0, 10_000)
     if not output and file is not None:
         output = [""]  # the file's outputs
@@ -202,6 +218,8 @@ def stream(
         expect_scale=scale,
         quiet=quiet,
         fragmented_mp4=fragmented,
+        serve=ServePolicy(load_credentials(auth, auth_file), insecure_no_auth, tls_cert, tls_key, max_clients,
+                          tuple(allow_host or ())),
     )
     try:
         result = run_stream(settings)
