@@ -30,11 +30,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+from edgesr.testing import netclients, tinymodel
 
-import netout_env  # noqa: E402
-import tinymodel  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 USER, PASSWORD = "bench", "bench-pw"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -136,7 +134,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="edgesr-hostile-"))
     model = tinymodel.tiny_onnx(tmp / "fp32.onnx")
     video = tinymodel.write_video(tmp / "in.mp4", tinymodel.test_frames(9000, 90, 160), fps=30, audio=False)
-    stream = netout_env.Stream(sys.executable, [
+    stream = netclients.Stream(sys.executable, [
         "--engine", str(model), "--video", str(video), "--realtime", "--check-every", "0", "-o", "http://127.0.0.1:0",
         "--auth", f"{USER}:{PASSWORD}", "--max-clients", str(args.max_clients)], tmp)
     rows: dict[str, dict] = {}

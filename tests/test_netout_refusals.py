@@ -77,8 +77,6 @@ def test_tls_files_that_do_not_load_are_one_line(capsys: pytest.CaptureFixture[s
     assert code == 1 and "cannot load the certificate and key" in line and str(tmp_path) not in line
 
 
-@pytest.mark.xfail(reason="the refusal is the URI registry's (issue 18, branch house-io): passes once it is merged; "
-                   "remove this mark then", strict=False)
 @pytest.mark.parametrize("output", ["https://:8443", "rtmp://127.0.0.1/live", "http:/:8080", "ftp://host/x"])
 def test_unknown_output_schemes_are_refused(capsys: pytest.CaptureFixture[str], model: Path, video: Path,
                                             output: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
