@@ -29,6 +29,12 @@ def _build(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _SAMPLER.build(draws)
 
 
+def _as_built(x: np.ndarray) -> np.ndarray:
+    """The memory layout ``PatchSampler.build`` gives (NHWC in memory, seen as NCHW), which pickling loses: the
+    model's convolutions take another path, with other rounding, for another layout."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
 class BatchFeed:
     """``next_batch()`` for the training loop: in-process (``workers=0``) or from ``workers`` processes."""
 
@@ -55,7 +61,8 @@ class BatchFeed:
         while len(self.pending) < self.ahead:
             before = self.sampler.state()
             self.pending.append((before, self.pool.submit(_build, self._draws())))
-        return self.pending.popleft()[1].result()
+        lr, hr = self.pending.popleft()[1].result()
+        return _as_built(lr), _as_built(hr)
 
     def state(self) -> dict[str, Any]:
         """The generator's state before the first batch the model has not had yet."""
