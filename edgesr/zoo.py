@@ -29,7 +29,11 @@ class ShippedModel:
     use: str  # one line: what to use it for
 
     def path(self, kind: str) -> Path:
-        """kind: pt | onnx | int8 (the INT8 Q/DQ ONNX)."""
+        """kind: pt | onnx | int8 (the INT8 Q/DQ ONNX) | auto (pt where torch is installed, else onnx)."""
+        if kind == "auto":
+            import importlib.util
+
+            kind = "pt" if importlib.util.find_spec("torch") is not None else "onnx"
         suffix = {"pt": ".pt", "onnx": ".onnx", "int8": ".int8.qdq.onnx"}[kind]
         return WEIGHTS_DIR / f"{self.stem}{suffix}"
 

@@ -16,7 +16,9 @@ from edgesr.paths import output_file
 
 
 def build_engine(
-    onnx: Path = typer.Argument(..., help="FP32 ONNX from `edgesr export`.", show_default=False),
+    onnx: Path = typer.Argument(
+        ..., help="FP32 ONNX from `edgesr export`, or a shipped model name (`edgesr models`).", show_default=False
+    ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Engine to write. Default: beside the ONNX."),
     fp16: bool = typer.Option(False, "--fp16", help="FP16 engine (weights and compute)."),
     int8: bool = typer.Option(False, "--int8", help="INT8 engine (explicit Q/DQ from calibration images)."),
@@ -75,6 +77,10 @@ def build_engine(
         images=calib_images if calib_images is not None else calib.images,
         method=calib_method or calib.method,
     )
+    from edgesr.zoo import resolve
+
+    named = not onnx.exists()  # a shipped model's name (resolve refuses anything else)
+    onnx = resolve(onnx, "onnx", "ONNX")
     cfg = BuildConfig.with_defaults(  # the default backend and output name; conflicting flags refused
         onnx=onnx,
         output=output,
@@ -94,6 +100,8 @@ def build_engine(
         dla_core=dla_core,
         int8_flags=tuple(flag for flag, value in int8_only.items() if value is not None),
     )
+    if named and output is None:  # build into the current folder, not into the installed package
+        cfg = replace(cfg, output=Path(cfg.output.name))
     out = output_file(cfg.output, "--output", inputs=(onnx, calib_data, check_data))
     if timing_cache is not None:
         output_file(timing_cache, "--timing-cache", inputs=(onnx, out))

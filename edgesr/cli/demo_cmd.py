@@ -33,6 +33,10 @@ def demo(
 
     number(train_steps, "--train-steps", 1, 10_000_000)
     number(frames, "--frames", 1, 100_000)
+    if checkpoint is not None:
+        from edgesr.zoo import resolve
+
+        checkpoint = resolve(checkpoint, "pt", "--checkpoint")
     output_dir(out, "--out", inputs=(checkpoint,))
     cfg = DemoConfig(out=out, checkpoint=checkpoint, train_steps=train_steps, keep=keep, frames=frames)
     ui = Reporter(

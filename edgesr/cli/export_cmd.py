@@ -11,7 +11,9 @@ from edgesr.cli.ui import console
 from edgesr.options import choice, number, shape
 from edgesr.paths import output_file
 
-CHECKPOINT_ARG = typer.Argument(None, help="Checkpoint (.pt) to export. Default: the shipped model.")
+CHECKPOINT_ARG = typer.Argument(
+    None, help="Checkpoint (.pt) or shipped model name (`edgesr models`). Default: the shipped edge_s."
+)
 OUTPUT_OPT = typer.Option(None, "-o", "--output", help="ONNX file to write. Default: <checkpoint name>.onnx here.")
 
 
@@ -29,9 +31,9 @@ def export(
     """Export a checkpoint to a self-describing ONNX file, with a parity proof on real images."""
     from edgesr.export.onnx_export import ExportConfig, export_onnx
     from edgesr.export.parity import fmt_db
-    from edgesr.pretrained import default_checkpoint
+    from edgesr.zoo import resolve
 
-    ckpt = checkpoint or default_checkpoint()
+    ckpt = resolve(checkpoint, "pt", "CHECKPOINT")
     out = output_file(output or Path(ckpt.stem + ".onnx"), "--output", inputs=(ckpt,))
     number(opset, "--opset", 13, 21)
     number(min_parity_psnr, "--min-parity-psnr (dB)", 0, 200)

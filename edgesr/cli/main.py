@@ -21,6 +21,7 @@ from edgesr.cli import (
     eval_cmd,
     export_cmd,
     info_cmd,
+    models_cmd,
     stream_cmd,
     train_cmd,
     upscale_cmd,
@@ -45,6 +46,7 @@ app.command("stream")(stream_cmd.stream)
 app.command("bench")(bench_cmd.bench)
 app.command("demo")(demo_cmd.demo)
 app.command("info")(info_cmd.info)
+app.command("models")(models_cmd.models)
 
 
 def _debug() -> bool:

@@ -57,7 +57,9 @@ def _check_paths(outputs: list[str], report: Path | None, inputs: tuple[str | Pa
 
 def stream(
     engine: Path | None = typer.Option(
-        None, "--engine", "-e", help="Engine (with its .json sidecar) or edgesr ONNX. Default: the shipped model."
+        None, "--engine", "-e",
+        help="Engine (with its .json sidecar), edgesr ONNX, or a shipped model name: edge_s (clean input; default) "
+        "or edge_s_camera (cameras, H.264 streams: noise, blur, compression). See `edgesr models`."
     ),
     camera: str | None = typer.Option(None, "--camera", help="Camera index or device, e.g. 0 or /dev/video0."),
     video: Path | None = typer.Option(None, "--video", help="Video file (every frame, in order)."),
@@ -124,10 +126,9 @@ def stream(
     if tile_hw is not None and tile_overlap * 2 >= min(tile_hw):
         raise UsageError(f"--tile-overlap {tile_overlap} must be less than half of --tile {tile}")
     size_hw = _hw(capture_size, "--capture-size", MIN_SIDE)
-    if engine is None:
-        from edgesr.pretrained import default_onnx
+    from edgesr.zoo import resolve
 
-        engine = default_onnx()
+    engine = resolve(engine, "onnx", "--engine")
     source_path = uri if flag != "--camera" and "://" not in uri else None
     _check_paths(output, report, (source_path, engine, reference))
     settings = StreamSettings(

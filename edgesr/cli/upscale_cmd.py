@@ -33,13 +33,13 @@ def upscale(
         raise UsageError(f"--output {exc}") from None
     with interrupted_note("upscale", [output]):
         from edgesr.imageops import load_image, save_image
-        from edgesr.pretrained import default_checkpoint
         from edgesr.train.checkpoint import load_generator
         from edgesr.train.distributed import pick_device
         from edgesr.train.infer import upscale_image
+        from edgesr.zoo import resolve
 
         lr = load_image(image)
-        model = load_generator(checkpoint or default_checkpoint()).to(pick_device(device))
+        model = load_generator(resolve(checkpoint, "pt", "--checkpoint")).to(pick_device(device))
         sr = upscale_image(model, lr, tile=tile or None)
         save_image(output, sr)
     typer.echo(f"{image} {lr.shape[1]}x{lr.shape[0]} -> {output} {sr.shape[1]}x{sr.shape[0]} ({model.spec.describe()})")
