@@ -78,5 +78,10 @@ def summary_table(s: dict[str, Any]) -> Table:
         f"{c['image']} x4: bicubic {c['y_psnr_bicubic_db']:.2f} dB, SR {c['y_psnr_sr_db']:.2f} dB (Y-PSNR vs HR)",
         c["png"],
     )
+    cam = s.get("camera")
+    if cam:
+        scores = ", ".join(f"{k} {v:.2f} dB" for k, v in cam["y_psnr_db"].items())
+        table.add_row("camera footage", f"noise + H.264 at {cam['bitrate'] // 1000} kbit/s, Y-PSNR vs HR: {scores}",
+                      f"{cam['png']}\ninput: {cam['clip']}")
     table.add_row("summary", backend["why"], s["artifacts"]["summary"])
     return table
