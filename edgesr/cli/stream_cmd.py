@@ -100,7 +100,11 @@ def stream(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live statistics."),
 ) -> None:
-    """Upscale frames through an engine live, with PSNR checks against the FP32 model and a JSON report."""
+    """Upscale frames through an engine live, with PSNR checks against the FP32 model and a JSON report.
+
+    Which model: --engine edge_s (default) for clean input (downscaled video, renders, screen captures);
+    --engine edge_s_camera for camera sensors and H.264/RTSP streams (noise, blur, compression). `edgesr models`.
+    """
     from edgesr.runtime.check import CheckConfig
     from edgesr.runtime.pipeline import PipelineConfig
     from edgesr.runtime.sources import LiveOptions, camera_uri
