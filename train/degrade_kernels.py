@@ -89,11 +89,11 @@ def random_kernel(
         return sinc(size, float(rng.uniform(lo, math.pi)))
     p = np.asarray(kernel_prob, dtype=np.float64)
     family = KERNEL_FAMILIES[int(rng.choice(len(KERNEL_FAMILIES), p=p / p.sum()))]
-    sx = float(rng.uniform(*sigma))
+    sx = float(rng.uniform(sigma[0], sigma[1]))
     if family.endswith("_iso") or family == "iso":
         sy, theta = sx, 0.0
     else:
-        sy, theta = float(rng.uniform(*sigma)), float(rng.uniform(-math.pi, math.pi))
+        sy, theta = float(rng.uniform(sigma[0], sigma[1])), float(rng.uniform(-math.pi, math.pi))
     if family.startswith("generalized"):
         return generalized_gaussian(size, sx, sy, theta, _beta(rng, betag))
     if family.startswith("plateau"):
