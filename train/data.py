@@ -158,6 +158,8 @@ class PatchSampler:
         p, s, m = self.lr_crop, self.scale, self.CONTEXT
         h, w = pair.lr.shape[:2]
         y0, x0, y1, x1 = max(0, y - m), max(0, x - m), min(h, y + p + m), min(w, x + p + m)
+        if np.random.default_rng([seed, 1]).uniform() < self.degradation.clean_prob:
+            return pair.lr[y : y + p, x : x + p]
         lr = degrade(pair.hr[y0 * s : y1 * s, x0 * s : x1 * s], s, self.degradation, np.random.default_rng(seed))
         return lr[y - y0 : y - y0 + p, x - x0 : x - x0 + p]
 

@@ -69,6 +69,7 @@ class RealDegradation:
     final_sinc_prob: float = 0.8
     h264_prob: float = 0.3  # ours
     h264_crf_range: Range = (18.0, 40.0)  # ours: x264 CRF (0 lossless .. 51)
+    clean_prob: float = 0.0  # ours: share of crops given the clean bicubic LR instead (keeps clean-input quality)
 
     @classmethod
     def from_table(cls, table: dict[str, Any] | None, source: str = "[degradation]") -> RealDegradation:
