@@ -111,6 +111,8 @@ def test_sampler_batches_are_a_pure_function_of_the_draws(data: Path) -> None:
     assert lr.shape == (6, 3, 8, 8) and hr.shape == (6, 3, 32, 32)
     clean = PatchSampler(pairs, 4, 32, 3).build(draws[:, :4])[0]
     assert np.abs(lr - clean).mean() > 0.005
+    always_clean = PatchSampler(pairs, 4, 32, 3, RealDegradation(clean_prob=1.0, h264_prob=0.0))
+    np.testing.assert_array_equal(always_clean.build(draws)[0], clean)
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
