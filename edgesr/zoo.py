@@ -72,10 +72,14 @@ def shipped(name: str) -> ShippedModel:
 
 def resolve(value: str | Path | None, kind: str, option: str) -> Path:
     """The file an option means: ``None`` -> the default model's ``kind`` file; an existing path -> itself; a shipped
-    name -> that model's ``kind`` file (pt | onnx | int8). Anything else: one line naming both readings."""
+    name -> that model's ``kind`` file (pt | onnx | int8 | auto). A missing path that looks like a file (a suffix or
+    a folder in it) comes back as is, for the command's own "not found" line; a bare unknown word is one line naming
+    the shipped models."""
     if value is not None and Path(value).exists():
         return Path(value)
     name = DEFAULT if value is None else str(value)
+    if name not in names() and (Path(name).suffix or len(Path(name).parts) > 1):
+        return Path(name)
     if name not in names():
         raise BadInputError(
             f"{option} {value}: no such file, and not a shipped model name ({', '.join(names())}; see `edgesr models`)"

@@ -21,7 +21,8 @@ def models(
     from rich.table import Table
 
     table = Table(title="shipped models (edgesr/weights/)")
-    for col in ("name", "scale", "preset", "trained on", "MACs/pixel", "INT8", "use it for"):
+    table.add_column("name", no_wrap=True, min_width=max(len(r["name"]) for r in rows))
+    for col in ("scale", "preset", "trained on", "MACs/pixel", "INT8", "use it for"):
         table.add_column(col, justify="right" if col in ("scale", "MACs/pixel") else "left")
     for r in rows:
         table.add_row(r["name"], f"x{r['scale']}", r["preset"], r["degradation"], f"{r['macs_per_pixel'] / 1e3:.1f} k",
