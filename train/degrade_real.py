@@ -214,25 +214,15 @@ def degrade_pairs(pairs: list[ImagePair], scale: int, p: RealDegradation, seed: 
 
 def h264_tiles(tiles: list[np.ndarray], crf: float) -> list[np.ndarray]:
     """Encode same-sized uint8 RGB crops as ONE H.264 intra frame (tiled in a grid) and decode them back."""
-    from fractions import Fraction
-
-    import av
+    from edgesr.degrade import h264
 
     th, tw = tiles[0].shape[:2]
     cols = math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / cols)
-    hh, ww = rows * th + (rows * th) % 2, cols * tw + (cols * tw) % 2  # yuv420p: even sides
-    frame = np.zeros((hh, ww, 3), dtype=np.uint8)
+    frame = np.zeros((rows * th, cols * tw, 3), dtype=np.uint8)
     for i, t in enumerate(tiles):
         r, c = divmod(i, cols)
         frame[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = t
-    enc = av.CodecContext.create("libx264", "w")
-    enc.width, enc.height, enc.pix_fmt, enc.time_base = ww, hh, "yuv420p", Fraction(1, 25)
-    enc.thread_count = 1
-    enc.options = {"crf": str(int(round(crf))), "preset": "veryfast", "tune": "zerolatency"}
-    packets = list(enc.encode(av.VideoFrame.from_ndarray(frame, format="rgb24"))) + list(enc.encode(None))
-    dec = av.CodecContext.create("h264", "r")
-    frames = [f for pkt in packets for f in dec.decode(pkt)] + list(dec.decode(None))
-    out = frames[0].to_ndarray(format="rgb24")
+    out = h264(frame, int(round(crf)))
     return [np.ascontiguousarray(out[(i // cols) * th : (i // cols + 1) * th, (i % cols) * tw : (i % cols + 1) * tw])
             for i in range(len(tiles))]
