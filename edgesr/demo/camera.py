@@ -1,8 +1,9 @@
 """``edgesr demo``'s camera step: a clip made camera-like, through both shipped models.
 
 The clip is a horizontal pan over a built-in photo whose frames are exact HR crops (so every frame has a ground
-truth); each LR frame is the bicubic downscale by 4, plus sensor noise (Gaussian, ``NOISE`` levels, new every frame),
-then the whole clip is encoded as H.264 at a low bitrate (``BITRATE``) and decoded again: what a small camera sends.
+truth); each LR frame is the bicubic downscale by 4 of the frame blurred a little (lens, ``BLUR``), plus sensor noise
+(Gaussian, ``NOISE`` levels, new every frame), then the whole clip is encoded as H.264 at a low bitrate (``BITRATE``)
+and decoded again: what a small camera sends.
 Every ``EVERY``-th decoded frame goes through the shipped ``edge_s`` (trained on clean bicubic input) and
 ``edge_s_camera`` (trained on Real-ESRGAN-style degradations), FP32 ONNX on ONNX Runtime, and is scored (Y-PSNR
 against its HR crop); the middle frame becomes a side-by-side PNG: bicubic | edge_s | edge_s_camera | HR.
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgesr.degrade import gaussian_blur
 from edgesr.demo.media import comparison_png
 from edgesr.imageops import downscale, from_nchw, load_image, to_nchw, upscale_bicubic
 from edgesr.metrics import sr_psnr_ssim
@@ -24,6 +26,7 @@ from edgesr.samples import samples_dir
 PHOTO = ("train", "motorcycle_left.png")  # 500x741: room for a 384x512 window to pan
 HR_SIZE = (384, 512)
 SCALE = 4
+BLUR = 1.0  # lens blur: Gaussian sigma in HR pixels, before the downscale (edgesr eval --degrade's blur stage)
 NOISE = 6.0  # sensor noise sigma, 8-bit levels, on the LR frames
 BITRATE = 60_000  # bit/s for 96x128 at 30 fps: about 0.16 bit per pixel
 FPS = 30
@@ -44,7 +47,7 @@ def camera_clip(hr: list[np.ndarray], path: Path, seed: int = 0) -> list[np.ndar
     import av
 
     rng = np.random.default_rng(seed)
-    lrs = [downscale(f, SCALE) for f in hr]
+    lrs = [downscale(gaussian_blur(f, BLUR) if BLUR else f, SCALE) for f in hr]
     noisy = [np.clip(np.rint(lr + rng.normal(0.0, NOISE, lr.shape)), 0, 255).astype(np.uint8) for lr in lrs]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=Fraction(FPS))
@@ -93,6 +96,6 @@ def run_camera_step(out_dir: Path, frames: int, add: Any) -> dict[str, Any]:
     ])
     return {
         "clip": str(clip), "png": str(png), "photo": name, "frames": len(lrs), "scored_frames": len(picks),
-        "lr_size": list(lrs[0].shape[:2]), "noise_sigma": NOISE, "bitrate": BITRATE,
+        "lr_size": list(lrs[0].shape[:2]), "blur_sigma": BLUR, "noise_sigma": NOISE, "bitrate": BITRATE,
         "y_psnr_db": mean,
     }

@@ -264,15 +264,15 @@ def _comparison(engine: Path, out: DemoDir) -> dict[str, Any]:
 
 
 def _camera(cfg: DemoConfig, out: DemoDir, ui: Reporter) -> dict[str, Any] | None:
-    from edgesr.demo.camera import BITRATE, MODELS, NOISE, run_camera_step
+    from edgesr.demo.camera import BITRATE, BLUR, MODELS, NOISE, run_camera_step
     from edgesr.zoo import shipped
 
     missing = [m for m in MODELS if not shipped(m).path("onnx").is_file()]
     if missing:
         ui.step(7, STEPS, f"camera footage: skipped, this install lacks the shipped {', '.join(missing)}")
         return None
-    ui.step(7, STEPS, f"camera footage: a clip with sensor noise (sigma {NOISE:g}) and H.264 at {BITRATE // 1000} "
-                      f"kbit/s, through edge_s and edge_s_camera")
+    ui.step(7, STEPS, f"camera footage: a clip with lens blur ({BLUR:g}), sensor noise ({NOISE:g}) and H.264 at "
+                      f"{BITRATE // 1000} kbit/s, through edge_s and edge_s_camera")
     result = run_camera_step(out.root, cfg.frames, out.add)
     ui.info("Y-PSNR vs HR: " + ", ".join(f"{k} {v:.2f} dB" for k, v in result["y_psnr_db"].items()))
     return result
