@@ -38,7 +38,7 @@ def main() -> None:
     y, x, h, w = (int(v) for v in args.box.split(","))
     crop = lambda img: np.repeat(np.repeat(img[y : y + h, x : x + w], args.zoom, 0), args.zoom, 1)  # noqa: E731
     panels = [(f"{k}: {sr_psnr_ssim(v, hr, 4, gray)[0]:.2f} dB", crop(v)) for k, v in outs.items()]
-    panels.append((f"HR ({Path(args.image).name}, {args.degrade})", crop(hr)))
+    panels.append(("HR", crop(hr)))
     comparison_png(Path(args.out), panels)
     print(args.out, [p[0] for p in panels])
 
