@@ -19,7 +19,8 @@ Per HR crop, in this order (each stage draws its own parameters; float32 in [0, 
 9. ours: with ``h264_prob`` the LR crop is encoded as H.264 at a CRF in ``h264_crf_range`` (crops of one batch share
    one frame and one CRF: measured cost ~2 ms a batch, against ~1.7 ms per crop encoded alone).
 
-Real-ESRGAN also sharpens the HR target (USM) for its GAN stage; edgesr trains pixel fidelity and does not.
+Also ours: ``clean_prob`` of the crops keep the clean bicubic LR (``PatchSampler``), so a model keeps some of its
+clean-input quality. Real-ESRGAN also sharpens the HR target (USM) for its GAN stage; edgesr trains pixel fidelity and does not.
 """
 
 from __future__ import annotations
