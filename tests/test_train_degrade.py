@@ -128,9 +128,9 @@ def test_real_runs_resume_exactly_and_workers_change_nothing(tmp_path: Path, dat
     assert resumed.finished and resumed.step == 5
     for k, v in _weights(straight.last_checkpoint).items():
         torch.testing.assert_close(_weights(resumed.last_checkpoint)[k], v, rtol=0, atol=1e-6, msg=k)
-    la = [r["loss"] for r in map(json.loads, (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
-    lb = [r["loss"] for r in map(json.loads, (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
-    assert la == pytest.approx(lb, rel=1e-5)
+    losses = lambda run: [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())  # noqa: E731
+                          if "loss" in r]
+    assert losses(tmp_path / "a") == pytest.approx(losses(tmp_path / "b"), rel=1e-5)
     bicubic = run_training({**base, "degradation": "bicubic", "out": str(tmp_path / "c")})
     first = lambda run: json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["loss"]  # noqa: E731
     assert first(tmp_path / "c") != pytest.approx(first(tmp_path / "a"), rel=1e-3)

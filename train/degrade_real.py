@@ -20,7 +20,8 @@ Per HR crop, in this order (each stage draws its own parameters; float32 in [0, 
    one frame and one CRF: measured cost ~2 ms a batch, against ~1.7 ms per crop encoded alone).
 
 Also ours: ``clean_prob`` of the crops keep the clean bicubic LR (``PatchSampler``), so a model keeps some of its
-clean-input quality. Real-ESRGAN also sharpens the HR target (USM) for its GAN stage; edgesr trains pixel fidelity and does not.
+clean-input quality. Real-ESRGAN also sharpens the HR target (USM) for its GAN stage; edgesr trains pixel fidelity
+and does not.
 """
 
 from __future__ import annotations
