@@ -81,7 +81,8 @@ def summary_table(s: dict[str, Any]) -> Table:
     cam = s.get("camera")
     if cam:
         scores = ", ".join(f"{k} {v:.2f} dB" for k, v in cam["y_psnr_db"].items())
-        table.add_row("camera footage", f"noise + H.264 at {cam['bitrate'] // 1000} kbit/s, Y-PSNR vs HR: {scores}",
+        what = f"blur {cam['blur_sigma']:g} + noise {cam['noise_sigma']:g} + H.264 at {cam['bitrate'] // 1000} kbit/s"
+        table.add_row("camera footage", f"{what}, Y-PSNR vs HR: {scores}",
                       f"{cam['png']}\ninput: {cam['clip']}")
     table.add_row("summary", backend["why"], s["artifacts"]["summary"])
     return table
