@@ -57,7 +57,9 @@ def plateau(size: int, sigma_x: float, sigma_y: float, theta: float, beta: float
 
 def sinc(size: int, omega_c: float) -> np.ndarray:
     """The circular low-pass kernel ``omega_c J1(omega_c r) / (2 pi r)`` (centre: ``omega_c^2 / 4 pi``)."""
-    from scipy.special import j1
+    from edgesr.errors import require
+
+    j1 = require("scipy.special", extra="train", why="the sinc kernels of --degradation real need its Bessel J1").j1
 
     xx, yy = _grid(size)
     r = np.sqrt(xx * xx + yy * yy)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesr.errors import UsageError
+from edgesr.errors import UsageError, require
 from edgesr.pairs import ImagePair
 from edgesr.train.degrade_kernels import KERNEL_FAMILIES, random_final_sinc, random_kernel
 
@@ -129,8 +129,7 @@ def _check(where: str, name: str, value: Any, default: Any) -> Any:
 
 # -- the pipeline ----------------------------------------------------------------------------------------------
 def _cv2() -> Any:
-    import cv2
-
+    cv2 = require("cv2", extra="video", why="--degradation real makes its LR images with OpenCV")
     cv2.setNumThreads(1)  # tiny images: threads cost more than they give, and the loader may run beside the model
     return cv2
 
