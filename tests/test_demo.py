@@ -42,7 +42,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 @pytest.mark.slow
 def test_demo_makes_every_artifact(demo_run: tuple[Path, dict[str, Any], list[str]]) -> None:
     out, summary, said = demo_run
-    assert [line[:5] for line in said if line.startswith("[")] == [f"[{i}/7]" for i in range(1, 8)]
+    assert [line[:5] for line in said if line.startswith("[")] == [f"[{i}/8]" for i in range(1, 9)]
+    assert set(summary["camera"]["y_psnr_db"]) == {"bicubic", "edge_s", "edge_s_camera"}  # the shipped models
     from edgesr.backends import backend
 
     why = backend("tensorrt").probe()  # the backend table's reason, said by the demo

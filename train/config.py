@@ -11,6 +11,10 @@ Two schedules (``schedule``), which only choose defaults for ``loss``/``lr``/``d
 - ``paper`` (Ledig et al. 2017): MSE pixel loss, Adam lr 1e-4 constant for SRResNet;
   for SRGAN lr 1e-4 then 1e-5 for the second half (``decay = "step"``).
 
+Degradation (``degradation``): ``bicubic`` (default; LR = MATLAB bicubic downscale of the HR image) or ``real``
+(Real-ESRGAN's second-order pipeline on the fly, ``train/degrade_real.py``); a ``[degradation]`` table in the
+TOML file overrides that pipeline's parameters (``degradation_params``).
+
 Phase ``qat`` (INT8-aware fine-tune of ``--init``, ``train/qat.py``) defaults to lr 1e-4 with
 cosine decay under either schedule (measured: docs/precision.md), and runs in float32.
 """
@@ -36,6 +40,7 @@ CONTENT_LOSSES = ("vgg22", "vgg54", "pixel")
 AMP_MODES = ("auto", "bf16", "off")
 DEVICES = ("auto", "cpu", "cuda")
 WEIGHT_INITS = ("interp", "default")
+DEGRADATIONS = ("bicubic", "real")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ class TrainConfig:
     val: str | None = None
     preset: str = "edge_s"
     image_skip: str = "none"  # edge presets: none | nearest | bicubic (output = trunk + upsampled input)
+    degradation: str = "bicubic"  # how LR is made: bicubic | real (train/degrade_real.py)
+    degradation_params: dict[str, Any] | None = None  # real: the [degradation] table (overrides its defaults)
+    data_workers: int = 0  # processes building batches ahead of the model (0: in the training process)
     scale: int = 4
     steps: int = 1000
     batch: int = 16  # per process; the global batch is batch x world size
@@ -98,6 +106,14 @@ class TrainConfig:
         _choice("device", cfg.device, DEVICES)
         _choice("weight_init", cfg.weight_init, WEIGHT_INITS)
         _choice("image_skip", cfg.image_skip, IMAGE_SKIPS)
+        _choice("degradation", cfg.degradation, DEGRADATIONS)
+        if cfg.degradation_params is not None:
+            if cfg.degradation != "real":
+                raise UsageError("a [degradation] table sets the real pipeline's parameters: add --degradation real")
+            from edgesr.train.degrade_real import RealDegradation
+
+            RealDegradation.from_table(cfg.degradation_params)
+        number(cfg.data_workers, "--data-workers", 0, 64)
         preset_spec(cfg.preset, cfg.scale, cfg.image_skip)  # the spec refuses what it cannot build (srresnet + skip)
         for name in ("steps", "batch", "crop", "save_every", "sample_every", "val_every", "log_every"):
             if getattr(cfg, name) < 1:
@@ -156,7 +172,8 @@ class TrainConfig:
 # stream and the model all depend on them). Everything else (logging cadence, --val,
 # --device) may differ on resume.
 RUN_DEFINING = (
-    "phase", "data", "preset", "image_skip", "scale", "steps", "batch", "crop", "schedule", "loss", "lr", "decay",
+    "phase", "data", "preset", "image_skip", "degradation", "degradation_params", "scale", "steps", "batch", "crop",
+    "schedule", "loss", "lr", "decay",
     "time_budget_min", "content", "adv_weight", "init", "weight_init", "seed", "sync_bn",
 )
 
@@ -190,7 +207,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     table = data.get("train", data)
     if not isinstance(table, dict):
         raise BadInputError(f"{p}: [train] must be a table")
-    return {k.replace("-", "_"): v for k, v in table.items()}
+    out = {k.replace("-", "_"): v for k, v in table.items() if not (k == "degradation" and isinstance(v, dict))}
+    deg = data.get("degradation", table.get("degradation"))
+    if isinstance(deg, dict):  # the [degradation] table: the real pipeline's parameters
+        out["degradation_params"] = {k.replace("-", "_"): v for k, v in deg.items()}
+    return out
 
 
 def build_config(overrides: dict[str, Any], config_file: str | Path | None = None) -> TrainConfig:

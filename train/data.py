@@ -13,6 +13,11 @@ batch (image, position, flip/rotation for each of ``batch x world`` samples) and
 only its own slice. So a run on N processes sees exactly the samples a single process with
 an N-times larger batch would, which makes DDP runs comparable and resumable (the
 generator state is saved in checkpoints).
+
+``--degradation real`` (``edgesr.train.degrade_real``): the LR crop is made on the fly from the HR crop and
+``CONTEXT`` LR pixels around it (so blur and resizes see real neighbours, not a mirrored border) by Real-ESRGAN's
+second-order pipeline. Each sample's draw carries its own seed, drawn from the sampler's generator, so a batch is a
+pure function of its draws: reproducible, resumable, and buildable in any process.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgesr.errors import BadInputError
 from edgesr.imageops import list_images, mod_crop, read_image
 from edgesr.pairs import ImagePair, make_pair
+
+if TYPE_CHECKING:
+    from edgesr.train.degrade_real import RealDegradation
 
 Source = str | os.PathLike[str]
 
@@ -100,10 +108,14 @@ class PatchSampler:
     An image is picked with probability proportional to its area, then a uniform position
     in it: every pixel of the training set is equally likely to be seen."""
 
-    def __init__(self, pairs: list[ImagePair], scale: int, hr_crop: int, seed: int) -> None:
+    CONTEXT = 4  # LR pixels of context degraded around a crop (Real-ESRGAN degrades 400px and then crops 256)
+
+    def __init__(self, pairs: list[ImagePair], scale: int, hr_crop: int, seed: int,
+                 degradation: RealDegradation | None = None) -> None:
         if hr_crop % scale:
             raise ValueError("hr_crop must be a multiple of scale")
         self.pairs = pairs
+        self.degradation = degradation
         self.scale = scale
         self.lr_crop = hr_crop // scale
         self.rng = np.random.default_rng(seed)
@@ -119,17 +131,51 @@ class PatchSampler:
         y = (self.rng.random(global_batch) * room[:, 0]).astype(np.int64)
         x = (self.rng.random(global_batch) * room[:, 1]).astype(np.int64)
         aug = self.rng.integers(0, 8, size=global_batch)
-        return np.stack([idx, y, x, aug], axis=1)
+        if self.degradation is None:
+            return np.stack([idx, y, x, aug], axis=1)
+        seeds = self.rng.integers(0, 2**62, size=global_batch)  # real: one degradation seed per sample
+        return np.stack([idx, y, x, aug, seeds], axis=1)
 
     def build(self, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Materialise draws into (lr, hr) float32 NCHW arrays."""
         p, s = self.lr_crop, self.scale
         lrs, hrs = [], []
-        for i, y, x, aug in draws:
-            pair = self.pairs[int(i)]
-            lrs.append(augment(pair.lr[y : y + p, x : x + p], int(aug)))
-            hrs.append(augment(pair.hr[y * s : (y + p) * s, x * s : (x + p) * s], int(aug)))
+        for row in draws:
+            i, y, x, aug = (int(v) for v in row[:4])
+            pair = self.pairs[i]
+            lr = pair.lr[y : y + p, x : x + p] if self.degradation is None else self._degraded(pair, y, x, int(row[4]))
+            lrs.append(augment(lr, aug))
+            hrs.append(augment(pair.hr[y * s : (y + p) * s, x * s : (x + p) * s], aug))
+        if self.degradation is not None:
+            lrs = self._h264(lrs, draws[:, 4])
         return _to_float_nchw(np.stack(lrs)), _to_float_nchw(np.stack(hrs))
+
+    def _degraded(self, pair: ImagePair, y: int, x: int, seed: int) -> np.ndarray:
+        """The LR crop at (y, x), made by the real pipeline from the HR crop and its context."""
+        from edgesr.train.degrade_real import degrade
+
+        assert self.degradation is not None
+        p, s, m = self.lr_crop, self.scale, self.CONTEXT
+        h, w = pair.lr.shape[:2]
+        y0, x0, y1, x1 = max(0, y - m), max(0, x - m), min(h, y + p + m), min(w, x + p + m)
+        if np.random.default_rng([seed, 1]).uniform() < self.degradation.clean_prob:
+            return pair.lr[y : y + p, x : x + p]
+        lr = degrade(pair.hr[y0 * s : y1 * s, x0 * s : x1 * s], s, self.degradation, np.random.default_rng(seed))
+        return lr[y - y0 : y - y0 + p, x - x0 : x - x0 + p]
+
+    def _h264(self, lrs: list[np.ndarray], seeds: np.ndarray) -> list[np.ndarray]:
+        """Stage 9 of the real pipeline: the chosen crops of this batch through H.264 at one random CRF."""
+        from edgesr.train.degrade_real import h264_tiles
+
+        assert self.degradation is not None
+        d = self.degradation
+        rng = np.random.default_rng([int(v) for v in seeds])
+        crf = float(rng.uniform(*d.h264_crf_range))
+        chosen = [k for k in range(len(lrs)) if rng.uniform() < d.h264_prob]
+        if chosen:
+            for k, out in zip(chosen, h264_tiles([np.ascontiguousarray(lrs[k]) for k in chosen], crf), strict=True):
+                lrs[k] = out
+        return lrs
 
     def next_batch(self, batch: int, rank: int = 0, world: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """This process's slice of the next global batch (``batch`` samples per process)."""

@@ -31,14 +31,20 @@ from edgesr.train.arch import Discriminator, build_generator
 from edgesr.train.checkpoint import load_checkpoint, save_checkpoint
 from edgesr.train.config import RunConfig
 from edgesr.train.data import PatchSampler, default_train_dir, load_pairs
+from edgesr.train.degrade_real import RealDegradation, degrade_pairs
 from edgesr.train.evaluate import evaluate_pairs
 from edgesr.train.infer import upscale_image
 from edgesr.train.init import interpolation_init
 from edgesr.train.monitor import Monitor
+from edgesr.train.prefetch import BatchFeed
 from edgesr.train.preview import preview_patch, write_grid
 from edgesr.train.run_dir import clear_run_dir, drop_metrics_after, lock_run_dir, resolve_config
 from edgesr.train.schedule import autocast_dtype, lr_at, set_lr
 from edgesr.train.steps import GanStep, PixelStep, QatStep
+
+
+def _degradation(cfg: RunConfig) -> RealDegradation | None:
+    return RealDegradation.from_table(cfg.degradation_params) if cfg.degradation == "real" else None
 
 
 class _StopRequest:
@@ -106,7 +112,11 @@ class _Trainer:
             load_pairs(cfg.val, cfg.scale, min_lr=min_eval_lr(cfg.scale), warn=say, role="validation")
             if cfg.val else []
         )
-        self.sampler = PatchSampler(self.pairs, cfg.scale, cfg.crop, cfg.seed)
+        self.degradation = _degradation(cfg)
+        if self.degradation is not None and self.val_pairs:
+            self.val_pairs = degrade_pairs(self.val_pairs, cfg.scale, self.degradation, cfg.seed)
+        self.sampler = PatchSampler(self.pairs, cfg.scale, cfg.crop, cfg.seed, self.degradation)
+        self.feed: BatchFeed | None = None  # made in fit(), after a resume restored the sampler
         self.preview = preview_patch((self.val_pairs or self.pairs)[0], cfg.scale)
         self.amp = None if cfg.phase == "qat" else autocast_dtype(cfg.amp, ctx.device)  # qat: exact fp32 rounding
 
@@ -181,7 +191,7 @@ class _Trainer:
         assert self.cfg.init is not None  # RunConfig.resolved() requires it for qat
         self._init_from(self.cfg.init)
         prepared = qat.prepare(self.g)
-        crops = PatchSampler(self.pairs, self.cfg.scale, self.cfg.crop, self.cfg.seed + 1)
+        crops = PatchSampler(self.pairs, self.cfg.scale, self.cfg.crop, self.cfg.seed + 1, self.degradation)
         batches = (torch.from_numpy(crops.next_batch(self.cfg.batch)[0]) for _ in range(qat.CALIB_BATCHES))
         qat.calibrate(prepared, batches)
         return prepared
@@ -240,7 +250,7 @@ class _Trainer:
             "optim_g": self.opt_g.state_dict(),
             "sched_g": {"progress": self._progress(), "elapsed": self.elapsed},
             "config": self.cfg.to_dict(),
-            "rng": {"sampler": self.sampler.state(), "torch": torch.get_rng_state()},
+            "rng": {"sampler": (self.feed or self.sampler).state(), "torch": torch.get_rng_state()},
             "best_psnr": self.best_psnr,
         }
         if self.cfg.phase == "qat":
@@ -268,6 +278,8 @@ class _Trainer:
         return min(p, 1.0)
 
     def release(self) -> None:
+        if getattr(self, "feed", None) is not None:
+            self.feed.close()  # type: ignore[union-attr]
         for name in ("step_fn", "g_run", "d_run", "opt_g", "opt_d", "g", "d"):
             if hasattr(self, name):
                 delattr(self, name)
@@ -278,6 +290,7 @@ class _Trainer:
         stopped = False
         monitor = Monitor(self.run_dir, cfg.steps, self.step, self.console, cfg.log_every) if ctx.is_main else None
         flag = _StopRequest()
+        self.feed = BatchFeed(self.sampler, cfg.batch, ctx.rank, ctx.world, cfg.data_workers)
         with interrupts.graceful(flag.set, flag.again), (monitor or contextlib.nullcontext()):
             t_prev = time.perf_counter()
             while self._progress() < 1.0:
@@ -285,7 +298,7 @@ class _Trainer:
                 set_lr(self.opt_g, lr)
                 if self.opt_d is not None:
                     set_lr(self.opt_d, lr)
-                lr_np, hr_np = self.sampler.next_batch(cfg.batch, ctx.rank, ctx.world)
+                lr_np, hr_np = self.feed.next_batch()
                 values = self.step_fn(torch.from_numpy(lr_np).to(ctx.device), torch.from_numpy(hr_np).to(ctx.device))
                 self.step += 1
                 now = time.perf_counter()  # wall time, validation and checkpoints included

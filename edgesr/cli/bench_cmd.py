@@ -22,7 +22,9 @@ def _csv(text: str | None) -> tuple[str, ...] | None:
 
 def bench(
     model: Path | None = typer.Option(
-        None, "--model", "-m", help="Checkpoint (.pt) or FP32 ONNX from `edgesr export`. Default: the shipped model."
+        None, "--model", "-m",
+        help="Checkpoint (.pt), FP32 ONNX from `edgesr export`, or a shipped model name (`edgesr models`). "
+        "Default: the shipped edge_s."
     ),
     sizes: str | None = typer.Option(
         None, help="LR input sizes HxW, comma-separated. Default: 64x64 and the inputs for 720p and 1080p output."
@@ -53,6 +55,10 @@ def bench(
     number(runs, "--runs", 1, 100_000)
     number(calib_images, "--calib-images", 1, 100_000)
     number(threads, "--threads", 1, 1024)
+    if model is not None:
+        from edgesr.zoo import resolve
+
+        model = resolve(model, "auto", "--model")
     output_dir(out, "--out", inputs=(model,))
     cfg = BenchConfig(
         model=model,

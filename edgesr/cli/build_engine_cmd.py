@@ -20,7 +20,9 @@ BACKEND_HELP = "; ".join(f"{b.name}: {b.summary}" for b in BACKEND_TABLE if b.bu
 
 
 def build_engine(
-    onnx: Path = typer.Argument(..., help="FP32 ONNX from `edgesr export`.", show_default=False),
+    onnx: Path = typer.Argument(
+        ..., help="FP32 ONNX from `edgesr export`, or a shipped model name (`edgesr models`).", show_default=False
+    ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Engine to write. Default: beside the ONNX."),
     fp16: bool = typer.Option(False, "--fp16", help="FP16 engine (weights and compute)."),
     int8: bool = typer.Option(False, "--int8", help="INT8 engine (explicit Q/DQ from calibration images)."),
@@ -100,6 +102,10 @@ def build_engine(
         method=calib_method or calib.method,
         mix=calib_mix or calib.mix,
     )
+    from edgesr.zoo import resolve
+
+    named = not onnx.exists()  # a shipped model's name (resolve refuses anything else)
+    onnx = resolve(onnx, "onnx", "ONNX")
     cfg = BuildConfig.with_defaults(  # the default backend and output name; conflicting flags refused
         onnx=onnx,
         output=output,
@@ -120,6 +126,8 @@ def build_engine(
         int8_flags=tuple(flag for flag, value in int8_only.items()  # FP16 measures its ranges on --calib-data too
                          if value is not None and not (fp16 and flag == "--calib-data")),
     )
+    if named and output is None:  # build into the current folder, not into the installed package
+        cfg = replace(cfg, output=Path(cfg.output.name))
     out = output_file(cfg.output, "--output", inputs=(onnx, calib_data, check_data))
     triton = _triton_options(triton_repo, triton_name, triton_shape, triton_instance, out)
     if timing_cache is not None:

@@ -35,6 +35,10 @@ def demo(
 
     number(train_steps, "--train-steps", 1, 10_000_000)
     number(frames, "--frames", 1, 100_000)
+    if checkpoint is not None:
+        from edgesr.zoo import resolve
+
+        checkpoint = resolve(checkpoint, "pt", "--checkpoint")
     output_dir(out, "--out", inputs=(checkpoint,))
     cfg = DemoConfig(out=out, checkpoint=checkpoint, train_steps=train_steps, keep=keep, frames=frames)
     ui = Reporter(
@@ -76,5 +80,11 @@ def summary_table(s: dict[str, Any]) -> Table:
         f"{c['image']} x4: bicubic {c['y_psnr_bicubic_db']:.2f} dB, SR {c['y_psnr_sr_db']:.2f} dB (Y-PSNR vs HR)",
         c["png"],
     )
+    cam = s.get("camera")
+    if cam:
+        scores = ", ".join(f"{k} {v:.2f} dB" for k, v in cam["y_psnr_db"].items())
+        what = f"blur {cam['blur_sigma']:g} + noise {cam['noise_sigma']:g} + H.264 at {cam['bitrate'] // 1000} kbit/s"
+        table.add_row("camera footage", f"{what}, Y-PSNR vs HR: {scores}",
+                      f"{cam['png']}\ninput: {cam['clip']}")
     table.add_row("summary", backend["why"], s["artifacts"]["summary"])
     return table

@@ -18,7 +18,7 @@ from edgesr.paths import output_dir, output_file
 
 
 def evaluate(
-    checkpoint: Path | None = MODEL,
+    checkpoint: str | None = MODEL,
     data: Path = typer.Option(..., "--data", help="Folder of HR images (e.g. Set5)."),
     lr_data: Path | None = typer.Option(
         None, "--lr-data", help="Folder of the model's inputs, matched by file name to --data (pairs as two "
@@ -28,9 +28,14 @@ def evaluate(
     bicubic: bool = typer.Option(False, "--bicubic", help="Evaluate the bicubic baseline instead of a model."),
     save_images: Path | None = typer.Option(None, "--save-images", help="Write the upscaled images here."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the per-image and mean scores as JSON."),
+    degrade: str | None = typer.Option(
+        None, "--degrade", help="Score on a fixed, seeded camera-like degradation instead of the clean downscale: "
+        "stages blur=SIGMA (HR px), noise=SIGMA (8-bit levels), jpeg=QUALITY, h264=CRF, seed=N; they run in the "
+        "order blur, downscale, noise, jpeg, h264. E.g. blur=1.0,noise=5,jpeg=60.",
+    ),
     device: str = params.DEVICE,
 ) -> None:
-    """Y-channel PSNR / SSIM (SR-paper convention) per image and mean."""
+    """Y-channel PSNR / SSIM (SR-paper convention) per image and mean; --degrade for camera-like input."""
     from rich.console import Console
     from rich.table import Table
 
@@ -41,6 +46,11 @@ def evaluate(
 
     if bicubic and checkpoint is not None:
         raise UsageError("--bicubic evaluates the baseline: drop --model (or --bicubic)")
+    if degrade is not None and lr_data is not None:
+        raise UsageError("--degrade makes the inputs from --data: drop --lr-data (or --degrade)")
+    from edgesr.degrade import degrade_pairs, parse_degrade
+
+    degradation = parse_degrade(degrade) if degrade is not None else None
     choice(scale, "--scale", (1, *SCALES, 8))
     choice(device, "--device", DEVICES)
     if save_images is not None:
@@ -55,10 +65,9 @@ def evaluate(
     else:
         from edgesr.cli.model_arg import open_model
         from edgesr.imageops import from_nchw, to_nchw
-        from edgesr.pretrained import default_checkpoint
         from edgesr.runtime.tiling import Tiler
 
-        runner = open_model(checkpoint or default_checkpoint(), device, expect_scale=scale)
+        runner = open_model(checkpoint, device, expect_scale=scale)
         spec = runner.spec
         s = spec.scale
         method = spec.preset if not spec.imported else spec.arch
@@ -71,6 +80,8 @@ def evaluate(
 
         pairs = folder_pairs(data, lr_data, s)
         console.print(f"pairs: inputs from {lr_data}, ground truth from {data}", highlight=False)
+    elif degradation is not None:  # a fixed, seeded camera-like degradation of the HR images
+        pairs = degrade_pairs(load_pairs(data, s, min_lr=min_eval_lr(s), warn=warn, role="evaluation"), s, degradation)
     elif s == 1:
         from edgesr.restoration_pairs import noise_text, noisy_pairs
 
@@ -79,7 +90,8 @@ def evaluate(
     else:
         pairs = load_pairs(data, s, min_lr=min_eval_lr(s), warn=warn, role="evaluation")
     result = evaluate_pairs(pairs, upscaler, s, method, data=str(data), save_dir=save_images)
-    table = Table(title=f"{method} x{s} on {data}")
+    on = f"{data}, degraded {degradation.describe()}" if degradation is not None else str(data)
+    table = Table(title=f"{method} x{s} on {on}")
     for col in ("image", "size", "PSNR-Y (dB)", "SSIM-Y"):
         table.add_column(col, justify="left" if col == "image" else "right")
     for img in result.images:
@@ -90,4 +102,5 @@ def evaluate(
         write_json(json_out, result.to_dict())
     else:
         typer.echo(json.dumps({"method": method, "scale": s, "mean_psnr": round(result.mean_psnr, 4),
-                               "mean_ssim": round(result.mean_ssim, 5)}))
+                               "mean_ssim": round(result.mean_ssim, 5),
+                               "degrade": degradation.describe() if degradation is not None else None}))

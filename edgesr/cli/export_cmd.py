@@ -13,8 +13,9 @@ from edgesr.paths import output_file
 
 CHECKPOINT_ARG = typer.Argument(
     None,
-    help="edgesr checkpoint (.pt), or a PyTorch model file spandrel recognises (.pth .pt .ckpt .safetensors: "
-    "ESRGAN, Real-ESRGAN Compact, SPAN, SwinIR, ...; read as weights only). Default: the shipped model.",
+    help="edgesr checkpoint (.pt), shipped model name (`edgesr models`), or a PyTorch model file spandrel "
+    "recognises (.pth .pt .ckpt .safetensors: ESRGAN, Real-ESRGAN Compact, SPAN, SwinIR, ...; read as weights "
+    "only). Default: the shipped edge_s.",
 )
 OUTPUT_OPT = typer.Option(None, "-o", "--output", help="ONNX file to write. Default: <checkpoint name>.onnx here.")
 
@@ -33,9 +34,9 @@ def export(
     """Export a checkpoint or an imported model to a self-describing ONNX file, with a parity proof on real images."""
     from edgesr.export.onnx_export import ExportConfig, export_onnx
     from edgesr.export.parity import fmt_db
-    from edgesr.pretrained import default_checkpoint
+    from edgesr.zoo import resolve
 
-    ckpt = checkpoint or default_checkpoint()
+    ckpt = resolve(checkpoint, "pt", "CHECKPOINT")
     out = output_file(output or Path(ckpt.stem + ".onnx"), "--output", inputs=(ckpt,))
     number(opset, "--opset", 13, 21)
     number(min_parity_psnr, "--min-parity-psnr (dB)", 0, 200)

@@ -22,6 +22,7 @@ from edgesr.cli import (
     export_cmd,
     info_cmd,
     inspect_cmd,
+    models_cmd,
     serve_cmd,
     stream_cmd,
     train_cmd,
@@ -49,6 +50,7 @@ app.command("bench")(bench_cmd.bench)
 app.command("demo")(demo_cmd.demo)
 app.command("info")(info_cmd.info)
 app.command("inspect")(inspect_cmd.inspect)
+app.command("models")(models_cmd.models)
 app.command("serve")(serve_cmd.serve)
 
 

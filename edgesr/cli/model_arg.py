@@ -16,8 +16,9 @@ from edgesr.errors import UsageError
 
 MODEL = typer.Option(
     None, "--model", "-m", "--checkpoint", "-c",
-    help="Model: edgesr checkpoint, imported model file (.pth .pt .ckpt .safetensors), ONNX file or engine "
-    "[default: shipped model]. --checkpoint is an alias.",
+    help="Model: edgesr checkpoint, imported model file (.pth .pt .ckpt .safetensors), ONNX file, engine, "
+    "shipped model name (`edgesr models`) or Triton model triton://HOST:PORT/NAME [default: the shipped edge_s]. "
+    "--checkpoint is an alias.",
 )
 MODEL_FILE_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
 
@@ -26,16 +27,28 @@ def is_model_file(path: Path) -> bool:
     return path.suffix.lower() in MODEL_FILE_SUFFIXES and not sidecar_path(path).is_file()
 
 
-def open_model(path: Path, device: str = "cpu", expect_scale: int | None = None) -> Any:
-    """A ``Runner`` for ``path`` (closed by the caller)."""
+def open_model(value: str | Path | None, device: str = "cpu", expect_scale: int | None = None) -> Any:
+    """A ``Runner`` for ``--model`` (closed by the caller): a path, a shipped name (``edgesr models``; None: the
+    default), or a remote model (``triton://HOST:PORT/MODEL``)."""
+    from edgesr.backends import remote
+    from edgesr.zoo import resolve
+
+    if isinstance(value, str) and remote(value) is not None:
+        return _on_backend(value, device, expect_scale)
+    path = resolve(value, "pt", "--model")
     if is_model_file(path):
         from edgesr.export.model_file import load_any
         from edgesr.export.model_torch import TorchRunner
         from edgesr.train.distributed import pick_device
 
         return TorchRunner(load_any(path, expect_scale=expect_scale), path, str(pick_device(device)))
+    return _on_backend(path, device, expect_scale)
+
+
+def _on_backend(where: str | Path, device: str, expect_scale: int | None) -> Any:
+    """An ONNX file, an engine or a remote model: its backend's runner (no torch)."""
     if device not in ("auto", "cpu"):
-        raise UsageError(f"--device {device} is for model files; {path.name} runs on its own backend")
+        raise UsageError(f"--device {device} is for model files; {where} runs on its own backend")
     from edgesr.runtime import open_runner
 
-    return open_runner(path, expect_scale=expect_scale)
+    return open_runner(where, expect_scale=expect_scale)

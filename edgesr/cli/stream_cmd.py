@@ -74,8 +74,9 @@ def _expanded(outputs: list[str], uris: list[str], names: list[str] | None = Non
 def stream(
     engine: str | None = typer.Option(
         None, "--engine", "-e",
-        help="Engine (with its .json sidecar), edgesr ONNX, or a Triton model triton://HOST:PORT/NAME. "
-        "Default: the shipped model.",
+        help="Engine (with its .json sidecar), edgesr ONNX, a Triton model triton://HOST:PORT/NAME, or a shipped "
+        "model name: edge_s (clean input; default) or edge_s_camera (cameras, H.264 streams: noise, blur, "
+        "compression). See `edgesr models`.",
     ),
     camera: list[str] | None = typer.Option(
         None, "--camera", metavar="CAMERA", help="Camera index or device, e.g. 0 or /dev/video0; repeat for several."
@@ -140,7 +141,11 @@ def stream(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live statistics."),
 ) -> None:
-    """Upscale frames through an engine live, with PSNR checks against the FP32 model and a JSON report."""
+    """Upscale frames through an engine live, with PSNR checks against the FP32 model and a JSON report.
+
+    Which model: --engine edge_s (default) for clean input (downscaled video, renders, screen captures);
+    --engine edge_s_camera for camera sensors and H.264/RTSP streams (noise, blur, compression). `edgesr models`.
+    """
     from edgesr.runtime.auth import load_credentials
     from edgesr.runtime.check import CheckConfig
     from edgesr.runtime.pipeline import PipelineConfig
@@ -188,17 +193,15 @@ def stream(
     if tile_hw is not None and tile_overlap * 2 >= min(tile_hw):
         raise UsageError(f"--tile-overlap {tile_overlap} must be less than half of --tile {tile}")
     size_hw = _hw(capture_size, "--capture-size", MIN_SIDE)
-    if engine is None:
-        from edgesr.pretrained import default_onnx
+    from edgesr.zoo import resolve
 
-        engine = str(default_onnx())
-    engine_path = None if remote(engine) else Path(engine)
+    engine_path = None if remote(engine) else resolve(engine, "onnx", "--engine")
     stream_names = [sp.name or "" for sp in file.streams] if file is not None else None
     extra = [o for sp in file.streams for o in sp.outputs] if file is not None else []
     every = [o for o in (*(file.outputs if file else ()), *output) if o]
     _check_paths(_expanded(every, uris, stream_names) + extra, report, (*(r.path for r in refs), engine_path, reference))
     settings = StreamSettings(
-        engine=engine_path or engine,
+        engine=engine_path if engine_path is not None else str(engine),  # a triton:// address stays a string
         source=uris[0],
         more_sources=tuple(uris[1:]),
         batch_timeout_ms=batch_timeout,

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 _TRAIN_FLAGS = (
-    "out", "phase", "data", "val", "preset", "image_skip", "scale", "steps", "batch", "crop", "schedule", "loss", "lr",
+    "out", "phase", "data", "val", "preset", "image_skip", "degradation", "data_workers",
+    "scale", "steps", "batch", "crop", "schedule", "loss", "lr",
     "decay",
     "time_budget_min", "content", "adv_weight", "vgg_weights", "init", "weight_init", "amp", "device", "seed",
     "save_every", "sample_every", "val_every", "log_every",
@@ -26,6 +27,13 @@ def train(
     preset: str | None = typer.Option(None, help="Model preset: srresnet, edge_m, edge_s, edge_xs [edge_s]."),
     image_skip: str | None = typer.Option(
         None, help="Edge presets: add the upsampled input to the output: none, nearest or bicubic [none]."
+    ),
+    degradation: str | None = typer.Option(
+        None, help="How LR is made: bicubic (clean downscale) or real (Real-ESRGAN's camera-like pipeline, on the "
+        "fly; a [degradation] table in --config overrides its parameters) [bicubic]."
+    ),
+    data_workers: int | None = typer.Option(
+        None, help="Processes that build batches ahead of the model (for --degradation real) [0: in-process]."
     ),
     scale: int | None = typer.Option(None, help="Upscaling factor: 2, 3 or 4 [4]."),
     steps: int | None = typer.Option(None, help="Optimisation steps [1000]."),

@@ -42,7 +42,7 @@ class _Counted:
 def upscale(
     image: Path = typer.Argument(..., help="Input image (png, jpg, bmp, webp, ...)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output image (.png recommended)."),
-    checkpoint: Path | None = MODEL,
+    checkpoint: str | None = MODEL,
     tile: int = typer.Option(256, help="Tile side in input pixels for large images (0: no tiling)."),
     device: str = params.DEVICE,
 ) -> None:
@@ -63,12 +63,11 @@ def upscale(
         from edgesr.cli.model_arg import open_model
         from edgesr.cli.ui import console
         from edgesr.imageops import from_nchw, load_image, save_image, to_nchw
-        from edgesr.pretrained import default_checkpoint
         from edgesr.runtime.tiling import TileConfig, Tiler
 
         lr = load_image(image)
         h, w = lr.shape[:2]
-        with open_model(checkpoint or default_checkpoint(), device) as runner:
+        with open_model(checkpoint, device) as runner:
             spec = runner.spec
             overlap = 2 * spec.receptive_margin()
             side = max(tile, 2 * overlap + MIN_TILE) if tile else max(h, w, 2 * overlap + 1)

@@ -10,7 +10,9 @@ Steps (each says what it does; every function is the stages' own, no subprocesse
 5. the clip streamed through the INT8 engine (FP16, then FP32, if a gate refused it) with PSNR
    checks against FP32, written side by side (bicubic | SR) as .mp4 (``runtime.stream.run_stream``);
 6. a labelled bicubic | SR | HR PNG of a held-out built-in photo, with Y-PSNR against the HR;
-7. ``demo.json``: where everything is and the numbers.
+7. camera footage (``edgesr.demo.camera``): a clip with sensor noise and low-bitrate H.264, through both shipped
+   models (``edge_s`` and ``edge_s_camera``), scored against its HR frames, as a side-by-side PNG;
+8. ``demo.json``: where everything is and the numbers.
 
 The output folder must be new, empty or a previous demo's (``edgesr.demo.output``): user files are never touched.
 """
@@ -43,7 +45,7 @@ from edgesr.samples import samples_dir
 
 CLIP_PHOTO = ("train", "astronaut.png")
 COMPARE_PHOTO = ("holdout", "camera.png")
-STEPS = 7
+STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -127,13 +129,15 @@ def run_demo(cfg: DemoConfig, ui: Reporter | None = None) -> dict[str, Any]:
     ui.step(6, STEPS, "comparing bicubic | SR | HR on a held-out built-in photo")
     summary["comparison"] = timed("comparison", lambda: _comparison(engine, out))
 
+    summary["camera"] = timed("camera", lambda: _camera(cfg, out, ui))
+
     if not cfg.keep and (out.root / "train").is_dir():
         shutil.rmtree(out.root / "train")
         out.files.remove("train")
     summary["timings_s"] = timings
     summary["duration_s"] = round(time.perf_counter() - started, 1)
     summary["artifacts"] = _artifacts(summary, out.root)
-    ui.step(7, STEPS, f"summary in {out.root / 'demo.json'}")
+    ui.step(8, STEPS, f"summary in {out.root / 'demo.json'}")
     write_json(out.add(out.root / "demo.json"), summary)
     return summary
 
@@ -264,6 +268,21 @@ def _comparison(engine: Path, out: DemoDir) -> dict[str, Any]:
     }
 
 
+def _camera(cfg: DemoConfig, out: DemoDir, ui: Reporter) -> dict[str, Any] | None:
+    from edgesr.demo.camera import BITRATE, BLUR, MODELS, NOISE, run_camera_step
+    from edgesr.zoo import shipped
+
+    missing = [m for m in MODELS if not shipped(m).path("onnx").is_file()]
+    if missing:
+        ui.step(7, STEPS, f"camera footage: skipped, this install lacks the shipped {', '.join(missing)}")
+        return None
+    ui.step(7, STEPS, f"camera footage: a clip with lens blur ({BLUR:g}), sensor noise ({NOISE:g}) and H.264 at "
+                      f"{BITRATE // 1000} kbit/s, through edge_s and edge_s_camera")
+    result = run_camera_step(out.root, cfg.frames, out.add)
+    ui.info("Y-PSNR vs HR: " + ", ".join(f"{k} {v:.2f} dB" for k, v in result["y_psnr_db"].items()))
+    return result
+
+
 def _artifacts(summary: dict[str, Any], root: Path) -> dict[str, str | None]:
     gates = summary["gates"]
     return {
@@ -275,5 +294,6 @@ def _artifacts(summary: dict[str, Any], root: Path) -> dict[str, str | None]:
         "stream_video": summary["stream"]["output"],
         "stream_report": summary["stream"]["report"],
         "comparison_png": summary["comparison"]["png"],
+        "camera_png": summary["camera"]["png"] if summary.get("camera") else None,
         "summary": str(root / "demo.json"),
     }
