@@ -23,11 +23,15 @@ SUPPORTED_SCALES = (2, 3, 4)
 # The image skip adds the upsampled input image to the network's output, so the trunk only
 # learns the residual and the image itself never travels through (quantised) feature maps.
 IMAGE_SKIPS = ("none", "nearest", "bicubic")
+# srresnet: Ledig et al.'s residual trunk with sub-pixel stages. plain: a plain stack of 3x3 conv +
+# ReLU at LR resolution, one conv to 3*s*s maps and one depth-to-space (the INT8-friendly edge_q).
+ARCHS = ("srresnet", "plain")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The SRResNet family (Ledig et al., 2017): B residual blocks of C maps."""
+    """A model: the SRResNet family (Ledig et al., 2017; B residual blocks of C maps) or, with
+    ``arch="plain"``, a plain stack of B re-parameterisable 3x3 convs of C maps (``edge_q``)."""
 
     preset: str
     scale: int
@@ -43,8 +47,8 @@ class ModelSpec:
     format: int = SPEC_FORMAT
 
     def __post_init__(self) -> None:
-        if self.arch != "srresnet":
-            raise IncompatibleArtifactError(f"unknown architecture {self.arch!r} (edgesr knows 'srresnet')")
+        if self.arch not in ARCHS:
+            raise IncompatibleArtifactError(f"unknown architecture {self.arch!r} (edgesr knows {', '.join(ARCHS)})")
         if self.scale not in SUPPORTED_SCALES:
             raise UsageError(f"scale {self.scale} is not supported (choose one of {', '.join(map(str, SUPPORTED_SCALES))})")
         if self.blocks < 1 or self.channels < 1:
@@ -94,19 +98,25 @@ class ModelSpec:
     # -- derived facts -------------------------------------------------------
     @property
     def upsample_factors(self) -> tuple[int, ...]:
-        """Sub-pixel stages: log2(scale) x2 stages, or one x3 stage."""
+        """Sub-pixel stages: log2(scale) x2 stages, or one x3 stage (plain: one x``scale`` depth-to-space)."""
+        if self.arch == "plain":
+            return (self.scale,)
         if self.scale == 3:
             return (3,)
         return (2,) * int(math.log2(self.scale))
 
     def describe(self) -> str:
         skip = f", {self.image_skip} image skip" if self.image_skip != "none" else ""
-        return f"{self.preset} x{self.scale} (B{self.blocks}/C{self.channels}{skip})"
+        arch = "plain " if self.arch == "plain" else ""
+        return f"{self.preset} x{self.scale} ({arch}B{self.blocks}/C{self.channels}{skip})"
 
     def num_params(self) -> int:
         """Exact parameter count of the generator ``edgesr.train.arch`` builds from this spec."""
         c, cin = self.channels, self.in_channels
         conv = lambda k, i, o: k * k * i * o + o  # noqa: E731
+        if self.arch == "plain":  # training form: every 3x3 conv has a parallel 1x1 branch (folded at export)
+            rep = lambda i, o: conv(3, i, o) + conv(1, i, o)  # noqa: E731
+            return rep(cin, c) + self.blocks * rep(c, c) + rep(c, cin * self.scale**2)
         n = conv(9, cin, c) + 1  # head conv + PReLU (one slope)
         n += self.blocks * (2 * conv(3, c, c) + 2 * 2 * c + 1)  # two conv+BN, one PReLU
         n += conv(3, c, c) + 2 * c  # body tail conv + BN
@@ -118,6 +128,9 @@ class ModelSpec:
         """Multiply-adds per HR output pixel (BatchNorm folded away, as deployed)."""
         c, cin, s = self.channels, self.in_channels, self.scale
         lr = 1.0 / (s * s)  # fraction of output pixels computed at LR resolution
+        skip = 16 * cin if self.image_skip == "bicubic" else 0  # separable 4-tap cubic resize at HR
+        if self.arch == "plain":  # 3x3 head, B 3x3 convs, 3x3 conv to cin*s*s maps: all at LR
+            return lr * 9 * c * (cin + self.blocks * c + cin * s * s) + skip
         macs = lr * 81 * cin * c
         macs += lr * self.blocks * 2 * 9 * c * c
         macs += lr * 9 * c * c
@@ -125,10 +138,7 @@ class ModelSpec:
         for f in self.upsample_factors:
             macs += (res * res) * lr * 9 * c * c * f * f
             res *= f
-        macs += 81 * c * cin
-        if self.image_skip == "bicubic":
-            macs += 16 * cin  # separable 4-tap cubic resize at HR, per output pixel
-        return macs
+        return macs + 81 * c * cin + skip
 
 
 # -- presets: plain functions, one per model ----------------------------------
@@ -152,11 +162,20 @@ def edge_xs(scale: int = 4, image_skip: str = "none") -> ModelSpec:
     return ModelSpec(preset="edge_xs", scale=scale, blocks=4, channels=32, image_skip=image_skip)
 
 
+def edge_q(scale: int = 4, image_skip: str = "none") -> ModelSpec:
+    """Edge, quantisation-friendly: a plain stack of 3x3 conv + ReLU (48 maps, 10 re-parameterisable
+    blocks: 3x3 + 1x1 + identity while training, one 3x3 conv once exported) at LR resolution, one
+    3x3 conv to 3*s*s maps, one depth-to-space; 14.3 k MACs per output pixel at x4, all of it
+    INT8-able. Use it with an image skip (``--image-skip bicubic``, as shipped, or ``nearest``)."""
+    return ModelSpec(preset="edge_q", scale=scale, blocks=10, channels=48, arch="plain", image_skip=image_skip)
+
+
 PRESETS: dict[str, Callable[..., ModelSpec]] = {
     "srresnet": srresnet,
     "edge_m": edge_m,
     "edge_s": edge_s,
     "edge_xs": edge_xs,
+    "edge_q": edge_q,
 }
 
 

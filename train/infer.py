@@ -19,6 +19,8 @@ DEFAULT_TILE = 256  # LR pixels per tile side
 
 def receptive_margin(spec: ModelSpec) -> int:
     """LR pixels of context one output pixel depends on (each side), rounded up."""
+    if spec.arch == "plain":  # B + 2 3x3 convs at LR; the cubic image skip reads 2 LR pixels each side
+        return spec.blocks + 2 + 2
     margin = 4 + 2 * spec.blocks + 1  # head 9x9, two 3x3 per block, body tail 3x3
     factor = 1
     for f in spec.upsample_factors:
