@@ -1,0 +1,116 @@
+"""edge_s vs edge_q side by side: parameters, MACs/px, ONNX Runtime FP32 / INT8 latency (interleaved) at 180x320.
+
+    .venv/bin/python benchmarks/compare_edge_q.py \
+        --model edge_s=edgesr/weights/edgesr_edge_s_x4 --model edge_q=edgesr/weights/edgesr_edge_q_x4 \
+        --extra edge_q_nearest=runs/edge_q_nearest.onnx --runs 15 --json benchmarks/results/edge_q_latency.json
+
+Each ``--model NAME=STEM`` names ``STEM.onnx`` (FP32) and ``STEM.int8.qdq.onnx`` (the portable INT8 Q/DQ
+file that ``build-engine --int8 --backend onnx`` writes, i.e. TensorRT's placement); ``--extra NAME=FILE``
+adds one more FP32 ONNX (e.g. the same weights with the nearest image skip, to price the cubic anchor).
+All sessions: ONNX Runtime CPU provider, default graph optimisation, ``--threads`` intra-op threads.
+Runs are interleaved (one run of each file per round, the order rotating every round), so a change in
+the machine's load hits every file alike; medians and ratios to the first model's FP32 are printed, with
+the load average before and after. Parameters are the deployed graph's (Conv weights and biases of the
+FP32 ONNX: re-parameterised branches already folded); MACs per output pixel are ``conv_macs`` (the INT8
+gate's counter) over the output pixels, plus the cubic skip's 16 per channel. Quality and the INT8 gate
+come from ``benchmarks/int8_checkpoints.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from onnx import numpy_helper
+
+from edgesr.export.int8_search import conv_macs
+from edgesr.export.onnx_io import open_edgesr_onnx
+from edgesr.machine import describe_machine, machine_line
+
+
+def deployed_facts(path: Path, hw: tuple[int, int]) -> dict[str, Any]:
+    src = open_edgesr_onnx(path)
+    model, spec = src.model, src.spec
+    inits = {i.name: i for i in model.graph.initializer}
+    params = sum(numpy_helper.to_array(inits[i]).size for n in model.graph.node if n.op_type == "Conv"
+                 for i in n.input[1:] if i in inits)
+    s = spec.scale
+    macs = sum(conv_macs(model, hw).values()) / (hw[0] * hw[1] * s * s)
+    macs += 16 * spec.in_channels if spec.image_skip == "bicubic" else 0
+    return {"spec": spec.describe(), "deployed_params": int(params), "macs_per_px": round(macs, 1),
+            "spec_macs_per_px": spec.macs_per_output_pixel()}
+
+
+def session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.log_severity_level = threads, 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", action="append", required=True, help="NAME=STEM (STEM.onnx, STEM.int8.qdq.onnx)")
+    ap.add_argument("--extra", action="append", default=[], help="NAME=FILE: one more FP32 ONNX")
+    ap.add_argument("--size", default="180x320", help="LR input HxW")
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    h, w = (int(v) for v in args.size.split("x"))
+    files: dict[str, Path] = {}
+    facts: dict[str, Any] = {}
+    for item in args.model:
+        name, stem = item.split("=", 1)
+        files[f"{name} fp32"], files[f"{name} int8"] = Path(f"{stem}.onnx"), Path(f"{stem}.int8.qdq.onnx")
+        facts[name] = deployed_facts(Path(f"{stem}.onnx"), (h, w))
+    for item in args.extra:
+        name, path = item.split("=", 1)
+        files[f"{name} fp32"] = Path(path)
+        facts[name] = deployed_facts(Path(path), (h, w))
+    x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+    sessions = {k: session(p, args.threads) for k, p in files.items()}
+    load_before = os.getloadavg()
+    for sess in sessions.values():
+        for _ in range(args.warmup):
+            sess.run(None, {sess.get_inputs()[0].name: x})
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    keys = list(sessions)
+    for r in range(args.runs):
+        for k in keys[r % len(keys):] + keys[: r % len(keys)]:
+            sess = sessions[k]
+            t0 = time.perf_counter()
+            sess.run(None, {sess.get_inputs()[0].name: x})
+            times[k].append(time.perf_counter() - t0)
+    load_after = os.getloadavg()
+    base = statistics.median(times[keys[0]])
+    print(f"machine: {machine_line(describe_machine())}")
+    print(f"ONNX Runtime CPU, {args.threads} thread(s), input {h}x{w}, {args.runs} interleaved runs after "
+          f"{args.warmup} warm-up; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    for name, f in facts.items():
+        print(f"{name:16} {f['spec']:50} {f['deployed_params'] / 1e6:.3f} M params deployed, "
+              f"{f['macs_per_px'] / 1e3:.2f} k MACs/px (spec {f['spec_macs_per_px'] / 1e3:.2f} k)")
+    print(f"{'file':22} {'median ms':>10} {'min ms':>8} {'vs ' + keys[0]:>20}")
+    rows = {}
+    for k, ts in times.items():
+        med = statistics.median(ts)
+        rows[k] = {"median_ms": round(med * 1e3, 1), "min_ms": round(min(ts) * 1e3, 1),
+                   "time_vs_first": round(med / base, 3), "file": str(files[k])}
+        print(f"{k:22} {med * 1e3:10.1f} {min(ts) * 1e3:8.1f} {med / base:19.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": describe_machine(), "threads": args.threads, "size": [h, w], "runs": args.runs,
+            "load_before": load_before, "load_after": load_after, "models": facts, "latency": rows,
+        }, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
