@@ -19,9 +19,11 @@ come from ``benchmarks/int8_checkpoints.py``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,17 @@ def deployed_facts(path: Path, hw: tuple[int, int]) -> dict[str, Any]:
             "spec_macs_per_px": spec.macs_per_output_pixel()}
 
 
+def nearest_variant(ckpt: Path, folder: Path) -> Path:
+    """The checkpoint's weights with the nearest-neighbour image skip instead of its own, as FP32 ONNX."""
+    from edgesr.export.onnx_export import ExportConfig, export_onnx
+    from edgesr.train.checkpoint import load_checkpoint, save_checkpoint
+
+    data = load_checkpoint(ckpt)
+    spec = dataclasses.replace(data["spec"], image_skip="nearest")
+    copy = save_checkpoint(folder / "nearest.pt", {"spec": spec, "generator": data["generator"], "step": 0})
+    return export_onnx(copy, folder / "nearest.onnx", ExportConfig(parity_sizes=((24, 32),))).path
+
+
 def session(path: Path, threads: int) -> Any:
     import onnxruntime as ort
 
@@ -59,6 +72,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", required=True, help="NAME=STEM (STEM.onnx, STEM.int8.qdq.onnx)")
     ap.add_argument("--extra", action="append", default=[], help="NAME=FILE: one more FP32 ONNX")
+    ap.add_argument("--nearest-of", type=Path, default=None,
+                    help="CKPT: also time its weights with the nearest image skip (exported to a temporary folder)")
     ap.add_argument("--size", default="180x320", help="LR input HxW")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
@@ -76,6 +91,11 @@ def main() -> None:
         name, path = item.split("=", 1)
         files[f"{name} fp32"] = Path(path)
         facts[name] = deployed_facts(Path(path), (h, w))
+    tmp = tempfile.TemporaryDirectory(prefix="edgesr-compare-")
+    if args.nearest_of is not None:
+        path = nearest_variant(args.nearest_of, Path(tmp.name))
+        files["nearest skip fp32"] = path
+        facts["nearest skip"] = deployed_facts(path, (h, w))
     x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     sessions = {k: session(p, args.threads) for k, p in files.items()}
     load_before = os.getloadavg()
