@@ -12,8 +12,9 @@ Runs are interleaved (one run of each file per round, the order rotating every r
 the machine's load hits every file alike; medians and ratios to the first model's FP32 are printed, with
 the load average before and after. Parameters are the deployed graph's (Conv weights and biases of the
 FP32 ONNX: re-parameterised branches already folded); MACs per output pixel are ``conv_macs`` (the INT8
-gate's counter) over the output pixels, plus the cubic skip's 16 per channel. Quality and the INT8 gate
-come from ``benchmarks/int8_checkpoints.py``.
+gate's counter) over the output pixels, plus the cubic skip's 16 per channel. ``--quality`` adds Set5 /
+Set14 of ``STEM.pt`` (PyTorch FP32) and ``STEM.int8.qdq.onnx`` (ONNX Runtime; ``int8_checkpoints.scores``)
+and the INT8 gate read from the gate report beside the INT8 file.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--quality", action="store_true",
+                    help="also score Set5/Set14 (STEM.pt in PyTorch FP32, STEM.int8.qdq.onnx in ONNX Runtime) and "
+                         "read the INT8 gate report beside the INT8 file")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
@@ -125,8 +129,23 @@ def main() -> None:
         rows[k] = {"median_ms": round(med * 1e3, 1), "min_ms": round(min(ts) * 1e3, 1),
                    "time_vs_first": round(med / base, 3), "file": str(files[k])}
         print(f"{k:22} {med * 1e3:10.1f} {min(ts) * 1e3:8.1f} {med / base:19.2f}x")
+    quality = {}
+    if args.quality:
+        from int8_checkpoints import scores  # this folder's script: PyTorch FP32 and INT8 engine, Set5/Set14
+
+        for item in args.model:
+            name, stem = item.split("=", 1)
+            int8 = Path(f"{stem}.int8.qdq.onnx")
+            gate = json.loads(int8.with_name(int8.name + ".gate.json").read_text())
+            quality[name] = {**scores(Path(f"{stem}.pt"), int8), "gate_mean_db": gate["mean_psnr_db"],
+                             "gate_worst_db": gate["worst_psnr_db"], "int8_mac_share": gate["int8"]["int8_mac_share"],
+                             "y_drop_db": gate["mean_y_drop_db"]}
+            q = quality[name]
+            print(f"{name:16} Set5 FP32/INT8 {q['Set5_fp32'][0]:.2f}/{q['Set5_int8'][0]:.2f}  "
+                  f"Set14 FP32/INT8 {q['Set14_fp32'][0]:.2f}/{q['Set14_int8'][0]:.2f}  INT8 gate: "
+                  f"{q['int8_mac_share']:.0%} of MACs, {q['gate_mean_db']:.2f} / {q['gate_worst_db']:.2f} dB vs FP32")
     if args.json:
-        args.json.write_text(json.dumps({
+        args.json.write_text(json.dumps({"quality": quality,
             "machine": describe_machine(), "threads": args.threads, "size": [h, w], "runs": args.runs,
             "load_before": load_before, "load_after": load_after, "models": facts, "latency": rows,
         }, indent=1) + "\n")
