@@ -146,3 +146,47 @@ def test_portable_int8_quantises_every_conv(capsys: pytest.CaptureFixture[str], 
     assert qdq_summary(qdq)["dequantize_feeds"] == {"Conv.input": n_conv, "Conv.weight": n_conv}
     report = json.loads(out.with_name(out.name + ".gate.json").read_text())
     assert report["int8"]["int8_mac_share"] == 1.0
+
+
+SHIPPED = "edgesr_edge_q_x4"
+
+
+def test_shipped_edge_q_onnx_is_its_checkpoints_export_and_beats_bicubic(set5: Path) -> None:
+    from edgesr.imageops import downscale, from_nchw, list_images, mod_crop, read_image, upscale_bicubic
+    from edgesr.metrics import psnr, sr_psnr_ssim
+    from edgesr.pretrained import WEIGHTS_DIR
+    from edgesr.runtime import open_runner
+    from edgesr.train.checkpoint import load_generator
+
+    model = load_generator(WEIGHTS_DIR / f"{SHIPPED}.pt")
+    assert model.spec == edge_q(4, "bicubic")
+    gains, ours = [], []
+    with open_runner(WEIGHTS_DIR / f"{SHIPPED}.onnx") as runner:
+        assert runner.spec == model.spec
+        for path in list_images(set5):
+            hr, gray = read_image(path)
+            lr = downscale(mod_crop(hr, 4), 4)
+            sr = from_nchw(runner.infer(to_nchw(lr)))[0]
+            with torch.no_grad():
+                assert psnr(sr, from_nchw(model(torch.from_numpy(to_nchw(lr))).numpy())[0]) >= 60.0
+            ours.append(sr_psnr_ssim(sr, mod_crop(hr, 4), 4, gray)[0])
+            gains.append(ours[-1] - sr_psnr_ssim(upscale_bicubic(lr, 4), mod_crop(hr, 4), 4, gray)[0])
+    assert np.mean(ours) >= 30.8 and np.mean(gains) >= 2.0  # 30.94 dB measured (docs/edge-preset.md)
+
+
+def test_shipped_edge_q_int8_runs_every_conv_in_int8_and_passed_its_gate() -> None:
+    from edgesr.artifact import read_sidecar
+    from edgesr.export.int8 import trt_qdq_violations
+    from edgesr.pretrained import WEIGHTS_DIR
+
+    path = WEIGHTS_DIR / f"{SHIPPED}.int8.qdq.onnx"
+    qdq = onnx.load(str(path))
+    assert trt_qdq_violations(qdq) == []
+    convs = [n for n in qdq.graph.node if n.op_type == "Conv"]
+    dq_out = {n.output[0] for n in qdq.graph.node if n.op_type == "DequantizeLinear"}
+    assert len(convs) == 12 and all(n.input[0] in dq_out and n.input[1] in dq_out for n in convs)
+    sidecar = read_sidecar(path)
+    assert sidecar.reference_onnx == f"{SHIPPED}.onnx"
+    report = json.loads((path.parent / sidecar.gate["report"]).read_text())
+    assert report["passed"] and report["int8"]["int8_mac_share"] == 1.0
+    assert report["exact_qdq"]["mean_psnr_db"] >= 45.0
