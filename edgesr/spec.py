@@ -41,11 +41,15 @@ IMPORT_DEFAULTS: dict[str, Any] = {
 # The image skip adds the upsampled input image to the network's output, so the trunk only
 # learns the residual and the image itself never travels through (quantised) feature maps.
 IMAGE_SKIPS = ("none", "nearest", "bicubic")
+# srresnet: Ledig et al.'s residual trunk with sub-pixel stages. plain: a plain stack of 3x3 conv +
+# ReLU at LR resolution, one conv to 3*s*s maps and one depth-to-space (the INT8-friendly edge_q).
+ARCHS = ("srresnet", "plain")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The SRResNet family (Ledig et al., 2017): B residual blocks of C maps; or an imported model."""
+    """A model: the SRResNet family (Ledig et al., 2017; B residual blocks of C maps), with ``arch="plain"``
+    a plain stack of B re-parameterisable 3x3 convs of C maps (``edge_q``), or an imported model."""
 
     preset: str
     scale: int
@@ -74,7 +78,7 @@ class ModelSpec:
 
     @property
     def imported(self) -> bool:
-        return self.arch != "srresnet"
+        return self.arch not in ARCHS  # edgesr's own architectures are rebuilt from preset/blocks/channels
 
     @property
     def channels_out(self) -> int:
@@ -159,7 +163,9 @@ class ModelSpec:
     # -- derived facts -------------------------------------------------------
     @property
     def upsample_factors(self) -> tuple[int, ...]:
-        """Sub-pixel stages: log2(scale) x2 stages, or one x3 stage."""
+        """Sub-pixel stages: log2(scale) x2 stages, or one x3 stage (plain: one x``scale`` depth-to-space)."""
+        if self.arch == "plain":
+            return (self.scale,)
         if self.scale == 3:
             return (3,)
         return (2,) * int(math.log2(self.scale))
@@ -169,6 +175,8 @@ class ModelSpec:
         (unknown), ``IMPORT_TILE_CONTEXT``: its tiles are stitched with that much context, not bit-exactly."""
         if self.imported:
             return IMPORT_TILE_CONTEXT
+        if self.arch == "plain":  # B + 2 3x3 convs at LR; the cubic image skip reads 2 LR pixels each side
+            return self.blocks + 2 + 2
         margin = 4 + 2 * self.blocks + 1  # head 9x9, two 3x3 per block, body tail 3x3
         factor = 1
         for f in self.upsample_factors:
@@ -181,7 +189,8 @@ class ModelSpec:
             src = f", from {self.source['file']}" if self.source.get("file") else ""
             return f"{self.arch} x{self.scale} ({self.params / 1e6:.2f} M params{src})"
         skip = f", {self.image_skip} image skip" if self.image_skip != "none" else ""
-        return f"{self.preset} x{self.scale} (B{self.blocks}/C{self.channels}{skip})"
+        arch = "plain " if self.arch == "plain" else ""
+        return f"{self.preset} x{self.scale} ({arch}B{self.blocks}/C{self.channels}{skip})"
 
     def num_params(self) -> int:
         """Exact parameter count of the generator ``edgesr.train.arch`` builds from this spec (imports: as counted
@@ -190,6 +199,9 @@ class ModelSpec:
             return self.params
         c, cin = self.channels, self.in_channels
         conv = lambda k, i, o: k * k * i * o + o  # noqa: E731
+        if self.arch == "plain":  # training form: every 3x3 conv has a parallel 1x1 branch (folded at export)
+            rep = lambda i, o: conv(3, i, o) + conv(1, i, o)  # noqa: E731
+            return rep(cin, c) + self.blocks * rep(c, c) + rep(c, cin * self.scale**2)
         n = conv(9, cin, c) + 1  # head conv + PReLU (one slope)
         n += self.blocks * (2 * conv(3, c, c) + 2 * 2 * c + 1)  # two conv+BN, one PReLU
         n += conv(3, c, c) + 2 * c  # body tail conv + BN
@@ -203,6 +215,9 @@ class ModelSpec:
             return self.macs_per_px
         c, cin, s = self.channels, self.in_channels, self.scale
         lr = 1.0 / (s * s)  # fraction of output pixels computed at LR resolution
+        skip = 16 * cin if self.image_skip == "bicubic" else 0  # separable 4-tap cubic resize at HR
+        if self.arch == "plain":  # 3x3 head, B 3x3 convs, 3x3 conv to cin*s*s maps: all at LR
+            return lr * 9 * c * (cin + self.blocks * c + cin * s * s) + skip
         macs = lr * 81 * cin * c
         macs += lr * self.blocks * 2 * 9 * c * c
         macs += lr * 9 * c * c
@@ -210,10 +225,7 @@ class ModelSpec:
         for f in self.upsample_factors:
             macs += (res * res) * lr * 9 * c * c * f * f
             res *= f
-        macs += 81 * c * cin
-        if self.image_skip == "bicubic":
-            macs += 16 * cin  # separable 4-tap cubic resize at HR, per output pixel
-        return macs
+        return macs + 81 * c * cin + skip
 
 
 # -- presets: plain functions, one per model ----------------------------------
@@ -237,11 +249,20 @@ def edge_xs(scale: int = 4, image_skip: str = "none") -> ModelSpec:
     return ModelSpec(preset="edge_xs", scale=scale, blocks=4, channels=32, image_skip=image_skip)
 
 
+def edge_q(scale: int = 4, image_skip: str = "none") -> ModelSpec:
+    """Edge, quantisation-friendly: a plain stack of 3x3 conv + ReLU (48 maps, 10 re-parameterisable
+    blocks: 3x3 + 1x1 + identity while training, one 3x3 conv once exported) at LR resolution, one
+    3x3 conv to 3*s*s maps, one depth-to-space; 14.3 k MACs per output pixel at x4, all of it
+    INT8-able. Use it with an image skip (``--image-skip bicubic``, as shipped, or ``nearest``)."""
+    return ModelSpec(preset="edge_q", scale=scale, blocks=10, channels=48, arch="plain", image_skip=image_skip)
+
+
 PRESETS: dict[str, Callable[..., ModelSpec]] = {
     "srresnet": srresnet,
     "edge_m": edge_m,
     "edge_s": edge_s,
     "edge_xs": edge_xs,
+    "edge_q": edge_q,
 }
 
 

@@ -130,13 +130,14 @@ def _trace_dynamo(model: Any, opset: int) -> onnx.ModelProto:
 
 
 def to_onnx(model: Any, opset: int = 17, exporter: str = "torchscript") -> onnx.ModelProto:
-    """Trace an eval-mode SRResNet (BatchNorm folded first) or imported model into a clean ONNX graph with metadata."""
+    """Trace an eval-mode generator (BatchNorm and re-parameterisable branches folded first, ``deploy_form``) or an
+    imported model into a clean ONNX graph with metadata."""
     if model.spec.imported:
         folded = model  # TorchScript's exporter folds any eval-mode BatchNorm into the conv before it
     else:
-        from edgesr.train.arch import fold_batchnorm
+        from edgesr.train.arch import deploy_form
 
-        folded = fold_batchnorm(model)
+        folded = deploy_form(model)
     proto = _trace_torchscript(folded, opset) if exporter == "torchscript" else _trace_dynamo(folded, opset)
     strip_identities(proto)
     proto.ir_version = min(proto.ir_version, IR_FOR_OPSET[opset])

@@ -9,6 +9,12 @@ nearest-neighbour or bicubic interpolation, is added to the output, so the trunk
 the residual (as ABPN, the Mobile AI 2021 quantised-SR winner, does with a repeated input).
 The image then never travels through the trunk's feature maps, which is what keeps an INT8
 engine of the trunk accurate. The paper's ``srresnet`` preset has none.
+
+``PlainSR`` (``spec.arch == "plain"``, the ``edge_q`` preset) is the Mobile-AI quantised-SR design
+(ABPN, XLSR, QuickSRNet): 3x3 conv + ReLU layers at LR resolution, one 3x3 conv to 3*s*s maps, one
+PixelShuffle, the image skip. While training, every 3x3 conv is a ``RepConv`` (RepVGG's 3x3 + 1x1 +
+identity branches, no BatchNorm); ``deploy_form`` folds each into one 3x3 conv, so the exported
+graph is Conv/Relu/DepthToSpace (+ Resize/Add for the skip): ops TensorRT fuses with INT8 convs.
 """
 
 from __future__ import annotations
@@ -84,6 +90,64 @@ class SRResNet(nn.Module):
         return out if self.skip is None else out + self.skip(x)
 
 
+class RepConv(nn.Module):
+    """Training form of one 3x3 conv: ``conv3(x) + conv1(x) (+ x)``, all linear, so ``fused()`` is
+    one 3x3 conv with the same function (the identity branch only where in == out channels)."""
+
+    def __init__(self, cin: int, cout: int, identity: bool = False) -> None:
+        super().__init__()
+        if identity and cin != cout:
+            raise ValueError(f"an identity branch needs as many input as output maps ({cin} != {cout})")
+        self.conv3 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv1 = nn.Conv2d(cin, cout, 1)
+        self.identity = identity
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv3(x) + self.conv1(x)
+        return y + x if self.identity else y
+
+    @torch.no_grad()
+    def fused(self) -> nn.Conv2d:
+        conv = nn.Conv2d(self.conv3.in_channels, self.conv3.out_channels, 3, padding=1)
+        weight = self.conv3.weight.detach().clone()
+        weight[:, :, 1:2, 1:2] += self.conv1.weight.detach()
+        if self.identity:
+            weight[:, :, 1, 1] += torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device)
+        conv.weight.copy_(weight)
+        conv.bias.copy_(self.conv3.bias.detach() + self.conv1.bias.detach())
+        return conv.to(weight.device)
+
+    @torch.no_grad()
+    def load_fused(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """The inverse of ``fused``: branches whose sum is ``weight``/``bias`` (all in the 3x3)."""
+        w = weight.detach().clone()
+        if self.identity:
+            w[:, :, 1, 1] -= torch.eye(w.shape[0], dtype=w.dtype, device=w.device)
+        self.conv3.weight.copy_(w)
+        self.conv3.bias.copy_(bias)
+        self.conv1.weight.zero_()
+        self.conv1.bias.zero_()
+
+
+class PlainSR(nn.Module):
+    """``spec.arch == "plain"``: RepConv(3 -> C) + ReLU, B x [RepConv(C -> C, identity) + ReLU],
+    RepConv(C -> 3*s*s), PixelShuffle(s), + image skip. Same I/O contract as ``SRResNet``."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        c, cin, s = spec.channels, spec.in_channels, spec.scale
+        self.head = nn.Sequential(RepConv(cin, c), nn.ReLU())
+        self.body = nn.Sequential(*[m for _ in range(spec.blocks) for m in (RepConv(c, c, identity=True), nn.ReLU())])
+        self.tail = RepConv(c, cin * s * s)
+        self.shuffle = nn.PixelShuffle(s)
+        self.skip = ImageSkip(s, spec.image_skip) if spec.image_skip != "none" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.shuffle(self.tail(self.body(self.head(x))))
+        return out if self.skip is None else out + self.skip(x)
+
+
 class Discriminator(nn.Module):
     """The paper's discriminator: 8 3x3 convs, 64 -> 512 maps, stride 2 every second conv,
     BN after all but the first, LeakyReLU(0.2), Dense(1024), LeakyReLU, Dense(1).
@@ -121,8 +185,34 @@ class Discriminator(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build_generator(spec: ModelSpec) -> SRResNet:
-    return SRResNet(spec)
+Generator = SRResNet | PlainSR
+
+
+def build_generator(spec: ModelSpec) -> Generator:
+    return PlainSR(spec) if spec.arch == "plain" else SRResNet(spec)
+
+
+def deploy_form(model: Any) -> Any:
+    """A copy of the eval-mode generator as exported: every ``RepConv`` folded into one 3x3 conv
+    and every BatchNorm into the conv before it (same function, up to float rounding)."""
+    folded = copy.deepcopy(model).eval()
+    _fuse_repconvs(folded)
+    return fold_batchnorm(folded)
+
+
+def _fuse_repconvs(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, RepConv):
+            setattr(module, name, child.fused())
+        else:
+            _fuse_repconvs(child)
+
+
+def load_deployed(model: Any, deployed: dict[str, torch.Tensor]) -> None:
+    """Set ``model`` (training form) from a state dict of its ``deploy_form`` (e.g. after QAT)."""
+    for name, module in model.named_modules():
+        if isinstance(module, RepConv):
+            module.load_fused(deployed[f"{name}.weight"], deployed[f"{name}.bias"])
 
 
 def fold_batchnorm(model: Any) -> Any:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from edgesr.train.arch import SRResNet
+from edgesr.train.arch import PlainSR, SRResNet
 
 
 def _tent(factor: int) -> torch.Tensor:
@@ -36,7 +36,12 @@ def _tent(factor: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolation_init(model: SRResNet) -> SRResNet:
+def interpolation_init(model: SRResNet | PlainSR) -> SRResNet | PlainSR:
+    if isinstance(model, PlainSR):  # zero tail: the untrained model outputs the image skip (or 0 without one)
+        for conv in (model.tail.conv3, model.tail.conv1):
+            conv.weight.zero_()
+            conv.bias.zero_()
+        return model
     if model.spec.image_skip != "none":
         model.tail.weight.zero_()
         model.tail.bias.zero_()

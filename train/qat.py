@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from edgesr.spec import ModelSpec
-from edgesr.train.arch import SRResNet, build_generator, fold_batchnorm
+from edgesr.train.arch import SRResNet, build_generator, deploy_form, load_deployed
 
 QMIN, QMAX = -128, 127
 PERCENTILE = 99.999  # as build-engine's default calibration (export/calibration.py)
@@ -77,8 +77,9 @@ class FakeQuantConv(nn.Module):
 
 
 def prepare(model: SRResNet) -> SRResNet:
-    """A copy of ``model`` with BatchNorm folded and every Conv2d wrapped (not yet calibrated)."""
-    folded = fold_batchnorm(model)
+    """A copy of ``model`` in its exported form (BatchNorm and RepConv branches folded) with every
+    Conv2d wrapped (not yet calibrated)."""
+    folded = deploy_form(model)
     _wrap(folded)
     return folded.train()
 
@@ -152,6 +153,9 @@ def spec_state_dict(model: nn.Module, spec: ModelSpec) -> dict[str, Any]:
     wrapped = set(quant_convs(model))
     trained = {_unwrapped(k, wrapped): v for k, v in model.state_dict().items() if not k.endswith(".amax")}
     reference = build_generator(spec)
+    if spec.arch == "plain":  # no BatchNorm; each trained 3x3 conv goes back into its RepConv's branches
+        load_deployed(reference, trained)
+        return {k: v.detach().clone() for k, v in reference.state_dict().items()}
     eps_by_module = {name: m.eps for name, m in reference.named_modules() if isinstance(m, nn.BatchNorm2d)}
     out: dict[str, Any] = {}
     for key, ref in reference.state_dict().items():

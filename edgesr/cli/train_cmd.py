@@ -24,7 +24,7 @@ def train(
         None, help="Training images: a folder, image or list file; repeat for several [default: built-in photos]."
     ),
     val: str | None = typer.Option(None, help="Folder of validation images (Y-PSNR every --val-every steps)."),
-    preset: str | None = typer.Option(None, help="Model preset: srresnet, edge_m, edge_s, edge_xs [edge_s]."),
+    preset: str | None = typer.Option(None, help="Model preset: srresnet, edge_m, edge_s, edge_xs, edge_q [edge_s]."),
     image_skip: str | None = typer.Option(
         None, help="Edge presets: add the upsampled input to the output: none, nearest or bicubic [none]."
     ),

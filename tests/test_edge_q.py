@@ -1,0 +1,192 @@
+"""edge_q, the INT8-friendly plain preset: within its compute budget, re-parameterised branches fold
+into one conv with the same function (PyTorch, ONNX, QAT), and its graph holds only ops that
+TensorRT fuses with INT8 convs, every conv quantised."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from export_helpers import SMALL_PROFILE, cli
+
+from edgesr.imageops import to_nchw
+from edgesr.samples import samples_dir
+from edgesr.spec import edge_q, edge_s, preset
+from edgesr.train import qat
+from edgesr.train.arch import PlainSR, RepConv, build_generator, deploy_form, load_deployed
+from edgesr.train.checkpoint import save_checkpoint
+from edgesr.train.data import load_pairs
+from edgesr.train.init import interpolation_init
+
+DEPLOYED_OPS = {"Conv", "Relu", "DepthToSpace", "Resize", "Add", "Constant"}  # Constant: the Resize scales
+
+
+def _trained_like(scale: int = 4, skip: str = "bicubic", seed: int = 0) -> PlainSR:
+    """Every branch non-zero (a fresh tail is zero), so the folds are really exercised."""
+    torch.manual_seed(seed)
+    model = build_generator(preset("edge_q", scale, skip))
+    assert isinstance(model, PlainSR)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.02)
+    return model.eval()
+
+
+def _photo(side: int = 48) -> torch.Tensor:
+    pair = next(p for p in load_pairs(samples_dir("holdout"), 4) if p.name == "coins.png")
+    return torch.from_numpy(to_nchw(pair.lr[:side, :side]))
+
+
+def test_budget_is_under_half_of_edge_s_at_x4() -> None:
+    spec = edge_q(4, "bicubic")
+    assert spec.macs_per_output_pixel() <= 15_000
+    assert spec.macs_per_output_pixel() < edge_s(4, "bicubic").macs_per_output_pixel() / 2
+    assert spec.upsample_factors == (4,) and edge_q(3).upsample_factors == (3,)
+
+
+@pytest.mark.parametrize("identity", [False, True])
+def test_repconv_folds_into_one_conv_and_back(identity: bool) -> None:
+    torch.manual_seed(0)
+    rep = RepConv(8, 8, identity=identity)
+    x = torch.randn(2, 8, 11, 13)
+    with torch.no_grad():
+        fused = rep.fused()
+        torch.testing.assert_close(fused(x), rep(x), rtol=0, atol=1e-5)
+        back = RepConv(8, 8, identity=identity)
+        back.load_fused(fused.weight, fused.bias)
+        torch.testing.assert_close(back(x), rep(x), rtol=0, atol=1e-5)
+    assert fused.kernel_size == (3, 3)
+    with pytest.raises(ValueError, match="identity"):
+        RepConv(3, 8, identity=True)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_deploy_form_is_the_same_function_on_a_photo(scale: int) -> None:
+    model = _trained_like(scale)
+    x = _photo()
+    deployed = deploy_form(model)
+    assert not [m for m in deployed.modules() if isinstance(m, RepConv)]
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in deployed.modules()) == model.spec.blocks + 2
+    with torch.no_grad():
+        torch.testing.assert_close(deployed(x), model(x), rtol=0, atol=2e-5)
+        back = build_generator(model.spec).eval()
+        load_deployed(back, deployed.state_dict())
+        torch.testing.assert_close(back(x), model(x), rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("scale,skip", [(2, "nearest"), (3, "bicubic"), (4, "bicubic")])
+def test_export_is_one_conv_per_layer_and_one_depth_to_space(tmp_path: Path, scale: int, skip: str) -> None:
+    from edgesr.export.onnx_export import ExportConfig, export_onnx
+
+    model = _trained_like(scale, skip)
+    ckpt = save_checkpoint(tmp_path / "q.pt", {"spec": model.spec, "generator": model.state_dict(), "step": 0})
+    result = export_onnx(ckpt, tmp_path / "q.onnx", ExportConfig(parity_sizes=((24, 32),)))
+    assert result.parity.worst_psnr_db >= 60  # ONNX Runtime vs the multi-branch PyTorch model, real photos
+    nodes = onnx.load(str(result.path)).graph.node
+    ops = [n.op_type for n in nodes]
+    assert set(ops) <= DEPLOYED_OPS, set(ops) - DEPLOYED_OPS
+    assert ops.count("Conv") == model.spec.blocks + 2 and ops.count("Relu") == model.spec.blocks + 1
+    assert ops.count("DepthToSpace") == 1 and ops.count("Resize") == 1
+    d2s = next(n for n in nodes if n.op_type == "DepthToSpace")
+    assert {a.name: a.i for a in d2s.attribute if a.name == "blocksize"} == {"blocksize": scale}
+
+
+def test_qat_simulates_the_exported_convs_and_maps_back_to_branches() -> None:
+    """QAT fake-quantises the folded convs, one per exported Conv, and its checkpoint (training form)
+    is the same function as the fine-tuned folded model."""
+    from edgesr.export.onnx_export import to_onnx
+
+    model = _trained_like()
+    prepared = qat.prepare(model)
+    rng = np.random.default_rng(0)
+    amax = qat.calibrate(prepared, [torch.from_numpy(rng.random((2, 3, 24, 24), np.float32))])
+    convs = [n.name for n in to_onnx(model).graph.node if n.op_type == "Conv"]
+    assert len(convs) == len(amax) == model.spec.blocks + 2
+    assert [c.split("/")[-2] for c in convs] == list(amax)  # same layers, same order
+    with torch.no_grad():  # a fine-tune step's worth of change to every folded conv
+        for m in qat.quant_convs(prepared).values():
+            m.conv.weight.add_(0.01 * torch.randn_like(m.conv.weight))
+    back = build_generator(model.spec).eval()
+    back.load_state_dict(qat.spec_state_dict(prepared, model.spec))
+    x = _photo(32)
+    with torch.no_grad(), qat.float_forward(prepared):
+        torch.testing.assert_close(back(x), prepared.eval()(x), rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("skip", ["nearest", "bicubic"])
+def test_untrained_edge_q_with_a_skip_is_the_interpolator(skip: str) -> None:
+    model = interpolation_init(build_generator(edge_q(4, skip))).eval()
+    x = torch.rand(1, 3, 10, 12)
+    mode = {"nearest": {"mode": "nearest"}, "bicubic": {"mode": "bicubic", "align_corners": False}}[skip]
+    with torch.no_grad():
+        expected = torch.nn.functional.interpolate(x, scale_factor=4, **mode)  # type: ignore[arg-type]
+        torch.testing.assert_close(model(x), expected)
+
+
+def test_portable_int8_quantises_every_conv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``build-engine --int8 --backend onnx --int8-keep none``: a Q/DQ pair on every Conv's data and
+    weight, nothing else quantised, and TensorRT's Q/DQ rules hold."""
+    from edgesr.export.int8 import qdq_summary, trt_qdq_violations
+    from edgesr.export.onnx_export import ExportConfig, export_onnx
+
+    model = _trained_like()
+    ckpt = save_checkpoint(tmp_path / "q.pt", {"spec": model.spec, "generator": model.state_dict(), "step": 0})
+    fp32 = export_onnx(ckpt, tmp_path / "q.onnx", ExportConfig(parity_sizes=((24, 32),))).path
+    out = tmp_path / "q.int8.qdq.onnx"
+    code, _, err = cli(capsys, "build-engine", fp32, "-o", out, "--backend", "onnx", *SMALL_PROFILE,
+                       "--int8", "--calib-images", "2", "--int8-keep", "none", "--force")
+    assert code == 0, err
+    qdq = onnx.load(str(out))
+    assert trt_qdq_violations(qdq) == []
+    n_conv = model.spec.blocks + 2
+    assert qdq_summary(qdq)["dequantize_feeds"] == {"Conv.input": n_conv, "Conv.weight": n_conv}
+    report = json.loads(out.with_name(out.name + ".gate.json").read_text())
+    assert report["int8"]["int8_mac_share"] == 1.0
+
+
+SHIPPED = "edgesr_edge_q_x4"
+
+
+def test_shipped_edge_q_onnx_is_its_checkpoints_export_and_beats_bicubic(set5: Path) -> None:
+    from edgesr.imageops import downscale, from_nchw, list_images, mod_crop, read_image, upscale_bicubic
+    from edgesr.metrics import psnr, sr_psnr_ssim
+    from edgesr.pretrained import WEIGHTS_DIR
+    from edgesr.runtime import open_runner
+    from edgesr.train.checkpoint import load_generator
+
+    model = load_generator(WEIGHTS_DIR / f"{SHIPPED}.pt")
+    assert model.spec == edge_q(4, "bicubic")
+    gains, ours = [], []
+    with open_runner(WEIGHTS_DIR / f"{SHIPPED}.onnx") as runner:
+        assert runner.spec == model.spec
+        for path in list_images(set5):
+            hr, gray = read_image(path)
+            lr = downscale(mod_crop(hr, 4), 4)
+            sr = from_nchw(runner.infer(to_nchw(lr)))[0]
+            with torch.no_grad():
+                assert psnr(sr, from_nchw(model(torch.from_numpy(to_nchw(lr))).numpy())[0]) >= 60.0
+            ours.append(sr_psnr_ssim(sr, mod_crop(hr, 4), 4, gray)[0])
+            gains.append(ours[-1] - sr_psnr_ssim(upscale_bicubic(lr, 4), mod_crop(hr, 4), 4, gray)[0])
+    assert np.mean(ours) >= 30.8 and np.mean(gains) >= 2.0  # 30.94 dB measured (docs/edge-preset.md)
+
+
+def test_shipped_edge_q_int8_runs_every_conv_in_int8_and_passed_its_gate() -> None:
+    from edgesr.artifact import read_sidecar
+    from edgesr.export.int8 import trt_qdq_violations
+    from edgesr.pretrained import WEIGHTS_DIR
+
+    path = WEIGHTS_DIR / f"{SHIPPED}.int8.qdq.onnx"
+    qdq = onnx.load(str(path))
+    assert trt_qdq_violations(qdq) == []
+    convs = [n for n in qdq.graph.node if n.op_type == "Conv"]
+    dq_out = {n.output[0] for n in qdq.graph.node if n.op_type == "DequantizeLinear"}
+    assert len(convs) == 12 and all(n.input[0] in dq_out and n.input[1] in dq_out for n in convs)
+    sidecar = read_sidecar(path)
+    assert sidecar.reference_onnx == f"{SHIPPED}.onnx"
+    report = json.loads((path.parent / sidecar.gate["report"]).read_text())
+    assert report["passed"] and report["int8"]["int8_mac_share"] == 1.0
+    assert report["exact_qdq"]["mean_psnr_db"] >= 45.0
