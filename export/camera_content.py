@@ -19,7 +19,7 @@ import numpy as np
 from edgesr import synthetic
 from edgesr.artifact import sha256_file
 from edgesr.errors import UsageError
-from edgesr.imageops import downscale, load_image, save_image
+from edgesr.imageops import downscale, save_image
 from edgesr.pairs import ImagePair
 from edgesr.samples import cache_dir
 
@@ -57,7 +57,9 @@ def synthetic_files(backgrounds: list[Path], shape: tuple[int, int], count: int,
     names = [folder / f"{i:02d}.png" for i in range(count)]
     if all(n.is_file() for n in names):
         return names
-    photos = [load_image(f) for f in backgrounds]
+    from edgesr.export.calibration import usable_images  # (calibration imports this module)
+
+    photos = usable_images(backgrounds)  # an unreadable calibration image is skipped and named, as train does
     frames = synthetic.frames(photos, shape, count, seed, graphics_too=False)  # graphics: see MIX_SHARE's note
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))

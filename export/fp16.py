@@ -30,8 +30,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from edgesr.errors import require
+from edgesr.errors import MissingDependencyError, require
 from edgesr.export.onnx_io import EdgeSRModel, metadata, set_metadata, sort_topologically
+from edgesr.imageops import to_nchw
 
 FP16_MAX = float(np.finfo(np.float16).max)
 FP16_SAFE = FP16_MAX / 8  # headroom for images brighter or busier than the calibration crops
@@ -224,6 +225,23 @@ def make_fp16(src: EdgeSRModel, calib_cfg: Any) -> tuple[onnx.ModelProto, Fp16Ke
     from edgesr.runtime.size_rule import as_model_input
 
     cfg = replace(calib_cfg, images=MEASURE_CROPS, shape=MEASURE_SHAPE)
-    xs = [as_model_input(x, src.spec) for x in crops(cfg, calibration_files(cfg))]
-    keep = measure_keep(src.model, xs, f"{len(xs)} crops of {MEASURE_SHAPE[0]}x{MEASURE_SHAPE[1]} (calibration images)")
+    try:
+        xs = [as_model_input(x, src.spec) for x in crops(cfg, calibration_files(cfg))]
+        what = "calibration images"
+    except MissingDependencyError:  # no built-in photos (a torch-free install without scikit-image)
+        if cfg.data is not None:
+            raise
+        xs = [as_model_input(to_nchw(img), src.spec) for img in _graphics(cfg.seed)]
+        what = "synthetic test patterns: no calibration images here"
+    keep = measure_keep(src.model, xs, f"{len(xs)} crops of {MEASURE_SHAPE[0]}x{MEASURE_SHAPE[1]} ({what})")
     return to_fp16(src, keep), keep
+
+
+def _graphics(seed: int) -> list[np.ndarray]:
+    """High-contrast frames (colour bars, test patterns) made by edgesr itself: they drive activations at least as
+    far as photos do, so a layer they keep in range is measured, not guessed."""
+    from edgesr.synthetic import GRAPHICS, fonts, graphics
+
+    rng = np.random.default_rng(seed)
+    h, w = MEASURE_SHAPE
+    return [graphics(h, w, kind, rng, fonts()) for kind in GRAPHICS]
