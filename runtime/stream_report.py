@@ -106,8 +106,11 @@ class StreamReport(RunTail, StreamCounts, RunFacts):
 
 def write_report(report: StreamReport, path: Path | None, error: BaseException | None) -> BaseException | None:
     """Write the report when it has a path; returns the error that ended the run (the first failure ends the
-    run; a report that cannot be written comes second)."""
+    run; a report that cannot be written comes second). A run that failed never replaces an existing report (the
+    output it describes is still there): its own goes beside it as ``<report>.failed.json``."""
     if path is not None:
+        if error is not None and path.exists():  # a failed run keeps the earlier output: and its report
+            path = path.with_name(path.stem + ".failed.json")
         try:
             write_json(path, redact_tree(report.to_dict()))  # no secret of a source URI in the file
             report.report_path = str(path)

@@ -120,14 +120,14 @@ def test_stream_on_a_full_disk_stops_at_the_first_failed_write(
     out = small_fs / "out.mp4"
     base = ["stream", "--engine", model, "-o", out, "-q", "--check-every", "0"]
     assert cli(capsys, *base, "--video", short)[0] == 0
-    good = snapshot([out])
+    good = snapshot([out, small_fs / "out.report.json"])
 
     filler = fill(small_fs, leave=8 * 1024)
     code, _, err = cli(capsys, *base, "--video", long)
     line = one_line_error(err)
     assert code == 1 and f"cannot write {out}" in line and "No space left on device" in line, line
-    assert leftovers(small_fs) == [] and snapshot([out]) == good
-    report = json.loads((small_fs / "out.report.json").read_text())
+    assert leftovers(small_fs) == [] and snapshot([out, small_fs / "out.report.json"]) == good  # video and its report
+    report = json.loads((small_fs / "out.report.failed.json").read_text())  # the failed run's, beside them
     assert report["frames_in"] < 400 and report["error"] == line.removeprefix("error: ")  # stopped early
 
     filler.unlink()
