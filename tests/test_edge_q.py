@@ -174,19 +174,12 @@ def test_shipped_edge_q_onnx_is_its_checkpoints_export_and_beats_bicubic(set5: P
     assert np.mean(ours) >= 30.8 and np.mean(gains) >= 2.0  # 30.94 dB measured (docs/edge-preset.md)
 
 
-def test_shipped_edge_q_int8_runs_every_conv_in_int8_and_passed_its_gate() -> None:
-    from edgesr.artifact import read_sidecar
-    from edgesr.export.int8 import trt_qdq_violations
-    from edgesr.pretrained import WEIGHTS_DIR
+def test_edge_q_ships_no_int8_file_until_one_passes_every_content_class() -> None:
+    """Its all-INT8 build (gated before the per-content-class gate) fails the synthetic-graphics class (37.6 dB
+    worst vs 42), and keeping the head, first body and tail convs float does not fix it (38.2 dB): no INT8 file
+    ships for edge_q (docs/edge-preset.md); `edgesr models` says so."""
+    from edgesr.zoo import shipped
 
-    path = WEIGHTS_DIR / f"{SHIPPED}.int8.qdq.onnx"
-    qdq = onnx.load(str(path))
-    assert trt_qdq_violations(qdq) == []
-    convs = [n for n in qdq.graph.node if n.op_type == "Conv"]
-    dq_out = {n.output[0] for n in qdq.graph.node if n.op_type == "DequantizeLinear"}
-    assert len(convs) == 12 and all(n.input[0] in dq_out and n.input[1] in dq_out for n in convs)
-    sidecar = read_sidecar(path)
-    assert sidecar.reference_onnx == f"{SHIPPED}.onnx"
-    report = json.loads((path.parent / sidecar.gate["report"]).read_text())
-    assert report["passed"] and report["int8"]["int8_mac_share"] == 1.0
-    assert report["exact_qdq"]["mean_psnr_db"] >= 45.0
+    model = shipped("edge_q")
+    assert not model.path("int8").exists() and model.to_dict()["int8_onnx"] is None
+    assert model.path("onnx").is_file() and model.path("pt").is_file()
