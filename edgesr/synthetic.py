@@ -274,6 +274,14 @@ def frames(photos: Sequence[np.ndarray], shape: tuple[int, int], count: int, see
     return out
 
 
+def graphics_set(shape: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
+    """One frame of each ``GRAPHICS`` kind at ``shape`` (uint8 RGB), seeded: high-contrast content that drives
+    activations further than photos do (what INT8 ranges and FP16 overflow checks must hold on too)."""
+    rng = np.random.default_rng(seed)
+    sources = fonts()
+    return [graphics(shape[0], shape[1], kind, rng, sources) for kind in GRAPHICS]
+
+
 def upscale_layer(layer: np.ndarray, scale: int) -> np.ndarray:
     """An RGBA (or RGB) layer drawn at LR size, nearest-upscaled ``scale`` x: the same overlay on the HR frame."""
     return np.repeat(np.repeat(layer, scale, axis=0), scale, axis=1)

@@ -231,17 +231,10 @@ def make_fp16(src: EdgeSRModel, calib_cfg: Any) -> tuple[onnx.ModelProto, Fp16Ke
     except MissingDependencyError:  # no built-in photos (a torch-free install without scikit-image)
         if cfg.data is not None:
             raise
-        xs = [as_model_input(to_nchw(img), src.spec) for img in _graphics(cfg.seed)]
+        from edgesr.synthetic import graphics_set
+
+        xs = [as_model_input(to_nchw(img), src.spec) for img in graphics_set(MEASURE_SHAPE, cfg.seed)]
         what = "synthetic test patterns: no calibration images here"
     keep = measure_keep(src.model, xs, f"{len(xs)} crops of {MEASURE_SHAPE[0]}x{MEASURE_SHAPE[1]} ({what})")
     return to_fp16(src, keep), keep
 
-
-def _graphics(seed: int) -> list[np.ndarray]:
-    """High-contrast frames (colour bars, test patterns) made by edgesr itself: they drive activations at least as
-    far as photos do, so a layer they keep in range is measured, not guessed."""
-    from edgesr.synthetic import GRAPHICS, fonts, graphics
-
-    rng = np.random.default_rng(seed)
-    h, w = MEASURE_SHAPE
-    return [graphics(h, w, kind, rng, fonts()) for kind in GRAPHICS]

@@ -20,7 +20,9 @@ from edgesr.export.calibration import Calibration, CalibrationConfig, calibrate,
 from edgesr.export.int8 import PLACEMENT, load_ranges, qdq_summary, quantize_qdq, resolve_names
 from edgesr.export.int8_search import DEFAULT_BUDGET_S, MARGIN_DB, conv_groups, conv_macs, int8_mac_share, search_keep
 from edgesr.export.onnx_io import EdgeSRModel
+from edgesr.imageops import to_nchw
 from edgesr.runtime.size_rule import as_model_input, padded_side
+from edgesr.synthetic import graphics_set
 
 SEARCH_CROPS = 8  # sensitivity search: seeded crops of the calibration images, LR HxW below
 SEARCH_SHAPE = (48, 48)
@@ -68,6 +70,9 @@ def make_int8(
             n, shape = SMALL_SEARCH
         scfg = replace(calib_cfg, images=n, shape=shape)
         xs = [adapt(x) for x in crops(scfg, calibration_files(calib_cfg))]
+        # the gate's synthetic-graphics class too: not calibrated on (its ranges would cost every frame), but the
+        # convs it breaks are measured here, so the search keeps them float before the gate has to refuse
+        xs += [adapt(to_nchw(img)) for img in graphics_set(shape, calib_cfg.seed)]
         update = progress("INT8 sensitivity", len(conv_groups(list(macs))) * 2 + 1) if progress else None
         search = search_keep(src.model, ranges, xs, macs, min_psnr_db + MARGIN_DB, update, budget_s)
         names = search.keep
