@@ -86,5 +86,5 @@ def summary_table(s: dict[str, Any]) -> Table:
         what = f"blur {cam['blur_sigma']:g} + noise {cam['noise_sigma']:g} + H.264 at {cam['bitrate'] // 1000} kbit/s"
         table.add_row("camera footage", f"{what}, Y-PSNR vs HR: {scores}",
                       f"{cam['png']}\ninput: {cam['clip']}")
-    table.add_row("summary", backend["why"], s["artifacts"]["summary"])
+    table.add_row("summary", escape(backend["why"]), s["artifacts"]["summary"])
     return table
