@@ -8,6 +8,7 @@ import pytest
 from export_helpers import cli
 from test_engine_build import INT8_CPU, ORT, fp32_onnx  # noqa: F401 - the module's fixture, reused
 
+from edgesr.artifact import read_sidecar
 from edgesr.samples import cache_dir
 
 
@@ -17,7 +18,8 @@ def test_damaged_calibration_cache_is_recomputed(capsys: pytest.CaptureFixture[s
     args = [*ORT, "--int8", "--calib-images", "2", "--int8-keep", "none", *INT8_CPU]
     code, out, err = cli(capsys, "build-engine", fp32_onnx, "-o", tmp_path / "a.engine", *args)
     assert code == 0, err
-    cached = sorted((cache_dir() / "calibration").glob("*.json"), key=lambda p: p.stat().st_mtime)[-1]
+    key = read_sidecar(tmp_path / "a.engine").build["calibration"]["cache_key"]  # this build's ranges, by name
+    cached = cache_dir() / "calibration" / key
     cached.write_bytes(damage.encode("latin-1"))
     code, out, err = cli(capsys, "build-engine", fp32_onnx, "-o", tmp_path / "b.engine", *args)
     assert code == 0, err
