@@ -16,7 +16,7 @@ import numpy as np
 
 from edgesr.train.data import PatchSampler
 
-_SAMPLER: PatchSampler | None = None  # the worker's copy (inherited by fork)
+_SAMPLER: PatchSampler | None = None  # the worker's copy (sent once, at start)
 
 
 def _init(sampler: PatchSampler) -> None:
@@ -47,7 +47,7 @@ class BatchFeed:
         if workers > 0:
             import multiprocessing
 
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_init, initargs=(sampler,))
             self.ahead = 2 * workers
 
