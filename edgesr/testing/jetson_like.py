@@ -58,14 +58,19 @@ def system_python_runs(code: str) -> subprocess.CompletedProcess[str]:
 
 def venv_dir() -> Path:
     key = hashlib.sha256(f"{SYSTEM_PYTHON}:{base_requirements()}:{REPO}".encode()).hexdigest()[:12]
-    root = Path(os.environ.get("EDGESR_JETSON_VENV_DIR", Path(tempfile.gettempdir()) / "edgesr-test-venvs"))
-    return root / f"jetson-like-{key}"
+    return venv_root() / f"jetson-like-{key}"
 
 
-def _run(cmd: list[str], what: str, timeout: float = 900) -> None:
+def venv_root() -> Path:
+    """Where the test venvs live (reused across sessions)."""
+    return Path(os.environ.get("EDGESR_JETSON_VENV_DIR", Path(tempfile.gettempdir()) / "edgesr-test-venvs"))
+
+
+def run_step(cmd: list[str], what: str, where: str = "in the Jetson-like venv", timeout: float = 900) -> None:
+    """Run one build step of a test venv; a failure is ``Unavailable`` naming the step and pip's last words."""
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
-        raise Unavailable(f"cannot {what} in the Jetson-like venv: {out.stderr.strip()[-300:]}")
+        raise Unavailable(f"cannot {what} {where}: {out.stderr.strip()[-300:]}")
 
 
 @functools.cache
@@ -80,14 +85,14 @@ def jetson_like_venv() -> Path:
     if not (ready.exists() and python.exists()):
         shutil.rmtree(venv, ignore_errors=True)
         venv.parent.mkdir(parents=True, exist_ok=True)
-        _run([str(SYSTEM_PYTHON), "-m", "venv", "--system-site-packages", str(venv)], "make a venv (python3-venv)")
+        run_step([str(SYSTEM_PYTHON), "-m", "venv", "--system-site-packages", str(venv)], "make a venv (python3-venv)")
         have = subprocess.run([str(python), "-c", "import numpy; print(numpy.__version__)"], capture_output=True,
                               text=True)
         constraints = venv / "constraints.txt"
         constraints.write_text(f"numpy=={have.stdout.strip()}\n" if have.returncode == 0 else "")
-        _run([*pip, "-c", str(constraints), *base_requirements()], "install edgesr's base dependencies (offline?)")
+        run_step([*pip, "-c", str(constraints), *base_requirements()], "install edgesr's base dependencies (offline?)")
         ready.write_text("ok\n")
-    install_checkout(pip, _run)
+    install_checkout(pip, run_step)
     return venv
 
 

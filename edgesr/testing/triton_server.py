@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import shutil
 import socket
-import subprocess
-import tempfile
 from pathlib import Path
 
 from edgesr.testing import Unavailable
-from edgesr.testing.jetson_like import SYSTEM_PYTHON, base_requirements, install_checkout
+from edgesr.testing.jetson_like import SYSTEM_PYTHON, base_requirements, install_checkout, run_step, venv_root
 
 PYTRITON = "nvidia-pytriton>=0.5,<0.8"
 
 
-def _step(cmd: list[str], what: str, timeout: float = 1200) -> None:
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if out.returncode != 0:
-        raise Unavailable(f"cannot {what} for the Triton server venv: {out.stderr.strip()[-300:]}")
+def _step(cmd: list[str], what: str) -> None:
+    run_step(cmd, what, "for the Triton server venv", timeout=1200)
 
 
 @functools.cache
@@ -37,7 +32,7 @@ def pytriton_venv() -> Path:
         raise Unavailable(f"no system Python at {SYSTEM_PYTHON} (set EDGESR_SYSTEM_PYTHON)")
     deps = [*base_requirements(), PYTRITON, "setuptools>=64", "wheel"]
     key = hashlib.sha256(f"{SYSTEM_PYTHON}:{deps}".encode()).hexdigest()[:12]
-    root = Path(os.environ.get("EDGESR_JETSON_VENV_DIR", Path(tempfile.gettempdir()) / "edgesr-test-venvs"))
+    root = venv_root()
     venv = root / f"pytriton-{key}"
     python = venv / "bin" / "python"
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
