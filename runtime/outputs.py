@@ -3,7 +3,8 @@ GStreamer's RTSP server, ``http://`` a live view page), all fed the same frames 
 
 ``-o out.mp4 -o rtsp://:8554/sr -o http://:8080`` records, serves RTSP and shows the live view at once.
 A network URL with no host (``rtsp://:8554/sr``) binds 127.0.0.1 unless ``--listen 0.0.0.0`` is given;
-a URL with a host binds that host. Port 0 picks a free port (the line printed at start names it).
+a URL with a host binds that host. Port 0 picks a free port (the line printed at start names it). Several
+``rtsp://`` outputs on one port are mounts (distinct paths) of one RTSP server (``rtsp_server``).
 """
 
 from __future__ import annotations
@@ -68,12 +69,16 @@ def check_outputs(outputs: list[str], listen: str | None = None) -> list[OutputR
         raise UsageError("no output given")
     refs = [classify_output(o) for o in outputs]
     seen: set[str] = set()
-    ports: list[int] = []
+    ports: dict[int, set[tuple[str, str]]] = {}  # port -> {(scheme, host)}: the rtsp:// outputs of one host share it
     for ref in refs:
         if ref.kind.served:
             addr = parse_address(ref.uri, listen)
-            key = f"{addr.scheme}:{addr.port}" if addr.port else ref.uri
-            ports.append(addr.port)
+            if addr.scheme == "rtsp":  # a mount of the port's one RTSP server: its path is the key
+                key = f"rtsp:{addr.host}:{addr.port}{addr.path.rstrip('/')}" if addr.port else ref.uri
+            else:
+                key = f"{addr.scheme}:{addr.port}" if addr.port else ref.uri
+            if addr.port:
+                ports.setdefault(addr.port, set()).add((addr.scheme, addr.host))
         elif ref.path is not None:
             check_output(ref.uri)
             key = str(ref.path.resolve())
@@ -84,7 +89,7 @@ def check_outputs(outputs: list[str], listen: str | None = None) -> list[OutputR
         if key in seen:
             raise UsageError(f"--output {ref.uri} is given twice")
         seen.add(key)
-    taken = [p for p in ports if p and ports.count(p) > 1]
+    taken = [p for p, users in ports.items() if len(users) > 1]
     if taken:
         raise UsageError(f"port {taken[0]} is used by two outputs")
     if any(ref.kind.name == "rtsp" for ref in refs):

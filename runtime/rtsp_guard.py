@@ -43,6 +43,7 @@ class RtspGuard:
         self.clients = self.peak_clients = self.refused_busy = self.timed_out = self.auth_failures = 0
         self._fails: dict[str, int] = {}
         self._locked_until: dict[str, float] = {}
+        self._pool: Any = None
 
     def to_dict(self) -> dict[str, int]:
         with self._lock:
@@ -50,15 +51,22 @@ class RtspGuard:
                     "timed_out": self.timed_out, "auth_failures": self.auth_failures}
 
     # -- set-up ------------------------------------------------------------------------------------------------
-    def configure(self, server: Any, factory: Any, host: str, ctx: Any) -> None:
+    def configure_mount(self, factory: Any, host: str) -> None:
+        """A mount's share of the policy: its media ports from the server's one address pool, its role."""
+        if host not in ("0.0.0.0", "::"):
+            if self._pool is None:
+                self._pool = self.rtsp.RTSPAddressPool()
+                self._pool.add_range(host, host, RTP_PORTS[0], RTP_PORTS[1], 0)
+            factory.set_address_pool(self._pool)
+        if self.policy.credentials is not None or self.policy.tls:
+            factory.add_role_from_structure(self._permissions())
+
+    def configure(self, server: Any, host: str, ctx: Any) -> None:
+        """The server's share: request limits, sessions, auth and TLS, the client signals (every mount)."""
         self._ctx = ctx
         if "content-length-limit" in [p.name for p in server.list_properties()]:
             server.set_property("content-length-limit", REQUEST_BODY_LIMIT)
         server.get_session_pool().set_max_sessions(self.policy.max_clients * 2)
-        if host not in ("0.0.0.0", "::"):
-            pool = self.rtsp.RTSPAddressPool()
-            pool.add_range(host, host, RTP_PORTS[0], RTP_PORTS[1], 0)
-            factory.set_address_pool(pool)
         creds = self.policy.credentials
         if creds is not None or self.policy.tls:
             auth = self.rtsp.RTSPAuth()
@@ -69,12 +77,10 @@ class RtspGuard:
                 for user, password in creds.users:  # Digest only: the password never crosses the network
                     auth.add_digest(user, password, token)
                 auth.set_supported_methods(self.GstRtsp.RTSPAuthMethod.DIGEST)
-                factory.add_role_from_structure(self._permissions())
             else:  # TLS alone: anyone may watch, as without TLS
                 token = self.rtsp.RTSPToken()
                 token.set_string(self.rtsp.RTSP_TOKEN_MEDIA_FACTORY_ROLE, ROLE)
                 auth.set_default_token(token)
-                factory.add_role_from_structure(self._permissions())
             if self.policy.tls:
                 auth.set_tls_certificate(self._certificate())
             server.set_auth(auth)

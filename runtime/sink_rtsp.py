@@ -1,5 +1,6 @@
 """``-o rtsp://:PORT/NAME``: serve the upscaled frames as H.264 over RTSP from inside ``edgesr stream``,
-with GStreamer's RTSP server through PyGObject (JetPack and Debian: ``python3-gi``,
+with GStreamer's RTSP server through PyGObject (one server per port: outputs on one port are its mounts,
+``rtsp_server``) (JetPack and Debian: ``python3-gi``,
 ``gir1.2-gst-rtsp-server-1.0``; a venv needs ``--system-site-packages`` to see them).
 
 One shared media pipeline for all clients: ``appsrc`` (fed by the writer thread) -> leaky queue ->
@@ -23,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from edgesr.errors import BadInputError, DeviceError, EdgeSRError, MissingDependencyError
+from edgesr.errors import BadInputError, EdgeSRError, MissingDependencyError
 from edgesr.runtime.outputs import NetAddress
-from edgesr.runtime.rtsp_guard import RtspGuard
+from edgesr.runtime.rtsp_server import open_mount, release
 from edgesr.runtime.serve_policy import ServePolicy
 from edgesr.runtime.sinks import Sink
 from edgesr.runtime.sources import Frame
@@ -102,7 +103,6 @@ class RtspSink(Sink):
         from gi.repository import GstRtsp
 
         policy = serve or ServePolicy()
-        self.guard = RtspGuard(policy, rtsp, self.GLib, GstRtsp)
         self.address = address
         self.encoder = pick_encoder(
             lambda n: self.Gst.ElementFactory.find(n) is not None, os.environ.get("EDGESR_RTSP_ENCODER")
@@ -116,25 +116,9 @@ class RtspSink(Sink):
         self._full = False
         self.warnings: list[str] = []
 
-        self.server = rtsp.RTSPServer()
-        self.server.set_address(address.host)
-        self.server.set_service(str(address.port))
-        factory = rtsp.RTSPMediaFactory()
-        factory.set_launch(launch_line(self.encoder))
-        factory.set_shared(True)
-        factory.connect("media-configure", self._on_media)
-        self.server.get_mount_points().add_factory(address.path, factory)
-        self._ctx = self.GLib.MainContext.new()
-        self.guard.configure(self.server, factory, address.host, self._ctx)
-        self._loop = self.GLib.MainLoop.new(self._ctx, False)
-        try:
-            self._source = self.server.create_source(None)
-        except self.GLib.Error as exc:
-            raise DeviceError(f"cannot serve RTSP on {address.host}:{address.port}: {exc.message}") from None
-        self._source.attach(self._ctx)
-        self.port = self.server.get_bound_port()
-        self._thread = threading.Thread(target=self._run_loop, name="edgesr-rtsp", daemon=True)
-        self._thread.start()
+        self.server = open_mount(address, policy, (rtsp, self.GLib, GstRtsp), launch_line(self.encoder),
+                                 self._on_media)
+        self.guard, self.port = self.server.guard, self.server.port
         host = "localhost" if address.host == "127.0.0.1" else address.host
         host = f"[{host}]" if ":" in host else host
         self.url = f"{'rtsps' if policy.tls else 'rtsp'}://{host}:{self.port}{address.path}"
@@ -145,14 +129,7 @@ class RtspSink(Sink):
         self.notes = [f"RTSP: {self.url} (H.264 by {self.encoder}; {scope}; {guard}; "
                       f"at most {policy.max_clients} clients)"]
 
-    # -- GLib thread: server, clients, media -----------------------------------------------------------------
-    def _run_loop(self) -> None:
-        self._ctx.push_thread_default()
-        try:
-            self._loop.run()
-        finally:
-            self._ctx.pop_thread_default()
-
+    # -- GLib thread: clients, media -----------------------------------------------------------------------------
     @property
     def clients(self) -> int:
         return self.guard.clients
@@ -212,9 +189,7 @@ class RtspSink(Sink):
             appsrc, self._appsrc = self._appsrc, None
         if appsrc is not None:
             appsrc.emit("end-of-stream")
-        self._source.destroy()
-        self._loop.quit()
-        self._thread.join(timeout=5.0)
+        release(self.server, self.address.path)
 
 
 def rgb_bytes(image: np.ndarray, even_hw: tuple[int, int]) -> bytes:

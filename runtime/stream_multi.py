@@ -1,8 +1,8 @@
 """``edgesr stream`` with several sources: one runner, one process, frames batched across streams
 (``runtime.multistream``). Outputs are templates: ``{i}`` (0-based source index) and ``{name}`` (the
 stream's name) make one output per stream (``out_{i}.mp4``); ``http://`` without a template is ONE live view
-showing every stream in a grid; ``none`` is shared. Several sources into one file, folder, window or RTSP
-mount without a template is refused in one line.
+showing every stream in a grid; ``none`` is shared; ``rtsp://:8554/cam{i}`` is one RTSP server with a mount per
+stream. Several sources into one file, folder, window or RTSP mount without a template is refused in one line.
 """
 
 from __future__ import annotations
@@ -89,11 +89,11 @@ def plan_outputs(
 
 def _templated(output: str, kind: OutputKind) -> str:
     """The example of a refusal: ``out.mp4`` -> ``out_{i}.mp4``, ``frames`` -> ``frames_{i}``, and a port per
-    stream for a served URL: ``rtsp://:8554/sr`` -> ``rtsp://:855{i}/sr``."""
+    mount per stream for RTSP: ``rtsp://:8554/sr`` -> ``rtsp://:8554/sr{i}`` (mounts of one server)."""
     if not kind.writes and not kind.served:  # a window
         return "http://:8080 (one live view, every stream in a grid)"
     if "://" in output:
-        return re.sub(r":(\d*)\d(?=/|$)", r":\1{i}", output, count=1)
+        return output.rstrip("/") + "{i}"
     p = Path(output)
     return str(p.with_name(f"{p.stem}_{{i}}{p.suffix}"))
 

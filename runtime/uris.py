@@ -174,7 +174,7 @@ class OutputKind:
     claims: Callable[[str], bool] | None = None
     parse: Callable[[str, str], str] = lambda uri, rest: uri
     writes: str | None = None  # "file" or "folder": the place it writes (checked before the run, report beside)
-    served: bool = False  # binds HOST:PORT (--listen applies; one port per output)
+    served: bool = False  # binds HOST:PORT (--listen applies; rtsp:// outputs of one port are mounts of one server)
     shared: bool = False  # several streams may go to one of it (none; the live view shows them in a grid)
 
 

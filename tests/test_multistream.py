@@ -77,7 +77,7 @@ def test_names_and_templates() -> None:
         (["out.mp4"], "2 sources cannot share one video output; use a template with {i} or {name}"),
         (["frames"], "cannot share one folder output; use a template with {i} or {name}, e.g."),
         (["display"], "cannot share one display output"),
-        (["rtsp://:8554/sr"], "cannot share one rtsp output"),
+        (["rtsp://:8554/sr"], "cannot share one rtsp output; use a template with {i} or {name}, e.g. rtsp://:8554/sr{i}"),
         (["o_{j}.mp4"], "unknown field {j}"),
         (["o_{name}.mp4"], "is given twice"),  # both sources are named "a"
     ],
