@@ -6,7 +6,8 @@
   ``LOCKOUT_AFTER`` failures has its connections closed at once for ``LOCKOUT_S`` (the main loop never sleeps:
   every other client keeps its stream).
 - **TLS:** ``--tls-cert``/``--tls-key`` make it RTSPS (``rtsps://``, ``RTSPAuth.set_tls_certificate``).
-- **Clients:** at most ``max_clients`` connections; the next one is closed at once. A
+- **Clients:** at most ``max_clients`` connections per mount (a server with several mounts, ``rtsp_server``:
+  ``max_clients`` times the mounts, counted together); the next one is closed at once. A
   connection that has no session ``IDLE_S`` after it opened (half-open, idle) is closed; sessions that
   stop their keep-alives expire (``SESSION_TIMEOUT_S``) and their connections close.
 - **Media sockets:** the RTP/RTCP UDP ports bind the address RTSP listens on (an ``RTSPAddressPool`` with
@@ -44,6 +45,7 @@ class RtspGuard:
         self._fails: dict[str, int] = {}
         self._locked_until: dict[str, float] = {}
         self._pool: Any = None
+        self.mounts = 0  # paths served (configure_mount)
 
     def to_dict(self) -> dict[str, int]:
         with self._lock:
@@ -51,8 +53,15 @@ class RtspGuard:
                     "timed_out": self.timed_out, "auth_failures": self.auth_failures}
 
     # -- set-up ------------------------------------------------------------------------------------------------
+    def _set_limits(self) -> None:
+        self._server.get_session_pool().set_max_sessions(self.policy.max_clients * 2 * max(1, self.mounts))
+
     def configure_mount(self, factory: Any, host: str) -> None:
-        """A mount's share of the policy: its media ports from the server's one address pool, its role."""
+        """A mount's share of the policy: its clients, its media ports from the server's one address pool, its
+        role. Called after ``configure``."""
+        with self._lock:
+            self.mounts += 1
+        self._set_limits()
         if host not in ("0.0.0.0", "::"):
             if self._pool is None:
                 self._pool = self.rtsp.RTSPAddressPool()
@@ -66,7 +75,8 @@ class RtspGuard:
         self._ctx = ctx
         if "content-length-limit" in [p.name for p in server.list_properties()]:
             server.set_property("content-length-limit", REQUEST_BODY_LIMIT)
-        server.get_session_pool().set_max_sessions(self.policy.max_clients * 2)
+        self._server = server
+        self._set_limits()
         creds = self.policy.credentials
         if creds is not None or self.policy.tls:
             auth = self.rtsp.RTSPAuth()
@@ -112,7 +122,7 @@ class RtspGuard:
     def _on_client(self, _server: Any, client: Any) -> None:
         ip = _client_ip(client)
         with self._lock:
-            busy = self.clients >= self.policy.max_clients
+            busy = self.clients >= self.policy.max_clients * max(1, self.mounts)
             locked = self._locked_until.get(ip, 0.0) > time.monotonic()
             if busy:
                 self.refused_busy += 1

@@ -1,7 +1,7 @@
 """One GStreamer RTSP server per ``host:port`` of a run: every ``-o rtsp://`` output that names the same host
 and port is a mount (its own media factory, its own path) of ONE server, so ``-o rtsp://:8554/cam{i}`` serves
 ``/cam0``, ``/cam1``, ... on port 8554. The serving policy (auth, TLS, client limits, ``rtsp_guard``) is the
-server's and applies to every mount; ``max_clients`` counts the connections of all mounts together.
+server's and applies to every mount; ``max_clients`` is per mount, the connections of all mounts counted together.
 
 The sinks (``sink_rtsp.RtspSink``) mount themselves with ``open_mount`` and give it back with ``release``: the first
 sink of a ``host:port`` starts the server and its GLib thread, the last one stops it. Paths are distinct
