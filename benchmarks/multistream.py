@@ -69,42 +69,55 @@ def run_all(cmds: list[list[str]]) -> tuple[float, int, float]:
     return time.perf_counter() - t0, rss, cpu
 
 
-def measure(
-    model: Path, clip: Path, n: int, work: Path, batch_timeout: float, paced: bool
-) -> dict[str, dict[str, float]]:
-    common = ["-e", model, "--check-every", 0, "-q", "-o", "none", *(["--realtime"] if paced else [])]
-    # one process, n sources
+def run_one(clip: Path, n: int, work: Path, common: list[object], batch_timeout: float) -> dict[str, float]:
+    """n sources through one process."""
     rep = work / f"one{n}.json"
     wall, rss, cpu = run_all([edgesr_cmd(*[a for _ in range(n) for a in ("--source", clip)], *common, "--report", rep,
-                                    "--batch-timeout", batch_timeout)])
+                                         "--batch-timeout", batch_timeout)])
     r = json.loads(rep.read_text())
     streams = r.get("streams") or [{"latency_ms": {k: r["latency_ms"]["end_to_end"][k] for k in ("p50", "p95")}}]
-    one = {
+    return {
         "fps": r["frames_out"] / r["duration_s"], "wall": wall, "rss": rss, "cpu": cpu / r["frames_out"],
-        "p50": float(np.mean([s["latency_ms"]["p50"] for s in streams])),
+        "cores": cpu / wall, "p50": float(np.mean([s["latency_ms"]["p50"] for s in streams])),
         "p95": float(np.mean([s["latency_ms"]["p95"] for s in streams])),
-        "batch": (r.get("batches") or {"mean": 1.0})["mean"],
+        "batch": (r.get("batches") or {"mean": 1.0})["mean"], "load": os.getloadavg()[0],
     }
-    # n separate processes
+
+
+def run_separate(clip: Path, n: int, work: Path, common: list[object]) -> dict[str, float]:
+    """n separate processes, one source each, side by side."""
     reps = [work / f"sep{n}_{k}.json" for k in range(n)]
     wall, rss, cpu = run_all([edgesr_cmd("--source", clip, *common, "--report", p) for p in reps])
     rs = [json.loads(p.read_text()) for p in reps]
-    sep = {
+    return {
         "fps": sum(x["frames_out"] for x in rs) / max(x["duration_s"] for x in rs), "wall": wall, "rss": rss,
-        "cpu": cpu / sum(x["frames_out"] for x in rs),
+        "cpu": cpu / sum(x["frames_out"] for x in rs), "cores": cpu / wall,
         "p50": float(np.mean([x["latency_ms"]["end_to_end"]["p50"] for x in rs])),
         "p95": float(np.mean([x["latency_ms"]["end_to_end"]["p95"] for x in rs])),
-        "batch": 1.0,
+        "batch": 1.0, "load": os.getloadavg()[0],
     }
-    return {"one": one, "sep": sep}
+
+
+def measure(
+    model: Path, clip: Path, n: int, work: Path, batch_timeout: float, paced: bool, repeat: int
+) -> dict[str, dict[str, float]]:
+    """One process and separate processes, interleaved (the order alternates), ``repeat`` times each; the
+    median of every figure."""
+    common: list[object] = ["-e", model, "--check-every", 0, "-q", "-o", "none", *(["--realtime"] if paced else [])]
+    runs: dict[str, list[dict[str, float]]] = {"one": [], "sep": []}
+    for k in range(repeat):
+        for how in (("one", "sep") if k % 2 == 0 else ("sep", "one")):
+            runs[how].append(run_one(clip, n, work, common, batch_timeout) if how == "one"
+                             else run_separate(clip, n, work, common))
+    return {how: {key: float(np.median([r[key] for r in rs])) for key in rs[0]} for how, rs in runs.items()}
 
 
 def table(rows: list[str]) -> list[str]:
     return [
         "| sources | how | aggregate fps | latency p50 (ms) | latency p95 (ms) | frames per engine call "
         "| peak RSS, all (MiB) | MiB per extra stream | wall incl. start-up (s) "
-        "| CPU s per frame (all, incl. start-up) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU s per frame (all, incl. start-up) | cores used | load (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ]
 
@@ -112,13 +125,14 @@ def table(rows: list[str]) -> list[str]:
 def phase(args: argparse.Namespace, clip: Path, work: Path, paced: bool) -> list[str]:
     rows, base = [], {}
     for n in map(int, args.streams.split(",")):
-        m = measure(args.model, clip, n, work, args.batch_timeout, paced)
+        m = measure(args.model, clip, n, work, args.batch_timeout, paced, args.repeat)
         for how, label in (("one", "one process, batched"), ("sep", "separate processes")):
             x = m[how]
             base.setdefault(how, x["rss"])
             extra = f"{(x['rss'] - base[how]) / (n - 1) / 2**20:.0f}" if n > 1 else "-"
             rows.append(f"| {n} | {label} | {x['fps']:.2f} | {x['p50']:.0f} | {x['p95']:.0f} | {x['batch']:.2f} "
-                        f"| {x['rss'] / 2**20:.0f} | {extra} | {x['wall']:.1f} | {x['cpu']:.2f} |")
+                        f"| {x['rss'] / 2**20:.0f} | {extra} | {x['wall']:.1f} | {x['cpu']:.3f} | {x['cores']:.2f} "
+                        f"| {x['load']:.1f} |")
             print(rows[-1], flush=True)
     return rows
 
@@ -133,6 +147,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.25, help="fps of each stream in the latency run (--realtime): "
                     "pick it so that sources x rate stays below what the engine does")
     ap.add_argument("--paced-frames", type=int, default=6)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each configuration (interleaved); medians")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     h, w = map(int, args.size.split("x"))

@@ -3,10 +3,12 @@ batch (``edgesr stream --source A --source B ...``).
 
 Threads: one reader per stream (its source's read, pre-processing) -> a one- or two-frame mailbox per stream
 -> ONE batcher (takes the oldest waiting frame, then, for at most ``batch_timeout_s``, the frames of other
-streams with the same shape, up to ``max_batch``; one engine call; splits the result) -> one writer per
-stream (post-processing, its FP32 check, its sink). A file source's reader blocks while its mailbox is full
-(never a dropped frame); a live source keeps its newest-frame policy (``live.LiveSource`` counts the drops).
-A stream whose source ends (end of file, a camera lost past ``--reconnect``) ends alone: the others go on.
+streams with the same shape, up to ``max_batch``; one engine call, or, where the runner takes calls from
+several threads at once (ONNX Runtime on the CPU), the batch split into a part per core run at once; splits
+the result) -> one writer per stream (post-processing, its FP32 check, its sink). A file source's reader
+blocks while its mailbox is full (never a dropped frame); a live source keeps its newest-frame policy
+(``live.LiveSource`` counts the drops). A stream whose source ends (end of file, a camera lost past
+``--reconnect``) ends alone: the others go on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +91,7 @@ class MultiPipeline(RunControl):
         self.infer_latency = LatencyHistogram()  # per engine call (a batch)
         self._cond = threading.Condition()
         self._readers_done = 0
+        self._pool: ThreadPoolExecutor | None = None  # the batch's other parts (runner.concurrent_calls > 1)
 
     def _wake(self) -> None:
         for s in self.streams:
@@ -117,6 +121,8 @@ class MultiPipeline(RunControl):
                 monitor()
         for t in threads + writers:
             t.join()
+        if self._pool is not None:
+            self._pool.shutdown()
         self._poll()
         ended = {s.ended for s in self.streams}
         return self.reason or (ended.pop() or "end of input" if len(ended) == 1 else "every stream ended")
@@ -212,7 +218,7 @@ class MultiPipeline(RunControl):
                     break
                 x = batch[0][2] if len(batch) == 1 else np.concatenate([b[2] for b in batch])
                 t0 = time.perf_counter()
-                y = self.runner.infer(x)
+                y = self._infer(x)
                 dt = time.perf_counter() - t0
                 lat.add(dt)
                 self.batches.add(len(batch))
@@ -228,6 +234,19 @@ class MultiPipeline(RunControl):
                 for s in self.streams:
                     s.outbox.append(END)
                 self._cond.notify_all()
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """One batch through the runner: split into up to ``runner.concurrent_calls`` parts that run at once
+        (ONNX Runtime on the CPU: a part per core, as separate processes would run them), in order."""
+        parts = min(len(x), self.runner.concurrent_calls)
+        if parts <= 1:
+            return self.runner.infer(x)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.runner.concurrent_calls - 1, thread_name_prefix="edgesr-infer")
+        chunks = np.array_split(x, parts)
+        rest = [self._pool.submit(self.runner.infer, c) for c in chunks[1:]]
+        first = self.runner.infer(chunks[0])
+        return np.concatenate([first, *(f.result() for f in rest)])
 
     def _write(self, s: Stream) -> None:
         scale = self.runner.spec.scale

@@ -79,6 +79,10 @@ class Runner(abc.ABC):
                 f"({self.spec.describe()}) says {want}: the sidecar or metadata does not describe this engine"
             )
 
+    #: how many ``infer`` calls may run at once from different threads; the multi-stream batcher splits a
+    #: batch across them (1: one call at a time, e.g. one TensorRT execution context)
+    concurrent_calls: int = 1
+
     #: how many ``submit`` calls may be outstanding before ``result`` must be called (2 = double buffering)
     max_in_flight: int = 1
 

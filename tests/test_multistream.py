@@ -205,6 +205,43 @@ def test_onnxruntime_engine_batches_up_to_its_max_batch(tmp_path: Path, capsys: 
     assert [s["frames_out"] for s in rep["streams"]] == [6, 6, 6] and rep["batches"]["max"] == 2  # the engine's cap
 
 
+def test_cpu_batches_split_into_a_call_per_core_keep_every_stream_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ONNX Runtime on the CPU: a batch of 4 frames runs as parts on 3 "cores" (three calls at once, each one
+    intra-op thread); every stream still gets exactly its own frames, in order, as one-frame calls give."""
+    import threading
+
+    import edgesr.runtime.ort_runner as ort_runner
+
+    monkeypatch.setattr(ort_runner, "cpu_cores", lambda: 3)
+    calls: list[tuple[int, str]] = []
+    real = ort_runner.OnnxRuntimeRunner._infer
+
+    def observed(self: ort_runner.OnnxRuntimeRunner, x: np.ndarray) -> np.ndarray:
+        calls.append((len(x), threading.current_thread().name))
+        return real(self, x)
+
+    monkeypatch.setattr(ort_runner.OnnxRuntimeRunner, "_infer", observed)
+    model = tinymodel.tiny_onnx(tmp_path / "x4.onnx", scale=4)
+    inputs = [tinymodel.test_frames(7, 16, 24, seed=20 + k) for k in range(4)]
+    folders = [_folder(tmp_path, f"s{k}", f) for k, f in enumerate(inputs)]
+    code, _, err = cli(capsys, "stream", "-e", str(model), *[a for f in folders for a in ("--source", str(f))],
+                       "-o", str(tmp_path / "o{i}"), "--batch-timeout", "500", "--check-every", "0", "-q")
+    assert code == 0, err
+    rep = json.loads((tmp_path / "o0" / "report.json").read_text())
+    assert [s["frames_out"] for s in rep["streams"]] == [7] * 4 and rep["batches"]["max"] == 4
+    assert (2, "edgesr-batch") in calls and any(n == 1 and t.startswith("edgesr-infer") for n, t in calls)
+    assert max(n for n, _ in calls) == 2  # 4 frames in 3 parts: 2 + 1 + 1
+    with open_runner(model) as runner:
+        for k, frames in enumerate(inputs):
+            written = sorted((tmp_path / f"o{k}").glob("*.png"))
+            assert len(written) == len(frames)
+            for png, lr in zip(written, frames, strict=True):
+                want = from_nchw(runner.infer(to_nchw(lr)))[0]
+                assert np.abs(load_image(png).astype(int) - want).max() <= 1
+
+
 # -- --streams streams.toml ------------------------------------------------------------------------------------------
 def test_streams_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = tinymodel.tiny_onnx(tmp_path / "x4.onnx", scale=4)
