@@ -7,8 +7,9 @@ Modules (flat, one job each):
   and TensorRT engines (``open_runner``); ``submit``/``result`` keep two frames in flight on TensorRT.
 - ``sources`` (files, image folders, URIs) and ``live`` (OpenCV cameras, CSI, RTSP, GStreamer).
 - ``sinks`` (H.264 .mp4 via PyAV, PNG folders, a window, none) and ``audio`` (audio track passthrough);
-  ``outputs`` (several ``-o`` at once, network URLs), ``sink_rtsp`` (GStreamer RTSP server), ``liveview``
-  + ``liveview_page`` (the browser live view, stdlib HTTP), ``pacing`` (``--realtime`` for files).
+  ``outputs`` (several ``-o`` at once, network URLs), ``sink_rtsp`` + ``rtsp_server`` (GStreamer RTSP: one
+  server per port, a mount per output), ``liveview`` + ``liveview_page`` (the browser live view, stdlib HTTP),
+  ``pacing`` (``--realtime`` for files).
 - ``tiling``: frames larger than the engine, in overlapping tiles stitched without seams.
 - ``check``: PSNR against the FP32 reference, off the hot path.
 - ``pipeline`` (threads + bounded queues), ``stats`` (constant-memory percentiles), ``status`` (live
