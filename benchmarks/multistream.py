@@ -148,14 +148,17 @@ def main() -> None:
                     "pick it so that sources x rate stays below what the engine does")
     ap.add_argument("--paced-frames", type=int, default=6)
     ap.add_argument("--repeat", type=int, default=1, help="runs of each configuration (interleaved); medians")
+    ap.add_argument("--only", choices=("throughput", "latency"), help="run one of the two tables")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     h, w = map(int, args.size.split("x"))
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        fast = phase(args, write_clip(work / "clip.mp4", args.frames, h, w), work, paced=False)
-        paced = phase(args, write_clip(work / "paced.mp4", args.paced_frames, h, w, args.rate), work, paced=True)
+        fast = [] if args.only == "latency" else phase(args, write_clip(work / "clip.mp4", args.frames, h, w), work,
+                                                         paced=False)
+        paced = [] if args.only == "throughput" else phase(
+            args, write_clip(work / "paced.mp4", args.paced_frames, h, w, args.rate), work, paced=True)
     load_after = os.getloadavg()
     text = "\n".join([
         f"Model {args.model.name}, clip {h}x{w} (x4 -> {4 * h}x{4 * w}), ONNX Runtime CPU, {os.cpu_count()} cores, "
@@ -167,12 +170,12 @@ def main() -> None:
         "ONNX Runtime threads) a larger share of the machine than one process: CPU seconds per frame is the "
         "load-independent cost.",
         "",
-        *table(fast),
+        *(table(fast) if fast else ["(not run: --only latency)"]),
         "",
         f"Latency: {args.paced_frames} frames per stream paced at {args.rate:g} fps each (--realtime, as cameras "
         "deliver), so the engine keeps up.",
         "",
-        *table(paced),
+        *(table(paced) if paced else ["(not run: --only throughput)"]),
     ]) + "\n"
     print(text)
     if args.out:
