@@ -173,7 +173,7 @@ def _print_int8(rec: dict) -> None:  # type: ignore[type-arg]
         f"INT8: {100 * rec['int8_mac_share']:.1f}% of {rec['total_gmacs']} GMACs "
         f"({rec['macs_at_input']} input) in INT8; "
         f"float convs ({rec['keep_mode']}): {', '.join(keep) if isinstance(keep, list) else keep}; "
-        f"calibration {rec['calibration_method']}"
+        f"calibration {rec['calibration_method']}{_crops(rec.get('calibration_crops'))}"
     )
     search = rec.get("search")
     if search:
@@ -182,6 +182,16 @@ def _print_int8(rec: dict) -> None:  # type: ignore[type-arg]
             f"{search['worst_psnr_db']:.2f} dB vs target {search['target_worst_psnr_db']:g} dB"
             + ("" if search["reached"] else " [bold yellow](target not reached)[/bold yellow]")
         )
+
+
+def _crops(crops: dict | None) -> str:  # type: ignore[type-arg]
+    """' on 32 crops of 32x48 (2 images, 8 synthetic frames; 1 smaller than the crop skipped)'"""
+    if not crops:
+        return ""
+    skipped = len(crops["skipped_smaller_than_crop"])
+    return (f" on {crops['count']} crops of {crops['shape'][0]}x{crops['shape'][1]} ({crops['photos']} images, "
+            f"{crops['synthetic_frames']} synthetic frames" + (f"; {skipped} smaller than the crop skipped" if skipped
+                                                               else "") + ")")
 
 
 def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
