@@ -19,6 +19,7 @@ import onnx
 from edgesr.export.calib_photos import within
 from edgesr.export.calibration import Calibration, CalibrationConfig, calibrate, calibration_files, crops
 from edgesr.export.int8 import PLACEMENT, load_ranges, qdq_summary, quantize_qdq, resolve_names
+from edgesr.export.int8_names import short_form
 from edgesr.export.int8_search import DEFAULT_BUDGET_S, MARGIN_DB, conv_groups, conv_macs, int8_mac_share, search_keep
 from edgesr.export.onnx_io import EdgeSRModel
 from edgesr.imageops import to_nchw
@@ -82,7 +83,8 @@ def make_int8(
     record: dict[str, Any] = {
         "placement": PLACEMENT,
         "calibration_method": calib_cfg.method,
-        "keep_float": names or "none",
+        "keep_float": names or "none",  # the Conv nodes, as in the search table and the Q/DQ file
+        "keep_float_short": short_form(src.model, names) or "none",  # the same, as --int8-keep takes them
         "keep_mode": "auto (measured)" if search else keep_text,
         "int8_mac_share": round(int8_mac_share(macs, names), 4),
         "total_gmacs": round(sum(macs.values()) / 1e9, 3),

@@ -54,7 +54,7 @@ def build_engine(
     int8_keep: str | None = typer.Option(
         None,
         help="Convs left in float: auto (measured: fewest float MACs that reach the gate + 3 dB; default) "
-        "| none | CONV,...",
+        "| none | NAME,...: module paths (head, body.0.conv1: the convs under each) or ONNX node names.",
     ),
     check_data: Path | None = typer.Option(None, help="Accuracy-gate images. Default: built-in 'holdout' samples."),
     min_psnr: float | None = typer.Option(None, help=f"Gate threshold vs FP32, dB. Default: {gate_thresholds()}."),
@@ -168,7 +168,7 @@ def _triton_options(repo: Path | None, name: str | None, hw: str | None, instanc
 
 
 def _print_int8(rec: dict) -> None:  # type: ignore[type-arg]
-    keep = rec["keep_float"]
+    keep = rec.get("keep_float_short", rec["keep_float"])
     console.print(
         f"INT8: {100 * rec['int8_mac_share']:.1f}% of {rec['total_gmacs']} GMACs "
         f"({rec['macs_at_input']} input) in INT8; "
