@@ -11,7 +11,10 @@ Each ``Precision`` says everything the stages need about it:
   clears a flag). TensorRT 11 is strongly typed and has no such flags: there the variant ONNX's types are the
   engine's precision (``trt_strong`` says how);
 - ``ort_trt_options``: the ONNX Runtime TensorRT execution provider's options for an artifact of this precision;
-- ``quantized``: it takes calibration data (``--calib-*``, ``--int8-keep``).
+- ``quantized``: it takes calibration data (``--calib-*``, ``--int8-keep``);
+- ``trt_layers_need`` / ``trt_layers_never``: what a TensorRT engine of this precision shows in its engine
+  inspector (layer types): at least one layer of each ``need`` type, none of a ``never`` type. The runtime checks a
+  sidecar's label against the plan with them (``edgesr.runtime.trt_inspect.check_label``).
 
 Adding a precision (e.g. FP16 with FP32 fallback for overflowing layers) = one entry here + its variant function
 in ``edgesr.export.variants`` (and whatever module that function needs); ``build-engine --precision NAME`` takes
@@ -51,6 +54,8 @@ class Precision:
     trt_strong_flags: tuple[str, ...] = ()
     ort_trt_options: dict[str, str] = field(default_factory=dict)
     quantized: bool = False
+    trt_layers_need: tuple[str, ...] = ()
+    trt_layers_never: tuple[str, ...] = ()
 
 
 TABLE: tuple[Precision, ...] = (
@@ -63,6 +68,8 @@ TABLE: tuple[Precision, ...] = (
         trt_weak_flags=("-TF32",),  # TensorRT enables TF32 by default on Ampere+: an "fp32" engine is FP32
         trt_strong="the FP32 ONNX",
         trt_strong_flags=("-TF32",),
+        trt_layers_need=("fp32",),
+        trt_layers_never=("int8", "fp16", "bf16", "fp8"),
     ),
     Precision(
         name="fp16",
@@ -74,6 +81,8 @@ TABLE: tuple[Precision, ...] = (
         trt_weak_flags=("FP16",),
         trt_strong="the FP16 ONNX",
         ort_trt_options={"trt_fp16_enable": "True"},
+        trt_layers_need=("fp16",),  # layers measured to overflow FP16 stay FP32: some FP32 is fine
+        trt_layers_never=("int8", "fp8"),
     ),
     Precision(
         name="int8",
@@ -86,6 +95,8 @@ TABLE: tuple[Precision, ...] = (
         trt_strong="the Q/DQ ONNX with its float layers in FP16 (opset 19, FP16 scales)",
         ort_trt_options={"trt_fp16_enable": "True", "trt_int8_enable": "True"},
         quantized=True,
+        trt_layers_need=("int8",),
+        trt_layers_never=("fp8",),
     ),
 )
 

@@ -2,7 +2,8 @@
 
 Calibration inputs are crops of the engine's optimal input size (``--opt-shape``) taken,
 with a fixed seed, from the calibration images as they are (the way a camera delivers
-frames to the engine); images smaller than the crop are used whole. Unless ``--calib-mix none``,
+frames to the engine); images smaller than the crop are skipped and counted, never used at
+their own size (``calib_photos``: the sidecar records the crops really used). Unless ``--calib-mix none``,
 a quarter of the crops are synthetic camera frames of that size (OSD text and logos over the
 calibration images: ``camera_content``), so the ranges cover the
 rare large activations burnt-in overlays produce (docs/overlays.md).
@@ -45,8 +46,9 @@ import numpy as np
 
 from edgesr.artifact import INPUT_NAME, sha256_file
 from edgesr.errors import MissingDependencyError, UsageError
-from edgesr.export.camera_content import calibration_mix, check_mix
-from edgesr.imageops import list_images, load_image, to_nchw
+from edgesr.export.calib_photos import PhotoChoice, choose_photos, usable_images
+from edgesr.export.camera_content import calibration_mix, check_mix, synthetic_count
+from edgesr.imageops import to_nchw
 from edgesr.samples import cache_dir, samples_dir
 
 # --calib-method -> the ONNX Runtime calibrator (CalibrationMethod member) and its options; "mse" collects the
@@ -86,54 +88,51 @@ class Calibration:
     cached: bool
     images: tuple[Path, ...]  # files the crops came from (never used as check images)
     config: CalibrationConfig
+    choice: PhotoChoice | None = None  # the photos used and those skipped as smaller than the crop
 
     def summary(self) -> dict[str, object]:
+        photos = self.choice.photos if self.choice is not None else []
         return {
             **asdict(self.config),
             "image_files": list(dict.fromkeys(p.name for p in self.images)),  # names only: no paths of this machine
+            "crops": {  # what was really calibrated on: every crop is of the configured shape
+                "count": self.config.images,
+                "shape": list(self.config.shape),
+                "photos": len(photos),
+                "synthetic_frames": synthetic_count(self.config.images, self.config.mix) if photos else 0,
+                "skipped_smaller_than_crop": self.choice.record() if self.choice is not None else [],
+                "skipped_unreadable": self.choice.unreadable if self.choice is not None else [],
+            },
             "cache_key": self.ranges_path.name,
             "reused_cache": self.cached,
         }
 
 
-def calibration_files(cfg: CalibrationConfig) -> list[Path]:
-    """The files the crops come from, in crop order (cycled by ``crops``): the images (at most
-    ``cfg.images`` of them) with synthetic camera frames mixed in unless ``cfg.mix`` is none."""
+def photo_choice(cfg: CalibrationConfig) -> PhotoChoice:
+    """The calibration images (at most ``cfg.images``) that are at least the crop; smaller ones skipped."""
     folder = Path(cfg.data) if cfg.data is not None else samples_dir("train")
-    photos = list_images(folder)[: cfg.images]
+    return choose_photos(folder, cfg.shape, cfg.images)
+
+
+def calibration_files(cfg: CalibrationConfig, choice: PhotoChoice | None = None) -> list[Path]:
+    """The files the crops come from, in crop order (cycled by ``crops``): the images at least the crop (at most
+    ``cfg.images`` of them) with synthetic camera frames of the crop's size mixed in unless ``cfg.mix`` is none."""
+    photos = (choice or photo_choice(cfg)).photos
     if not photos:
         return photos
     return calibration_mix(photos, cfg.images, cfg.shape, cfg.seed, cfg.mix)
 
 
 def crops(cfg: CalibrationConfig, files: list[Path]) -> Iterator[np.ndarray]:
-    """``cfg.images`` NCHW float32 crops, cycling through the files, seeded."""
+    """``cfg.images`` NCHW float32 crops of ``cfg.shape``, cycling through the files, seeded."""
     rng = np.random.default_rng(cfg.seed)
-    images = usable_images(files)
+    images = usable_images(files, cfg.shape)
+    h, w = cfg.shape
     for i in range(cfg.images):
         img = images[i % len(images)]
-        h, w = min(cfg.shape[0], img.shape[0]), min(cfg.shape[1], img.shape[1])
         top = int(rng.integers(0, img.shape[0] - h + 1))
         left = int(rng.integers(0, img.shape[1] - w + 1))
         yield to_nchw(np.ascontiguousarray(img[top : top + h, left : left + w]))
-
-
-def usable_images(files: list[Path]) -> list[np.ndarray]:
-    """The calibration images that load: an unreadable file is skipped and named (as ``train`` does); none
-    left is one line."""
-    import warnings
-
-    from edgesr.errors import BadInputError, EdgeSRWarning
-
-    images = []
-    for f in files:
-        try:
-            images.append(load_image(f))
-        except BadInputError as exc:
-            warnings.warn(f"calibration image skipped: {exc}", EdgeSRWarning, stacklevel=2)
-    if not images:
-        raise BadInputError(f"no calibration image of {len(files)} could be read")
-    return images
 
 
 def cache_key(model_sha256: str, files: list[Path], cfg: CalibrationConfig) -> str:
@@ -168,11 +167,12 @@ def calibrate(
     _require_cache_support()
     from onnxruntime.quantization import CalibrationMethod, create_calibrator, save_tensors_data
 
-    files = calibration_files(cfg)
+    choice = photo_choice(cfg)
+    files = calibration_files(cfg, choice)
     key = cache_key(sha256_file(onnx_path), files, cfg)
     path = cache_dir() / "calibration" / f"{cfg.method}-{key}.json"
     if path.is_file() and _usable_cache(path):
-        return Calibration(path, True, tuple(files), cfg)
+        return Calibration(path, True, tuple(files), cfg, choice)
     calibrator_name, options_of = METHODS[cfg.method]
     method, options = getattr(CalibrationMethod, calibrator_name), options_of(cfg)
     with tempfile.TemporaryDirectory(prefix="edgesr-calib-") as tmp, _quiet():
@@ -191,7 +191,7 @@ def calibrate(
                 progress(i + 1, cfg.images)
         ranges = mse_ranges(calibrator) if cfg.method == "mse" else calibrator.compute_data()
         save_tensors_data(ranges, path)
-    return Calibration(path, False, tuple(files), cfg)
+    return Calibration(path, False, tuple(files), cfg, choice)
 
 
 def _usable_cache(path: Path) -> bool:

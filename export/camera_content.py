@@ -57,7 +57,7 @@ def synthetic_files(backgrounds: list[Path], shape: tuple[int, int], count: int,
     names = [folder / f"{i:02d}.png" for i in range(count)]
     if all(n.is_file() for n in names):
         return names
-    from edgesr.export.calibration import usable_images  # (calibration imports this module)
+    from edgesr.export.calib_photos import usable_images
 
     photos = usable_images(backgrounds)  # an unreadable calibration image is skipped and named, as train does
     frames = synthetic.frames(photos, shape, count, seed, graphics_too=False)  # graphics: see MIX_SHARE's note

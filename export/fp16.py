@@ -221,10 +221,12 @@ def make_fp16(src: EdgeSRModel, calib_cfg: Any) -> tuple[onnx.ModelProto, Fp16Ke
     then convert with the measured keep list."""
     from dataclasses import replace
 
+    from edgesr.export.calib_photos import within
     from edgesr.export.calibration import calibration_files, crops
     from edgesr.runtime.size_rule import as_model_input
 
-    cfg = replace(calib_cfg, images=MEASURE_CROPS, shape=MEASURE_SHAPE)
+    shape = within(MEASURE_SHAPE, calib_cfg.shape)  # every calibration image holds it
+    cfg = replace(calib_cfg, images=MEASURE_CROPS, shape=shape)
     try:
         xs = [as_model_input(x, src.spec) for x in crops(cfg, calibration_files(cfg))]
         what = "calibration images"
@@ -233,8 +235,8 @@ def make_fp16(src: EdgeSRModel, calib_cfg: Any) -> tuple[onnx.ModelProto, Fp16Ke
             raise
         from edgesr.synthetic import graphics_set
 
-        xs = [as_model_input(to_nchw(img), src.spec) for img in graphics_set(MEASURE_SHAPE, cfg.seed)]
+        xs = [as_model_input(to_nchw(img), src.spec) for img in graphics_set(shape, cfg.seed)]
         what = "synthetic test patterns: no calibration images here"
-    keep = measure_keep(src.model, xs, f"{len(xs)} crops of {MEASURE_SHAPE[0]}x{MEASURE_SHAPE[1]} ({what})")
+    keep = measure_keep(src.model, xs, f"{len(xs)} crops of {shape[0]}x{shape[1]} ({what})")
     return to_fp16(src, keep), keep
 

@@ -26,7 +26,7 @@ activations per-tensor. ONNX Runtime runs the same file on the CPU, so the accur
 measures exactly the graph TensorRT gets.
 
 ``--int8-keep``: convs left in float. ``auto`` is measured (``int8_search``); ``none`` keeps
-nothing; or comma-separated Conv node names.
+nothing; or comma-separated names: module paths (``head``, ``body.0.conv1``) or Conv node names (``int8_names``).
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ from typing import Any
 
 import numpy as np
 import onnx
+from edgesr.export.int8_names import resolve_keep
 from edgesr.export.onnx_io import EdgeSRModel, set_metadata
 from onnx import helper, numpy_helper
 
-from edgesr.errors import IncompatibleArtifactError, UsageError
+from edgesr.errors import IncompatibleArtifactError
 
 KEEP_AUTO, KEEP_NONE = "auto", "none"
 QMAX = 127.0
@@ -50,26 +51,14 @@ def conv_names(model: onnx.ModelProto) -> list[str]:
 
 
 def resolve_names(model: onnx.ModelProto, keep: str) -> list[str] | None:
-    """``none`` -> [], names -> checked Conv names, ``auto`` -> None (measured later)."""
+    """``none`` -> [], names (module paths or node names, ``int8_names``) -> checked Conv names, ``auto`` -> None
+    (measured later)."""
     text = keep.strip()
     if text.lower() == KEEP_AUTO:
         return None
     if text.lower() in (KEEP_NONE, ""):
         return []
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    ops = {n.name: n.op_type for n in model.graph.node}
-    unknown = [n for n in names if n not in ops]
-    if unknown:
-        raise UsageError(
-            f"--int8-keep names {unknown} are not nodes of the model; its convs are: {', '.join(conv_names(model))}"
-        )
-    not_conv = [f"{n} ({ops[n]})" for n in names if ops[n] != "Conv"]
-    if not_conv:
-        raise UsageError(
-            f"--int8-keep takes Conv nodes only: {', '.join(not_conv)} already run in float "
-            "(Q/DQ sits on Conv inputs and weights only)"
-        )
-    return names
+    return resolve_keep(model, [t.strip() for t in text.split(",") if t.strip()])
 
 
 def activation_amax(ranges: dict[str, tuple[float, float]], name: str) -> float:

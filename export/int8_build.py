@@ -16,16 +16,18 @@ from typing import Any
 
 import onnx
 
+from edgesr.export.calib_photos import within
 from edgesr.export.calibration import Calibration, CalibrationConfig, calibrate, calibration_files, crops
 from edgesr.export.int8 import PLACEMENT, load_ranges, qdq_summary, quantize_qdq, resolve_names
+from edgesr.export.int8_names import short_form
 from edgesr.export.int8_search import DEFAULT_BUDGET_S, MARGIN_DB, conv_groups, conv_macs, int8_mac_share, search_keep
 from edgesr.export.onnx_io import EdgeSRModel
 from edgesr.imageops import to_nchw
 from edgesr.runtime.size_rule import as_model_input, padded_side
 from edgesr.synthetic import graphics_set
 
-SEARCH_CROPS = 8  # sensitivity search: seeded crops of the calibration images, LR HxW below
-SEARCH_SHAPE = (48, 48)
+SEARCH_CROPS = 8  # sensitivity search: seeded crops of the calibration images, LR HxW below (at most the
+SEARCH_SHAPE = (48, 48)  # calibration crop: an --opt-shape of 32x48 searches on 32x48 crops)
 # A big model (full ESRGAN: ~17 M MACs per LR pixel) gets fewer, smaller crops, so that one evaluation
 # costs at most about this many multiply-adds (the search's time is evaluations x this).
 SEARCH_MACS_PER_EVAL = 40e9
@@ -68,6 +70,7 @@ def make_int8(
         per_eval = sum(conv_macs(src.model, padded_shape(shape, src)).values()) * n
         if per_eval > SEARCH_MACS_PER_EVAL:
             n, shape = SMALL_SEARCH
+        shape = within(shape, calib_cfg.shape)  # every calibration image holds it
         scfg = replace(calib_cfg, images=n, shape=shape)
         xs = [adapt(x) for x in crops(scfg, calibration_files(calib_cfg))]
         # the gate's synthetic-graphics class too: not calibrated on (its ranges would cost every frame), but the
@@ -80,11 +83,13 @@ def make_int8(
     record: dict[str, Any] = {
         "placement": PLACEMENT,
         "calibration_method": calib_cfg.method,
-        "keep_float": names or "none",
+        "keep_float": names or "none",  # the Conv nodes, as in the search table and the Q/DQ file
+        "keep_float_short": short_form(src.model, names) or "none",  # the same, as --int8-keep takes them
         "keep_mode": "auto (measured)" if search else keep_text,
         "int8_mac_share": round(int8_mac_share(macs, names), 4),
         "total_gmacs": round(sum(macs.values()) / 1e9, 3),
         "macs_at_input": f"{calib_cfg.shape[0]}x{calib_cfg.shape[1]}",
+        "calibration_crops": cal.summary()["crops"],  # what was really calibrated on
         "qdq": qdq_summary(model),
     }
     if search is not None:

@@ -45,5 +45,6 @@ def int8_variant(src: EdgeSRModel, request: VariantRequest) -> Variant:
     from edgesr.export.int8_build import make_int8
 
     q = make_int8(src, request.calibration, request.keep, request.min_psnr_db, request.progress)
-    info = {"calibration": q.calibration.summary(), "int8_keep": q.keep or "none", "int8": q.record}
+    # int8_keep: as `--int8-keep` takes it (module paths: head, body.0.conv1), so the build can be repeated
+    info = {"calibration": q.calibration.summary(), "int8_keep": q.record["keep_float_short"], "int8": q.record}
     return Variant(q.model, info, q.calibration)

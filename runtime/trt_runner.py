@@ -8,6 +8,8 @@ API used and where it exists (TensorRT Python bindings ``pyCore.cpp`` at 8.5/8.6
   ``set_input_shape``, ``context.get_tensor_shape``, ``set_tensor_address``, ``execute_async_v3``: present
   from TensorRT 8.5 through 11.x; the binding API (``num_bindings``, ``execute_async_v2``...) is gone in 10.0,
   so it is never used. TensorRT < 8.5 is refused.
+- the sidecar's precision label is checked against the plan's layers (engine inspector, 8.2+:
+  ``runtime.trt_inspect.check_label``): a relabelled engine is refused, an engine whose layers cannot be listed warns.
 - ``deserialize_cuda_engine`` returns None on failure, the reason only in the logger -> we keep the logger's
   last errors for the message. ``set_input_shape`` / ``execute_async_v3`` return False on failure.
 - ``runtime.engine_host_code_allowed`` (8.6+, hasattr-guarded): needed for version-compatible plans.
@@ -51,6 +53,7 @@ from edgesr.runtime.trt_common import (
     trt_logger,
 )
 from edgesr.runtime.trt_compat import REBUILD, check_engine_compatible
+from edgesr.runtime.trt_inspect import check_label, engine_layers
 
 WHY = "needed to run TensorRT engines (JetPack ships it; on a desktop: pip install 'edgesr[trt]')"
 _logger = trt_logger  # the one TensorRT logger of the process (shared with the builder)
@@ -144,6 +147,8 @@ class TensorRTRunner(Runner):
         self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
             raise IncompatibleArtifactError(f"TensorRT cannot load {self.path.name} ({log.last()}): {REBUILD}")
+        # the label is the sidecar's word; the plan's layers (engine inspector) are the engine's own
+        check_label(self.path.name, self.precision, engine_layers(trt, self.engine), str(trt.__version__))
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         ins = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]

@@ -214,7 +214,8 @@ class FakeGPU:
                     gpu.during_build()
                 gpu.last_flags = sorted(config.flags)
                 dla = getattr(config, "default_device_type", t.DeviceType.GPU) == t.DeviceType.DLA  # type: ignore[attr-defined]
-                detailed = getattr(config, "profiling_verbosity", None) == t.ProfilingVerbosity.DETAILED  # type: ignore[attr-defined]
+                verbosity = getattr(getattr(t, "ProfilingVerbosity", None), "DETAILED", "no such member")
+                detailed = getattr(config, "profiling_verbosity", None) == verbosity
                 layers = fake_layers(network.onnx, config.flags, major, dla) if detailed else []
                 head = json.dumps({"profile": config.profile.shapes if config.profile else None,
                                    "layers": layers}).encode()

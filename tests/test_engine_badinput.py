@@ -150,7 +150,8 @@ def test_sidecar_device_keys_are_what_the_runtime_checks(fp32_onnx: Path) -> Non
         (["--dla-core", "0", "--fp16"], "--dla-core needs --backend tensorrt"),
         (["--fp16", "--calib-images", "8"], "--calib-images only apply to --int8"),
         (["--int8-keep", "none"], "--int8-keep only apply to --int8"),
-        (["--int8", "--int8-keep", "/no/such/Conv"], "are not nodes of the model"),
+        (["--int8", "--int8-keep", "/no/such/Conv"], "'/no/such/Conv' is not a node or module of the model"),
+        (["--int8", "--int8-keep", "head,conv1"], "'conv1' is ambiguous: it ends body.0.conv1, body.1.conv1"),
         (["--int8", "--calib-method", "median"], "--calib-method must be one of"),
     ],
 )

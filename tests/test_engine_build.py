@@ -136,7 +136,8 @@ def test_int8_keep_none_vs_auto_and_calibration_reuse(
     assert "reused cached ranges" in out  # same model, images, count, shape and method
     auto, none = read_sidecar(tmp_path / "auto.engine"), read_sidecar(tmp_path / "none.engine")
     assert none.build["int8_keep"] == "none" and none.build["int8"]["int8_mac_share"] == 1.0
-    assert auto.build["int8_keep"] == (auto.build["int8"]["search"]["keep"] or "none")
+    assert auto.build["int8"]["keep_float"] == (auto.build["int8"]["search"]["keep"] or "none")
+    assert auto.build["int8_keep"] == auto.build["int8"]["keep_float_short"]  # as --int8-keep takes it
 
     def dq_count(p: Path) -> int:
         return sum(n.op_type == "DequantizeLinear" for n in onnx.load(str(p)).graph.node)
@@ -145,6 +146,33 @@ def test_int8_keep_none_vs_auto_and_calibration_reuse(
     assert dq_count(tmp_path / "none.engine") == 2 * convs  # Conv data input + weight, nothing else
     kept = auto.build["int8_keep"]
     assert dq_count(tmp_path / "auto.engine") == 2 * (convs - (0 if kept == "none" else len(kept)))
+
+
+def test_int8_keep_by_module_path_and_the_short_form_in_sidecar_and_report(
+    capsys: pytest.CaptureFixture[str], fp32_onnx: Path, tmp_path: Path
+) -> None:
+    """``--int8-keep head,body.0`` (what the docs and the report show) keeps exactly those convs float; the sidecar
+    and gate report name them the same way; full ONNX node names still select the same convs."""
+    args = [*ORT, "--int8", "--calib-images", "2", *INT8_CPU]
+    code, out, err = cli(capsys, "build-engine", fp32_onnx, "-o", tmp_path / "s.engine", *args, "--int8-keep",
+                         "head,body.0")
+    assert code == 0, err
+    full = ["/head/head.0/Conv", "/body/body.0/conv1/Conv", "/body/body.0/conv2/Conv"]
+    sc = read_sidecar(tmp_path / "s.engine")
+    assert sc.build["int8_keep"] == ["head", "body.0.conv1", "body.0.conv2"]
+    report = json.loads((tmp_path / "s.engine.gate.json").read_text())["int8"]
+    assert report["keep_float"] == full and report["keep_float_short"] == sc.build["int8_keep"]
+    assert report["keep_mode"] == "head,body.0"
+    assert "float convs (head,body.0): head, body.0.conv1, body.0.conv2" in " ".join(out.split())
+    model = onnx.load(str(tmp_path / "s.engine"))  # ONNX Runtime backend: the engine is an ONNX file
+    dq_out = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    float_convs = {n.name for n in model.graph.node if n.op_type == "Conv" and not dq_out & set(n.input)}
+    assert {name.split("/")[-2] for name in float_convs} == {"head.0", "conv1", "conv2"} and len(float_convs) == 3
+    code, _, err = cli(capsys, "build-engine", fp32_onnx, "-o", tmp_path / "f.engine", *args, "--int8-keep",
+                       ",".join(full))
+    assert code == 0, err
+    again = read_sidecar(tmp_path / "f.engine")
+    assert again.build["int8"]["keep_float"] == full and again.build["int8_keep"] == sc.build["int8_keep"]
 
 
 def test_portable_int8_qdq_onnx_without_tensorrt(

@@ -154,11 +154,47 @@ def test_int8_keep_names_none_and_refusals(fp32) -> None:  # type: ignore[no-unt
     assert resolve_names(fp32.model, "auto") is None  # measured later
     assert resolve_names(fp32.model, "none") == []
     assert resolve_names(fp32.model, f"{convs[0]}, {convs[-1]}") == [convs[0], convs[-1]]
-    with pytest.raises(UsageError, match="not nodes of the model"):
+    with pytest.raises(UsageError, match="'nope' is not a node or module of the model"):
         resolve_names(fp32.model, "nope")
     other = next(n for n in fp32.model.graph.node if n.op_type != "Conv")
     with pytest.raises(UsageError, match="Conv nodes only"):
         resolve_names(fp32.model, other.name)
+
+
+def test_int8_keep_takes_the_module_paths_users_see(fp32) -> None:  # type: ignore[no-untyped-def]
+    """The sweep's finding 19: --int8-keep wanted /head/head.0/Conv where the docs say head. Module paths select
+    the convs under them (whole components only), full node names still work, and the short form the report
+    shows selects exactly the same convs."""
+    from edgesr.export.int8 import conv_names, resolve_names
+    from edgesr.export.int8_names import short_form
+
+    from edgesr.errors import UsageError
+
+    convs = conv_names(fp32.model)
+    assert convs[0] == "/head/head.0/Conv" and "/body_tail/body_tail.0/Conv" in convs  # the exporter's scopes
+    body = [c for c in convs if c.startswith("/body/")]
+    assert resolve_names(fp32.model, "head") == ["/head/head.0/Conv"] == resolve_names(fp32.model, "head.0")
+    assert resolve_names(fp32.model, "body.0") == ["/body/body.0/conv1/Conv", "/body/body.0/conv2/Conv"]
+    assert resolve_names(fp32.model, "body") == body  # not body_tail: prefixes match whole components
+    assert resolve_names(fp32.model, "upsample.0") == ["/upsample/upsample.0/conv/Conv"]
+    mixed = resolve_names(fp32.model, "tail, body.0.conv1, /head/head.0/Conv, head")  # graph order, once each
+    assert mixed == ["/head/head.0/Conv", "/body/body.0/conv1/Conv", "/tail/Conv"]
+    assert short_form(fp32.model, mixed) == ["head", "body.0.conv1", "tail"]
+    short = short_form(fp32.model, convs)
+    assert "upsample.0" in short and "body_tail" in short and len(short) == len(convs)
+    assert resolve_names(fp32.model, ",".join(short)) == convs  # the short form round-trips
+    refusals = {
+        "conv1": "'conv1' is ambiguous: it ends body.0.conv1, body.1.conv1",
+        "haed": "'haed' is not a node or module of the model (did you mean head",
+        "body.0.act": "'body.0.act' has no Conv under it (PRelu: already float)",
+        "bod": "'bod' is not a node or module of the model (did you mean body",
+    }
+    for name, message in refusals.items():
+        with pytest.raises(UsageError) as caught:
+            resolve_names(fp32.model, name)
+        text = str(caught.value)
+        assert message in text and "\n" not in text, text
+        assert "each selects the convs under it: head, body, body_tail, upsample, tail" in text  # valid short names
 
 
 def test_image_skip_resize_and_add_stay_float(tmp_path: Path) -> None:

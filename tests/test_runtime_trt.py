@@ -195,7 +195,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def layer_precisions(engine: Path) -> dict[str, int] | None:
-    """Layers per precision, as the builder recorded them from the engine inspector (``export.trt_layers``, the
+    """Layers per precision, as the builder recorded them from the engine inspector (``runtime.trt_inspect``, the
     parsed ``Format/Datatype`` of each layer), or None where this TensorRT has no inspector. Where it has one,
     a summary without types (renamed keys) fails here instead of skipping."""
     trt, _ = _gpu_or_skip()

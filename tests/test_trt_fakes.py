@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tinymodel
 from export_helpers import SMALL_PROFILE, cli, one_line_error
-from fake_trt import GPU_NAME, PLAN_MAGIC, FakeGPU
+from fake_trt import GPU_NAME, PLAN_MAGIC, FakeGPU, fake_layers
 
 from edgesr.artifact import ShapeProfile, Sidecar, read_sidecar, sha256_file, write_sidecar
 from edgesr.backends import EngineRequest
@@ -50,7 +50,8 @@ def fake_engine(onnx_path: Path, engine: Path, version: str = "10.3.0.30") -> Pa
     """A plan as the fake builder writes it, with its sidecar (for runner tests that skip the build)."""
     import json
 
-    head = json.dumps({"profile": [[1, 3, 16, 16], [1, 3, 32, 48], [1, 3, 48, 64]]}).encode()
+    layers = fake_layers(onnx_path.read_bytes(), set(), int(version.split(".")[0]), False)  # detailed verbosity
+    head = json.dumps({"profile": [[1, 3, 16, 16], [1, 3, 32, 48], [1, 3, 48, 64]], "layers": layers}).encode()
     engine.write_bytes(PLAN_MAGIC + head + b"\n" + onnx_path.read_bytes())
     write_sidecar(engine, Sidecar(
         backend="tensorrt", precision="fp32", spec=open_runner(onnx_path).spec, profile=PROFILE,

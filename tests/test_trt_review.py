@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tinymodel
-from export_helpers import SMALL_PROFILE, cli
+from export_helpers import SMALL_PROFILE, cli, one_line_error
 from fake_trt import FakeGPU
 
 from edgesr import machine
@@ -225,9 +225,68 @@ def test_an_agx_orin_engine_is_refused_on_an_orin_nano(
         open_runner(engine)
 
 
+# -- finding 15 (issue 24): a TensorRT engine's precision label is checked against the engine's own layers ------------
+def _relabel(engine: Path, precision: str) -> None:
+    side = engine.with_name(engine.name + ".json")
+    data = json.loads(side.read_text())
+    data["precision"] = precision
+    side.write_text(json.dumps(data))
+
+
+def test_an_edited_precision_label_is_refused_against_the_engines_layers(
+    fake, capsys: pytest.CaptureFixture[str], onnx_fp32: Path, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """The sweep relabelled an INT8 engine fp32 and it was accepted and reported; the runner now reads the plan's
+    layers (engine inspector) and refuses every label the layers contradict, in one line."""
+    fake("10.3.0.30")
+    flags = {"fp32": [], "fp16": ["--fp16"], "int8": ["--int8", "--calib-images", "4", "--int8-keep", "none"]}
+    engines = {}
+    for precision, extra in flags.items():
+        engines[precision] = tmp_path / f"m.{precision}.engine"
+        code, _, err = build(capsys, onnx_fp32, engines[precision], *SMALL_PROFILE, *extra)
+        assert code == 0, err
+        with open_runner(engines[precision]) as r:  # as built: its label holds
+            assert r.precision == precision
+    why = {("int8", "fp32"): "INT8 layers", ("int8", "fp16"): "INT8 layers", ("fp16", "fp32"): "FP16 layers",
+           ("fp16", "int8"): "no INT8 layer", ("fp32", "fp16"): "no FP16 layer", ("fp32", "int8"): "no INT8 layer"}
+    for (built, label), reason in why.items():
+        _relabel(engines[built], label)
+        with pytest.raises(IncompatibleArtifactError, match=f"sidecar says {label} but the engine itself has "
+                                                             f"(\\d+ )?{reason}") as caught:
+            open_runner(engines[built])
+        assert "\n" not in str(caught.value) and "engine inspector" in str(caught.value)
+        _relabel(engines[built], built)
+    _relabel(engines["int8"], "fp32")  # the sweep's case, through the CLI: one line, nothing written
+    img = tmp_path / "in.png"
+    from edgesr.imageops import save_image
+
+    save_image(img, tinymodel.test_frames(1, 24, 32)[0])
+    code, _, err = cli(capsys, "upscale", img, "-o", tmp_path / "out.png", "--model", engines["int8"])
+    assert code != 0 and "sidecar says fp32 but the engine itself has" in one_line_error(err)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_an_engine_whose_layers_cannot_be_listed_warns_that_its_label_is_unverified(
+    fake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, onnx_fp32: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """A plan built without detailed profiling verbosity holds no per-layer types: the label cannot be checked,
+    and the runner says so instead of pretending."""
+    from edgesr.errors import EdgeSRWarning
+
+    gpu = fake("10.3.0.30")
+    monkeypatch.delattr(gpu.tensorrt.ProfilingVerbosity, "DETAILED")  # the plan records layer names only
+    engine = tmp_path / "m.engine"
+    code, _, err = build(capsys, onnx_fp32, engine, *SMALL_PROFILE, "--fp16")
+    assert code == 0, err
+    assert read_sidecar(engine).engine_facts.get("layers") is None
+    with pytest.warns(EdgeSRWarning, match="precision label fp16 is not verified"), open_runner(engine) as r:
+        assert r.precision == "fp16"
+
+
 # -- engine inspector JSON: parsed, not searched as text --------------------------------------------------------------
 def test_layer_summary_reads_each_layers_types_not_the_whole_json() -> None:
-    from edgesr.export.trt_layers import summarise
+    from edgesr.runtime.trt_inspect import summarise
 
     layer = lambda name, i, o: {"Name": name, "LayerType": "CaskConvolution",  # noqa: E731
                                 "Inputs": [{"Format/Datatype": i}], "Outputs": [{"Format/Datatype": o}]}

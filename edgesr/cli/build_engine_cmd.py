@@ -54,7 +54,7 @@ def build_engine(
     int8_keep: str | None = typer.Option(
         None,
         help="Convs left in float: auto (measured: fewest float MACs that reach the gate + 3 dB; default) "
-        "| none | CONV,...",
+        "| none | NAME,...: module paths (head, body.0.conv1: the convs under each) or ONNX node names.",
     ),
     check_data: Path | None = typer.Option(None, help="Accuracy-gate images. Default: built-in 'holdout' samples."),
     min_psnr: float | None = typer.Option(None, help=f"Gate threshold vs FP32, dB. Default: {gate_thresholds()}."),
@@ -168,12 +168,12 @@ def _triton_options(repo: Path | None, name: str | None, hw: str | None, instanc
 
 
 def _print_int8(rec: dict) -> None:  # type: ignore[type-arg]
-    keep = rec["keep_float"]
+    keep = rec.get("keep_float_short", rec["keep_float"])
     console.print(
         f"INT8: {100 * rec['int8_mac_share']:.1f}% of {rec['total_gmacs']} GMACs "
         f"({rec['macs_at_input']} input) in INT8; "
         f"float convs ({rec['keep_mode']}): {', '.join(keep) if isinstance(keep, list) else keep}; "
-        f"calibration {rec['calibration_method']}"
+        f"calibration {rec['calibration_method']}{_crops(rec.get('calibration_crops'))}"
     )
     search = rec.get("search")
     if search:
@@ -182,6 +182,16 @@ def _print_int8(rec: dict) -> None:  # type: ignore[type-arg]
             f"{search['worst_psnr_db']:.2f} dB vs target {search['target_worst_psnr_db']:g} dB"
             + ("" if search["reached"] else " [bold yellow](target not reached)[/bold yellow]")
         )
+
+
+def _crops(crops: dict | None) -> str:  # type: ignore[type-arg]
+    """' on 32 crops of 32x48 (2 images, 8 synthetic frames; 1 smaller than the crop skipped)'"""
+    if not crops:
+        return ""
+    skipped = len(crops["skipped_smaller_than_crop"])
+    return (f" on {crops['count']} crops of {crops['shape'][0]}x{crops['shape'][1]} ({crops['photos']} images, "
+            f"{crops['synthetic_frames']} synthetic frames" + (f"; {skipped} smaller than the crop skipped" if skipped
+                                                               else "") + ")")
 
 
 def _print_gate(result) -> None:  # type: ignore[no-untyped-def]
