@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +101,11 @@ def check_parity(
     from edgesr.runtime.size_rule import run_with_rule
 
     results = []
+    whole = replace(torch_model.spec, fixed_tile=None)  # a fixed-tile ONNX is tiled; PyTorch runs whole frames
     with open_runner(onnx_path, providers=["cpu"]) as runner:
         for hw, x in parity_batches(torch_model.spec.scale, sizes, folder):
             with torch.inference_mode():  # the same size rule (padding) as the runtime applies to the ONNX
-                ref = run_with_rule(lambda a: torch_model(torch.from_numpy(a)).numpy(), x, torch_model.spec)
+                ref = run_with_rule(lambda a: torch_model(torch.from_numpy(a)).numpy(), x, whole)
             got = runner.infer(x)
             if got.shape != ref.shape:
                 raise AccuracyGateError(f"ONNX output shape {got.shape} differs from PyTorch's {ref.shape}")
