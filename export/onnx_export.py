@@ -86,24 +86,24 @@ def trace_hw(spec: Any) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
-    """The TorchScript exporter's C++ side prints the whole TorchScript graph to file descriptor 2 when it fails
-    (its ONNX log is on whatever ``verbose`` says): a failure is one line here, so that goes nowhere."""
+    """The TorchScript exporter's C++ side prints the whole TorchScript graph when it fails (its ONNX log is on
+    whatever ``verbose`` says, and goes to the process's stdout): a failure is one line here, so the log goes to
+    file descriptor 2 and that goes nowhere while the exporter runs."""
     import sys
     import tempfile
 
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (captured): nothing to silence
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
+    import torch
+
+    torch._C._jit_set_onnx_log_output_stream("stderr")
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
+    saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), fd)
+        os.dup2(sink.fileno(), 2)
         try:
             yield
         finally:
-            os.dup2(saved, fd)
+            os.dup2(saved, 2)
             os.close(saved)
 
 
