@@ -148,8 +148,8 @@ class Tiler:
             if h <= self.tile[0] and w <= self.tile[1]:
                 return None
             return min(self.tile[0], h), min(self.tile[1], w)
-        if prof is None or prof.accepts(h, w):
-            return None
+        if prof is None or prof.accepts(h, w) or self.runner.spec.fixed_tile is not None:
+            return None  # (a model exported at a fixed tile: the runner tiles every frame through it itself)
         if 2 * self.overlap >= min(prof.max):
             raise UsageError(f"--tile-overlap {self.overlap} must be less than half the engine's max shape")
         return min(prof.max[0], h), min(prof.max[1], w)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from export_helpers import cli, one_line_error
+from export_helpers import cli, one_line_error, session_cache
 from import_models import fftformer, safmn, save
 from test_import_deploy import _odd_clip
 
@@ -28,8 +28,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
     root = tmp_path_factory.mktemp("fixed")
     torch.manual_seed(0)
     src = save(safmn().eval(), root / "safmn.pth")
-    result = export_onnx(src, root / "safmn.onnx")
-    yield src, result.path, result
+    with session_cache(tmp_path_factory):
+        result = export_onnx(src, root / "safmn.onnx")
+        yield src, result.path, result
 
 
 def test_safmn_is_exported_at_a_fixed_tile(exported: tuple[Path, Path, Any], tmp_path: Path,
@@ -103,3 +104,34 @@ def test_an_architecture_without_any_onnx_export_is_refused_in_one_line(
         "aten::fft_rfft2 is not supported by the torchscript exporter at opset 17"
     )
     assert "Torch IR graph" not in out + err and not (tmp_path / "fft.onnx").exists()
+
+
+def test_fp16_and_int8_engines_take_the_tile_and_stream_any_frame_size(
+    exported: tuple[Path, Path, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edgesr.artifact import read_sidecar
+
+    _, onnx_path, _ = exported
+    code, _, err = cli(capsys, "build-engine", onnx_path, "--fp16", "-o", tmp_path / "x.onnx", "--backend",
+                       "onnxruntime", "--max-shape", "48x64")
+    assert code == 2 and one_line_error(err) == (
+        "error: --max-shape 48x64: SAFMN x2 (0.00 M params, from safmn.pth) was exported at a fixed 64x64 tile, the "
+        "only shape its engines take (every frame is tiled through it); leave the shapes out"
+    )
+    engines = {}
+    for flag in ("--fp16", "--int8"):
+        engine = tmp_path / f"safmn.{flag[2:]}.ort.onnx"
+        extra = ["--calib-images", "8"] if flag == "--int8" else []
+        code, _, err = cli(capsys, "build-engine", onnx_path, flag, "-o", engine, "--backend", "onnxruntime", *extra)
+        assert code == 0, err
+        gate = json.loads(Path(f"{engine}.gate.json").read_text())
+        assert gate["passed"]
+        assert read_sidecar(engine).profile.describe() == "64x64 to 64x64 (HxW)"
+        engines[flag[2:]] = engine
+    assert gate["int8"]["int8_mac_share"] > 0.5
+    clip = _odd_clip(tmp_path / "odd.mkv", frames=2, h=29, w=77)
+    code, _, err = cli(capsys, "stream", "--engine", engines["int8"], "--video", clip, "-o", tmp_path / "frames",
+                       "--check-every", "1", "--quiet", "--report", tmp_path / "report.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["frames_out"] == 2 and report["output_hw"] == [58, 154] and report["psnr"]["worst_db"] > 30
