@@ -60,3 +60,27 @@ def test_submit_pads_to_the_window_and_runs_gray_planes_on_a_batch_1_engine(
             want = ort.infer(x)
             assert got[0].shape == want.shape == (1, 3, 58, 74)
             np.testing.assert_allclose(got[0], want, atol=1e-5)
+
+
+def test_a_fixed_tile_engine_tiles_every_frame(
+    fake, capsys: pytest.CaptureFixture[str], tmp_path: Path  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:
+    """SAFMN (exported at a fixed 64x64 tile): a TensorRT engine of exactly that shape, batch 1, through which the
+    runner tiles a larger odd frame as ONNX Runtime's runner does."""
+    import torch
+    from import_models import safmn, save
+
+    from edgesr.export.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    onnx_path = export_onnx(save(safmn().eval(), tmp_path / "safmn.pth"), tmp_path / "safmn.onnx").path
+    fake("10.3.0.30")
+    engine = tmp_path / "safmn.engine"
+    code, _, err = cli(capsys, "build-engine", onnx_path, "-o", engine, "--backend", "tensorrt")
+    assert code == 0, err
+    x = np.random.default_rng(2).random((1, 3, 70, 101), dtype=np.float32)
+    with open_runner(engine) as trt, open_runner(onnx_path) as ort:
+        assert trt.engine.get_tensor_profile_shape("lr", 0) == [[1, 3, 64, 64]] * 3
+        got = trt.result(trt.submit(x))
+        assert got.shape == (1, 3, 140, 202)
+        np.testing.assert_allclose(got, ort.infer(x), atol=1e-5)
