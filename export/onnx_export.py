@@ -51,6 +51,7 @@ class ExportConfig:
     min_parity_psnr: float = 60.0
     parity_images: str | None = None  # folder; None = built-in holdout samples
     fixed_tile: int | None = None  # export at this LR tile (square, batch 1) instead of trying dynamic H/W first
+    min_tiled_psnr: float = 40.0  # a fixed-tile model's whole frames through the tile vs PyTorch (``parity``)
 
     def __post_init__(self) -> None:
         if self.exporter not in EXPORTERS:
@@ -233,5 +234,7 @@ def _write(model: Any, proto: onnx.ModelProto, out: Path, ckpt: Path, config: Ex
     with atomic_write(out, "ONNX") as tmp:  # parity is proven on the very file that is renamed into place
         save_model(proto, tmp, atomic=False)
         with parity_or_shape_failure(model.spec):
-            parity = check_parity(model, tmp, config.parity_sizes, config.min_parity_psnr, config.parity_images)
+            parity = check_parity(
+                model, tmp, config.parity_sizes, config.min_parity_psnr, config.parity_images, config.min_tiled_psnr
+            )
     return ExportResult(out, model.spec, parity, op_counts(proto), config, ckpt, sha256_file(out))

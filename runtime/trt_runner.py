@@ -190,7 +190,7 @@ class TensorRTRunner(Runner):
     # -- inference ---------------------------------------------------------------------------------------------
     def submit(self, x: np.ndarray) -> object:
         if self.spec.fixed_tile is not None or x.shape[1] != self.spec.in_channels:
-            return self.infer(x)  # tiles, or one gray plane per RGB channel: several runs, done here (``result`` takes it)
+            return self.infer(x)  # tiles, or a gray plane per RGB channel: several runs, done here (for ``result``)
         self.check_input(x)
         padded, hw = pad_input(x, self.spec)
         ticket = self._enqueue(padded)

@@ -53,6 +53,23 @@ def test_safmn_is_exported_at_a_fixed_tile(exported: tuple[Path, Path, Any], tmp
     assert "H and W cannot be dynamic (the torchscript exporter fails on adaptive pooling), so exported at a " \
            "fixed 64x64 LR tile: the runtime tiles every frame through it" in text
     assert "Torch IR graph" not in out + err  # the exporter's graph dump on its failure is not shown
+    assert "the tile: " in text and "whole frames through it: none checked >= 40 dB: ok" in text
+
+
+def test_whole_frames_through_the_tile_have_their_own_gate(exported: tuple[Path, Path, Any], tmp_path: Path) -> None:
+    """The tile itself must match PyTorch to --min-parity-psnr; whole frames through it (tiled, or padded up to
+    it) to --min-tiled-psnr, else nothing is written."""
+    from edgesr.errors import AccuracyGateError
+    from edgesr.export.onnx_export import ExportConfig, export_onnx
+
+    src, _, result = exported
+    sizes = {s.lr_hw: s for s in result.parity.sizes}
+    assert not sizes[(64, 64)].tiled and sizes[(96, 128)].tiled
+    assert result.parity.worst_tiled_psnr_db == sizes[(96, 128)].psnr_db < result.parity.worst_psnr_db
+    with pytest.raises(AccuracyGateError, match=r"through its fixed 64x64 tile, the ONNX differs from PyTorch on "
+                                                r"whole frames: PSNR .* < 200 dB \(the tile itself: "):
+        export_onnx(src, tmp_path / "s.onnx", ExportConfig(min_tiled_psnr=200))
+    assert not (tmp_path / "s.onnx").exists()
 
 
 @pytest.mark.parametrize("hw", [(17, 23), (64, 64), (70, 150)])
