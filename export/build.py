@@ -134,6 +134,18 @@ def default_profile(spec: ModelSpec) -> ShapeProfile:
 
 
 def resolve_profile(spec: ModelSpec, cfg: BuildConfig) -> ShapeProfile:
+    if spec.fixed_tile is not None:  # exported at one tile: the engine takes that shape, the runner tiles frames
+        t = spec.fixed_tile
+        given = {"--min-shape": cfg.min_shape, "--opt-shape": cfg.opt_shape, "--max-shape": cfg.max_shape}
+        for flag, hw in given.items():
+            if hw is not None and hw != t:
+                raise UsageError(
+                    f"{flag} {hw[0]}x{hw[1]}: {spec.describe()} was exported at a fixed {t[0]}x{t[1]} tile, the only "
+                    "shape its engines take (every frame is tiled through it); leave the shapes out"
+                )
+        if cfg.max_batch != 1:
+            raise UsageError(f"--max-batch {cfg.max_batch}: a model exported at a fixed tile runs batch 1")
+        return ShapeProfile(t, t, t, 1)
     d = default_profile(spec)
     mn, opt, mx = cfg.min_shape or d.min, cfg.opt_shape, cfg.max_shape or d.max
     if opt is None:  # the default opt, clamped into a user-given range

@@ -214,9 +214,10 @@ def _build(trt: Any, onnx_path: Path, out: Path, cfg: EngineRequest) -> EngineBu
     if verbosity is not None and hasattr(verbosity, "DETAILED"):  # [V9]
         config.profiling_verbosity = verbosity.DETAILED
     p = cfg.profile
+    c = input_channels(onnx_path)  # 3 (RGB), or 1 for a gray imported model (the runner feeds it one plane at a time)
     profile = builder.create_optimization_profile()
     # batch: min 1, opt = max = --max-batch (a multi-stream run fills it; one stream runs batch 1)
-    profile.set_shape(INPUT_NAME, (1, 3, *p.min), (p.max_batch, 3, *p.opt), (p.max_batch, 3, *p.max))
+    profile.set_shape(INPUT_NAME, (1, c, *p.min), (p.max_batch, c, *p.opt), (p.max_batch, c, *p.max))
     if config.add_optimization_profile(profile) < 0:
         raise UsageError(f"TensorRT refused the shape profile {p.describe()}: {logger.last()}")
     if cfg.dla_core is not None:  # [V6]
@@ -271,6 +272,16 @@ def _build(trt: Any, onnx_path: Path, out: Path, cfg: EngineRequest) -> EngineBu
         "warnings": warnings,
     }
     return EngineBuild(str(trt.__version__), device, facts, tuple(logger.take_warnings()))
+
+
+def input_channels(onnx_path: Path) -> int:
+    """The model's input channels, from the spec in the ONNX's metadata (edgesr writes it on every file it builds)."""
+    import onnx
+
+    from edgesr.artifact import read_onnx_metadata
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+    return int(read_onnx_metadata(meta, onnx_path.name).spec.in_channels)
 
 
 def _save_timing_cache(config: Any, path: Path) -> None:

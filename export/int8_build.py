@@ -35,7 +35,9 @@ SMALL_SEARCH = (4, (32, 32))
 
 
 def padded_shape(hw: tuple[int, int], src: EdgeSRModel) -> tuple[int, int]:
-    """An LR size as the bare model sees it (rounded up to its size rule)."""
+    """An LR size as the bare model sees it (rounded up to its size rule; a fixed-tile model: its tile)."""
+    if src.spec.fixed_tile is not None:
+        return src.spec.fixed_tile  # type: ignore[no-any-return]
     r = src.spec.size_multiple, src.spec.min_size
     return padded_side(hw[0], *r), padded_side(hw[1], *r)
 

@@ -62,16 +62,31 @@ def conv_macs(model: onnx.ModelProto, hw: tuple[int, int]) -> dict[str, int]:
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.value_info}
     shapes.update({v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.output})
     inits = {i.name: list(i.dims) for i in m.graph.initializer}
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    if any(len(shapes.get(n.output[0]) or []) != 4 or not all(shapes[n.output[0]]) for n in convs):
+        shapes = _run_for_shapes(m, [n.output[0] for n in convs], (1, channels, hw[0], hw[1]))
     out = {}
-    for n in m.graph.node:
-        if n.op_type != "Conv":
-            continue
+    for n in convs:
         w = inits[n.input[1]]  # [Cout, Cin/group, kh, kw]
-        y = shapes.get(n.output[0])
-        if not y or len(y) != 4 or not all(y):
-            raise ValueError(f"cannot infer the output shape of Conv {n.name!r}")
+        y = shapes[n.output[0]]
         out[n.name] = int(y[0] * y[1] * y[2] * y[3] * int(np.prod(w[1:])))
     return out
+
+
+def _run_for_shapes(m: onnx.ModelProto, names: list[str], shape: tuple[int, ...]) -> dict[str, list[int]]:
+    """The shapes of ``names``, by running ``m`` once on zeros of ``shape``: where shape inference cannot follow the
+    graph (sizes computed from the input's shape, as SAFMN's adaptive pooling exports)."""
+    import onnxruntime as ort
+
+    have = {o.name for o in m.graph.output}
+    for name in names:
+        if name not in have:
+            m.graph.output.add(name=name)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(m.SerializeToString(), sess_options=so, providers=["CPUExecutionProvider"])
+    ys = sess.run(names, {sess.get_inputs()[0].name: np.zeros(shape, dtype=np.float32)})
+    return {name: list(np.asarray(y).shape) for name, y in zip(names, ys, strict=True)}
 
 
 def int8_mac_share(macs: dict[str, int], keep: list[str]) -> float:

@@ -13,11 +13,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgesr.errors import BadInputError, UsageError
-from edgesr.runtime.runner import Runner
+
+if TYPE_CHECKING:
+    from edgesr.runtime.runner import Runner
+    from edgesr.spec import ModelSpec
 
 DEFAULT_OVERLAP = 16
 MAX_TILES_PER_FRAME = 1024
@@ -37,6 +41,64 @@ def keep_bounds(starts: list[int], tile: int, length: int) -> list[tuple[int, in
     """Per tile, the [lo, hi) interval (frame coordinates) it contributes: cuts in the middle of overlaps."""
     cuts = [0] + [(starts[i] + starts[i - 1] + tile) // 2 for i in range(1, len(starts))] + [length]
     return [(cuts[i], cuts[i + 1]) for i in range(len(starts))]
+
+
+def stitch(
+    fn: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    tile: tuple[int, int],
+    overlap: int,
+    scale: int,
+    batch: int = 1,
+    cancelled: Callable[[], bool] | None = None,
+) -> np.ndarray | None:
+    """``fn`` (NCHW -> NCHW at ``scale``) run on ``tile``-sized crops of ``x`` (one frame, N=1) overlapping by at
+    least ``overlap``, up to ``batch`` crops per call; each output pixel comes from the tile whose centre is
+    nearest. None when ``cancelled`` says yes between calls."""
+    _, c, h, w = x.shape
+    th, tw = tile
+    s = scale
+    ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
+    ykeep, xkeep = keep_bounds(ys, th, h), keep_bounds(xs, tw, w)
+    jobs = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
+    out: np.ndarray | None = None
+    for k in range(0, len(jobs), batch):
+        if cancelled is not None and cancelled():
+            return None
+        group = jobs[k : k + batch]
+        tiles = np.concatenate([x[:, :, ys[i] : ys[i] + th, xs[j] : xs[j] + tw] for i, j in group], axis=0)
+        y = fn(np.ascontiguousarray(tiles))
+        if out is None:
+            out = np.empty((1, y.shape[1], h * s, w * s), dtype=np.float32)
+        for b, (i, j) in enumerate(group):
+            (y0, y1), (x0, x1) = ykeep[i], xkeep[j]
+            oy, ox = y0 - ys[i], x0 - xs[j]
+            out[0, :, y0 * s : y1 * s, x0 * s : x1 * s] = y[
+                b, :, oy * s : (oy + y1 - y0) * s, ox * s : (ox + x1 - x0) * s
+            ]
+    return out
+
+
+def fixed_tile_overlap(spec: ModelSpec) -> int:
+    """Overlap between the tiles of a model exported at a fixed tile: twice its receptive margin (each kept pixel
+    has that much LR context), a multiple of its size rule (tiles start on the model's grid, as the whole frame
+    does), and less than the tile."""
+    assert spec.fixed_tile is not None
+    m = max(1, spec.size_multiple)
+    overlap = -(-2 * spec.receptive_margin() // m) * m
+    return min(overlap, min(spec.fixed_tile) - m)
+
+
+def through_fixed_tile(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """A model exported at one fixed tile (``spec.fixed_tile``, batch 1) on frames at least that big (the size rule
+    pads smaller ones): every frame goes through in tiles of exactly that shape."""
+    assert spec.fixed_tile is not None
+    th, tw = spec.fixed_tile
+    if x.shape[2] == th and x.shape[3] == tw and x.shape[0] == 1:
+        return fn(x)
+    overlap = fixed_tile_overlap(spec)
+    outs = [stitch(fn, x[k : k + 1], (th, tw), overlap, spec.scale) for k in range(x.shape[0])]
+    return np.concatenate([o for o in outs if o is not None], axis=0)
 
 
 @dataclass(frozen=True)
@@ -86,8 +148,8 @@ class Tiler:
             if h <= self.tile[0] and w <= self.tile[1]:
                 return None
             return min(self.tile[0], h), min(self.tile[1], w)
-        if prof is None or prof.accepts(h, w):
-            return None
+        if prof is None or prof.accepts(h, w) or self.runner.spec.fixed_tile is not None:
+            return None  # (a model exported at a fixed tile: the runner tiles every frame through it itself)
         if 2 * self.overlap >= min(prof.max):
             raise UsageError(f"--tile-overlap {self.overlap} must be less than half the engine's max shape")
         return min(prof.max[0], h), min(prof.max[1], w)
@@ -130,30 +192,12 @@ class Tiler:
     def infer(self, x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> np.ndarray | None:
         """NCHW float32 (N=1) in, NCHW float32 out, tiled if needed. ``cancelled`` is asked between tiles:
         when it says yes, None comes back (the run is being aborted)."""
-        n, c, h, w = x.shape
+        n, _, h, w = x.shape
         t = self.plan(h, w)
         if t is None:
             return self.runner.infer(x)
         if n != 1:
             raise UsageError("tiled inference takes one frame at a time")
-        th, tw = t
-        s = self.runner.spec.scale
-        ys, xs = tile_starts(h, th, self.overlap), tile_starts(w, tw, self.overlap)
-        ykeep, xkeep = keep_bounds(ys, th, h), keep_bounds(xs, tw, w)
         self.tiles_for(h, w)
-        jobs = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
-        out = np.empty((1, c, h * s, w * s), dtype=np.float32)
         batch = self.runner.profile.max_batch if self.runner.profile is not None else 1
-        for k in range(0, len(jobs), batch):
-            if cancelled is not None and cancelled():
-                return None
-            group = jobs[k : k + batch]
-            tiles = np.concatenate([x[:, :, ys[i] : ys[i] + th, xs[j] : xs[j] + tw] for i, j in group], axis=0)
-            y = self.runner.infer(np.ascontiguousarray(tiles))
-            for b, (i, j) in enumerate(group):
-                (y0, y1), (x0, x1) = ykeep[i], xkeep[j]
-                oy, ox = y0 - ys[i], x0 - xs[j]
-                out[0, :, y0 * s : y1 * s, x0 * s : x1 * s] = y[
-                    b, :, oy * s : (oy + y1 - y0) * s, ox * s : (ox + x1 - x0) * s
-                ]
-        return out
+        return stitch(self.runner.infer, x, t, self.overlap, self.runner.spec.scale, batch, cancelled)

@@ -74,6 +74,7 @@ class _Ticket:
     slot: int
     shape: tuple[int, ...]
     hw: tuple[int, int] | None = None  # the unpadded input HxW (a model with a size rule)
+    padded: tuple[int, int] | None = None  # the padded input HxW that ran (``shape`` is the output's)
 
 
 class TensorRTRunner(Runner):
@@ -174,6 +175,8 @@ class TensorRTRunner(Runner):
         out_max = tuple(int(d) for d in self.context.get_tensor_shape(self.output_name))
         with cuda_errors(cuda, "creating a stream"):
             self._stream = cuda.Stream()  # one non-default stream ("default stream ... performance issues", 10.16)
+        if self.spec.fixed_tile is not None or self.spec.in_channels == 1:
+            self.max_in_flight = 1  # its frames run as several enqueues each (tiles, gray planes), one frame at a time
         n_in = int(np.prod(mx)) * in_dtype.itemsize
         n_out = int(np.prod(out_max)) * out_dtype.itemsize
         sizes = "x".join(map(str, mx)) + " -> " + "x".join(map(str, out_max))
@@ -191,10 +194,12 @@ class TensorRTRunner(Runner):
 
     # -- inference ---------------------------------------------------------------------------------------------
     def submit(self, x: np.ndarray) -> object:
+        if self.spec.fixed_tile is not None or x.shape[1] != self.spec.in_channels:
+            return self.infer(x)  # tiles, or a gray plane per RGB channel: several runs, done here (for ``result``)
         self.check_input(x)
         padded, hw = pad_input(x, self.spec)
         ticket = self._enqueue(padded)
-        return replace(ticket, hw=hw) if padded is not x else ticket
+        return replace(ticket, hw=hw, padded=(padded.shape[2], padded.shape[3])) if padded is not x else ticket
 
     def _enqueue(self, x: np.ndarray) -> _Ticket:
         with self._current():
@@ -235,6 +240,8 @@ class TensorRTRunner(Runner):
         return _Ticket(k, self._out_shape)
 
     def result(self, ticket: object) -> np.ndarray:
+        if isinstance(ticket, np.ndarray):
+            return ticket
         assert isinstance(ticket, _Ticket)
         with self._current():
             return self._result_here(ticket)
@@ -247,10 +254,13 @@ class TensorRTRunner(Runner):
         n = int(np.prod(ticket.shape))
         out = slot.host_out[:n].reshape(ticket.shape).astype(np.float32, copy=True)  # the slot is reused
         slot.busy = False
-        return crop_output(out, ticket.hw, self.spec.scale, (ticket.shape[2], ticket.shape[3])) if ticket.hw else out
+        return crop_output(out, ticket.hw, self.spec.scale, ticket.padded) if ticket.hw else out
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        return self.result(self._enqueue(x))
+        b = self.profile.max_batch  # a gray model's RGB frame is 3 planes: more than a batch-1 engine takes at once
+        if x.shape[0] <= b:
+            return self.result(self._enqueue(x))
+        return np.concatenate([self.result(self._enqueue(x[i : i + b])) for i in range(0, x.shape[0], b)])
 
     def close(self) -> None:
         """Release everything while the primary context is current, then pop it. Safe to call twice and

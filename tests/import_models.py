@@ -47,6 +47,26 @@ def gray() -> torch.nn.Module:
     return Compact(num_in_ch=1, num_out_ch=1, num_feat=8, num_conv=2, upscale=2)
 
 
+def safmn() -> torch.nn.Module:
+    """SAFMN (adaptive max pooling to H // 2**i: H and W cannot be dynamic in ONNX), 2 blocks, x2; conv weights
+    x0.1 as BasicSR initialises residual nets (at PyTorch's default init two random blocks already reach far)."""
+    from spandrel.architectures.SAFMN import SAFMN
+
+    model = SAFMN(dim=8, n_blocks=2, ffn_scale=2.0, upscaling_factor=2)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(0.1)
+    return model
+
+
+def fftformer() -> torch.nn.Module:
+    """FFTformer (torch.fft.rfft2: no ONNX export at any shape), the smallest configuration."""
+    from spandrel.architectures.FFTformer import FFTformer
+
+    return FFTformer(dim=8, num_blocks=[1, 1, 1], num_refinement_blocks=1, ffn_expansion_factor=1)
+
+
 MODELS: dict[str, Callable[[], torch.nn.Module]] = {
     "esrgan": esrgan, "compact": compact, "span": span, "swinir": swinir, "x1": restore_x1, "gray": gray,
 }
