@@ -1,9 +1,18 @@
-"""HR training frames with camera overlays for ``edgesr train --phase qat --data DIR`` (docs/overlays.md).
+"""Camera-overlay training frames for ``edgesr train --phase qat --data DIR`` (docs/overlays.md, docs/edge-preset.md).
 
-Each frame: an HR crop of a training photo with an OSD/logo layer drawn at LR size and nearest-upscaled (the
-camera burns it in at the resolution the engine receives; ``edgesr.synthetic``), or a colour-bar / test
-pattern drawn at LR size and nearest-upscaled. Seeded. Usage:
-    python benchmarks/qat_overlay_data.py OUT_DIR PHOTO_DIR [--count 80] [--scale 4] [--lr 80x120]
+Half the frames are a crop of a training photo with an OSD/logo layer drawn at LR size, half a colour-bar or test
+pattern drawn at LR size (``edgesr.synthetic``: the camera burns both in at the resolution the engine receives).
+
+- ``--paired`` (what edge_q's QAT used): a paired folder, ``OUT/hr`` and ``OUT/lr`` (``edgesr.train.data``). The LR
+  frame is what the engine gets: the photo crop bicubic-downscaled with the layer composited on it at LR, sharp;
+  graphics drawn at LR. HR: the photo crop with the layer nearest-upscaled on it; graphics nearest-upscaled.
+  This is the recipe of the INT8 gate's overlay and graphics check frames (``export/camera_content.check_pairs``),
+  here with other photos (the training set's, never the built-in holdout ones) and other seeds.
+- without it: HR frames only (``OUT/synth_*.png``), the training loader makes each LR by bicubic downscaling, so
+  the overlays reach the model blurred (what the earlier edge_s experiment used).
+
+Seeded. Usage:
+    python benchmarks/qat_overlay_data.py OUT_DIR PHOTO_DIR [--count 80] [--scale 4] [--lr 80x120] [--paired]
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesr import synthetic
-from edgesr.imageops import list_images, load_image, save_image
+from edgesr.imageops import downscale, list_images, load_image, save_image
 
 
 def main() -> None:
@@ -25,23 +34,31 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--lr", default="80x120")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--paired", action="store_true", help="write OUT/hr and OUT/lr (LR overlays sharp, as the gate's)")
     a = ap.parse_args()
     h, w = (int(v) for v in a.lr.split("x"))
     s = a.scale
     rng = np.random.default_rng(a.seed)
     sources = synthetic.fonts()
     files = list_images(a.photos)
-    a.out.mkdir(parents=True, exist_ok=True)
+    for sub in (("hr", "lr") if a.paired else ("",)):
+        (a.out / sub).mkdir(parents=True, exist_ok=True)
     for i in range(a.count):
         if i % 2 == 0:
             photo = load_image(files[int(rng.integers(len(files)))])
             hr = synthetic.photo_crop(photo, h * s, w * s, rng)
             layer = synthetic.overlay_layer(h, w, rng, sources)
+            lr = synthetic.composite(downscale(hr, s), layer)
             hr = synthetic.composite(hr, synthetic.upscale_layer(layer, s))
         else:
             kind = synthetic.GRAPHICS[(i // 2) % len(synthetic.GRAPHICS)]
-            hr = synthetic.upscale_layer(synthetic.graphics(h, w, kind, rng, sources), s)
-        save_image(a.out / f"synth_{i:03d}.png", hr)
+            lr = synthetic.graphics(h, w, kind, rng, sources)
+            hr = synthetic.upscale_layer(lr, s)
+        if a.paired:
+            save_image(a.out / "hr" / f"synth_{i:03d}.png", hr)
+            save_image(a.out / "lr" / f"synth_{i:03d}.png", lr)
+        else:
+            save_image(a.out / f"synth_{i:03d}.png", hr)
 
 
 if __name__ == "__main__":

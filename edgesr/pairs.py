@@ -15,8 +15,9 @@ from edgesr.imageops import downscale, mod_crop
 class ImagePair:
     name: str
     hr: np.ndarray  # uint8 HxWx3, mod-cropped to the scale: the ground truth for ``lr``
-    lr: np.ndarray  # uint8 (H/s)x(W/s)x3 = downscale(hr, scale)
+    lr: np.ndarray  # uint8 (H/s)x(W/s)x3 = downscale(hr, scale), or the LR file of a paired folder
     gray: bool  # the file itself is single-channel (scored on its own gray values)
+    lr_given: bool = False  # lr was read from a paired folder's lr/ (not made from hr)
 
 
 def make_pair(name: str, image: np.ndarray, scale: int, gray: bool = False) -> ImagePair:

@@ -108,3 +108,57 @@ def test_sampler_is_deterministic_and_ranks_slice_the_global_batch(rng: np.rando
     single.set_state(state)
     b = single.next_batch(4)
     np.testing.assert_array_equal(a[0], b[0])
+
+
+def _paired_folder(root: Path, rng: np.random.Generator, lr_hw: tuple[int, int] = (20, 24)) -> Path:
+    """hr/a.png with an LR twin that no downscale of it gives (a white 1-px line burnt in at LR), hr/b.png likewise."""
+    for sub in ("hr", "lr"):
+        (root / sub).mkdir(parents=True)
+    for name in ("a.png", "b.png"):
+        hr = _photo(rng, 4 * 20, 4 * 24)
+        lr = downscale(hr, 4).copy()
+        lr[5, :] = 255  # sharp at LR: the camera's OSD line
+        Image.fromarray(hr).save(root / "hr" / name)
+        Image.fromarray(lr[: lr_hw[0], : lr_hw[1]]).save(root / "lr" / name)
+    return root
+
+
+def test_paired_folder_gives_its_own_lr_and_crops_align(rng: np.random.Generator, tmp_path: Path) -> None:
+    """``--data DIR`` with DIR/hr and DIR/lr: each LR is the given file (not a downscale of HR), beside plain
+    folders whose LR is made; crops of a paired image are aligned slices of both files."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    Image.fromarray(_photo(rng, 64, 64)).save(plain / "p.png")
+    paired = _paired_folder(tmp_path / "pairs", rng)
+    pairs = load_pairs([plain, paired], 4, min_lr=8)
+    by_name = {p.name: p for p in pairs}
+    assert sorted(by_name) == ["a.png", "b.png", "p.png"]
+    assert not by_name["p.png"].lr_given and by_name["a.png"].lr_given
+    a = by_name["a.png"]
+    given = np.asarray(Image.open(paired / "lr" / "a.png").convert("RGB"))
+    np.testing.assert_array_equal(a.lr, given)
+    assert (a.lr[5] == 255).all() and not (downscale(a.hr, 4)[5] == 255).all()
+    sampler = PatchSampler([a], scale=4, hr_crop=32, seed=0)
+    draws = sampler.draw(4)
+    draws[:, 3] = 0
+    lr, hr = sampler.build(draws)
+    for (_, y, x, _), crop_lr, crop_hr in zip(draws, lr, hr, strict=True):
+        np.testing.assert_array_equal(np.rint(crop_lr.transpose(1, 2, 0) * 255), a.lr[y : y + 8, x : x + 8])
+        hr_slice = a.hr[4 * y : 4 * y + 32, 4 * x : 4 * x + 32]
+        np.testing.assert_array_equal(np.rint(crop_hr.transpose(1, 2, 0) * 255), hr_slice)
+
+
+def test_paired_folder_problems_are_one_line_each(rng: np.random.Generator, tmp_path: Path) -> None:
+    wrong = _paired_folder(tmp_path / "wrong", rng, lr_hw=(19, 24))
+    with pytest.raises(BadInputError, match=r"lr/a.png is 24x19; at x4 its HR a.png \(96x80 mod-cropped\) needs 24x20"):
+        load_pairs(wrong, 4, min_lr=8)
+    missing = _paired_folder(tmp_path / "missing", rng)
+    (missing / "lr" / "b.png").unlink()
+    with pytest.raises(BadInputError, match="hr/b.png has no lr/b.png"):
+        load_pairs(missing, 4, min_lr=8)
+    from edgesr.errors import UsageError
+    from edgesr.train.degrade_real import RealDegradation
+
+    pairs = load_pairs(_paired_folder(tmp_path / "ok", rng), 4, min_lr=8)
+    with pytest.raises(UsageError, match="--degradation real makes every LR image from its HR image"):
+        PatchSampler(pairs, scale=4, hr_crop=32, seed=0, degradation=RealDegradation())
