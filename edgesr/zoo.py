@@ -56,7 +56,7 @@ SHIPPED: tuple[ShippedModel, ...] = (
     ShippedModel("edge_s_camera", "edgesr_edge_s_x4_camera", "edge_s", 4, "bicubic", "real",
                  "camera footage and H.264 streams: sensor noise, blur, JPEG/H.264 artefacts"),
     ShippedModel("edge_q", "edgesr_edge_q_x4", "edge_q", 4, "bicubic", "bicubic",
-                 "clean input at half edge_s's compute (plain stack; 0.2 dB below edge_s on Set5)"),
+                 "clean input at half edge_s's compute, all-INT8 (plain stack; 0.2 dB below edge_s on Set5)"),
 )
 DEFAULT = "edge_s"
 
