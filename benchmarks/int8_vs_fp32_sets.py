@@ -19,24 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
+from int8_overlays import run as upscale  # this folder's script: ONNX Runtime sessions, exact Q/DQ or fused
+from int8_overlays import session
 
 from edgesr.export.onnx_io import open_edgesr_onnx
-from edgesr.imageops import downscale, from_nchw, list_images, load_image, mod_crop, to_nchw
+from edgesr.imageops import downscale, list_images, load_image, mod_crop
 from edgesr.machine import describe_machine
 from edgesr.metrics import rgb_psnr
-
-
-def session(path: Path, exact: bool) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    if exact:
-        so.add_session_config_entry("session.disable_quant_qdq", "1")
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
-def upscale(s: ort.InferenceSession, lr: np.ndarray) -> np.ndarray:
-    return from_nchw(s.run(None, {s.get_inputs()[0].name: to_nchw(lr)})[0])[0]
 
 
 def main() -> None:
@@ -47,8 +36,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     scale = open_edgesr_onnx(args.fp32).spec.scale
-    fp32 = session(args.fp32, exact=False)
-    int8 = {"fused": session(args.qdq, exact=False), "exact_qdq": session(args.qdq, exact=True)}
+    fp32 = session(str(args.fp32), exact=False)
+    int8 = {"fused": session(str(args.qdq), exact=False), "exact_qdq": session(str(args.qdq), exact=True)}
     rows: list[dict[str, Any]] = []
     for folder in args.sets:
         for path in list_images(folder):

@@ -52,7 +52,7 @@ def folder_pairs(hr_folder: str | os.PathLike[str], lr_folder: str | os.PathLike
                 f"{src.name} is {lr.shape[1]}x{lr.shape[0]}, but its ground truth {path.name} is "
                 f"{hr.shape[1]}x{hr.shape[0]}: not x{scale} of it"
             )
-        pairs.append(ImagePair(path.name, np.ascontiguousarray(hr), lr, gray))
+        pairs.append(ImagePair(path.name, np.ascontiguousarray(hr), lr, gray, lr_given=True))
     if not pairs:
         raise BadInputError(f"no image in {hr_folder} has an input of the same name in {lr_folder}")
     if missing:

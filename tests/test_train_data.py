@@ -150,15 +150,17 @@ def test_paired_folder_gives_its_own_lr_and_crops_align(rng: np.random.Generator
 
 def test_paired_folder_problems_are_one_line_each(rng: np.random.Generator, tmp_path: Path) -> None:
     wrong = _paired_folder(tmp_path / "wrong", rng, lr_hw=(19, 24))
-    with pytest.raises(BadInputError, match=r"lr/a.png is 24x19; at x4 its HR a.png \(96x80 mod-cropped\) needs 24x20"):
+    with pytest.raises(BadInputError, match=r"a.png is 24x19, but its ground truth a.png is 96x80: not x4 of it"):
         load_pairs(wrong, 4, min_lr=8)
     missing = _paired_folder(tmp_path / "missing", rng)
     (missing / "lr" / "b.png").unlink()
-    with pytest.raises(BadInputError, match="hr/b.png has no lr/b.png"):
+    with pytest.raises(BadInputError, match=r"1 ground-truth image\(s\) have no input in .*lr: b.png"):
         load_pairs(missing, 4, min_lr=8)
     from edgesr.errors import UsageError
-    from edgesr.train.degrade_real import RealDegradation
+    from edgesr.train.degrade_real import RealDegradation, degrade_pairs
 
     pairs = load_pairs(_paired_folder(tmp_path / "ok", rng), 4, min_lr=8)
     with pytest.raises(UsageError, match="--degradation real makes every LR image from its HR image"):
         PatchSampler(pairs, scale=4, hr_crop=32, seed=0, degradation=RealDegradation())
+    with pytest.raises(UsageError, match="--degradation real makes every LR image from its HR image"):
+        degrade_pairs(pairs, 4, RealDegradation(), seed=0)  # validation / eval: refused the same way

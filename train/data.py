@@ -8,7 +8,7 @@ Training data may come from several folders (``--data T91 --data BSD200``) or a 
 crops are drawn with probability proportional to each image's area, so a set of many small
 images does not outweigh a set of fewer large ones.
 
-A **paired folder** (a ``--data`` folder holding ``hr/`` and ``lr/`` with the same file names) gives each LR
+A **paired folder** (a ``--data`` folder holding ``hr/`` and ``lr/``, matched by file name as ``eval --lr-data`` does) gives each LR
 image instead of making it: for degradations that happen at the resolution the model receives and cannot be
 made by downscaling the HR image (a camera's OSD text burnt into the frame the engine gets, your own camera's
 LR frames). Each LR file must be exactly its mod-cropped HR image's size / scale. Its crops are aligned slices
@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgesr.errors import BadInputError, UsageError
+from edgesr.errors import BadInputError
 from edgesr.imageops import list_images, mod_crop, read_image
 from edgesr.pairs import ImagePair, make_pair
+from edgesr.restoration_pairs import folder_pairs
 
 PAIRED = ("hr", "lr")  # subfolders of a paired folder
 
@@ -87,11 +88,10 @@ def load_pairs(
     where = folder if isinstance(folder, (str, os.PathLike)) else ", ".join(map(str, folder))
     items = [folder] if isinstance(folder, (str, os.PathLike)) else list(folder)
     paired = [Path(p) for p in items if is_paired(p)]
-    plain = [p for p in items if not is_paired(p)]
-    for path, lr_path in [(f, None) for f in (expand_sources(plain) if plain else [])] + paired_files(paired):
+    plain = [p for p in items if Path(p) not in paired]
+    for path in expand_sources(plain):
         try:
             rgb, gray = read_image(path)
-            lr = read_image(lr_path)[0] if lr_path is not None else None
         except BadInputError as exc:
             warn(f"skipped: {exc}")
             continue
@@ -99,14 +99,12 @@ def load_pairs(
         if min(hr.shape[:2]) < max(min_lr, 1) * scale:
             small.append(f"{path.name} ({rgb.shape[1]}x{rgb.shape[0]})")
             continue
-        if lr is None:
-            pairs.append(make_pair(path.name, hr, scale, gray))
+        pairs.append(make_pair(path.name, hr, scale, gray))
+    for pair in (q for p in paired for q in folder_pairs(p / "hr", p / "lr", scale)):  # LR as given, size-checked
+        if min(pair.lr.shape[:2]) < max(min_lr, 1):
+            small.append(f"{pair.name} ({pair.hr.shape[1]}x{pair.hr.shape[0]})")
             continue
-        want = (hr.shape[0] // scale, hr.shape[1] // scale)
-        if lr.shape[:2] != want:
-            raise BadInputError(f"{lr_path} is {lr.shape[1]}x{lr.shape[0]}; at x{scale} its HR {path.name} "
-                                f"({hr.shape[1]}x{hr.shape[0]} mod-cropped) needs {want[1]}x{want[0]}")
-        pairs.append(ImagePair(path.name, hr, lr, gray, lr_given=True))
+        pairs.append(pair)
     if small:
         warn(f"skipped {len(small)} image(s) smaller than the {min_lr * scale}px crop: {', '.join(small)}")
     if not pairs:
@@ -117,18 +115,6 @@ def load_pairs(
 def is_paired(source: Source) -> bool:
     p = Path(source)
     return p.is_dir() and all((p / sub).is_dir() for sub in PAIRED)
-
-
-def paired_files(folders: list[Path]) -> list[tuple[Path, Path]]:
-    """(HR file, LR file) of every image in the paired folders' ``hr/``; an HR without its LR is one line."""
-    out = []
-    for folder in folders:
-        lrs = {f.name: f for f in list_images(folder / "lr")}
-        for hr in list_images(folder / "hr"):
-            if hr.name not in lrs:
-                raise BadInputError(f"paired folder {folder}: hr/{hr.name} has no lr/{hr.name}")
-            out.append((hr, lrs[hr.name]))
-    return out
 
 
 def augment(img: np.ndarray, code: int) -> np.ndarray:
@@ -150,11 +136,10 @@ class PatchSampler:
                  degradation: RealDegradation | None = None) -> None:
         if hr_crop % scale:
             raise ValueError("hr_crop must be a multiple of scale")
-        given = [p.name for p in pairs if p.lr_given]
-        if degradation is not None and given:
-            raise UsageError(f"--degradation real makes every LR image from its HR image, so the {len(given)} given "
-                             f"LR image(s) of paired folders (e.g. lr/{given[0]}) would go unused: train on paired "
-                             "folders with --degradation bicubic")
+        if degradation is not None:
+            from edgesr.train.degrade_real import refuse_given_lr
+
+            refuse_given_lr(pairs)
         self.pairs = pairs
         self.degradation = degradation
         self.scale = scale

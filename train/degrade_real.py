@@ -207,8 +207,18 @@ def degrade(hr: np.ndarray, scale: int, p: RealDegradation, rng: np.random.Gener
     return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
 
 
+def refuse_given_lr(pairs: list[ImagePair]) -> None:
+    """The pipeline makes every LR from its HR: pairs whose LR was given (paired folders) are refused, not replaced."""
+    given = [p.name for p in pairs if p.lr_given]
+    if given:
+        raise UsageError(f"--degradation real makes every LR image from its HR image, so the {len(given)} given "
+                         f"LR image(s) of paired folders (e.g. lr/{given[0]}) would go unused: use paired "
+                         "folders with --degradation bicubic")
+
+
 def degrade_pairs(pairs: list[ImagePair], scale: int, p: RealDegradation, seed: int) -> list[ImagePair]:
     """Validation pairs whose LR is one fixed draw of the pipeline per image (seeded by ``seed`` and its index)."""
+    refuse_given_lr(pairs)
     return [ImagePair(q.name, q.hr, degrade(q.hr, scale, p, np.random.default_rng([seed, 7, i])), q.gray)
             for i, q in enumerate(pairs)]
 
