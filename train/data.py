@@ -8,11 +8,12 @@ Training data may come from several folders (``--data T91 --data BSD200``) or a 
 crops are drawn with probability proportional to each image's area, so a set of many small
 images does not outweigh a set of fewer large ones.
 
-A **paired folder** (a ``--data`` folder holding ``hr/`` and ``lr/``, matched by file name as ``eval --lr-data`` does) gives each LR
-image instead of making it: for degradations that happen at the resolution the model receives and cannot be
-made by downscaling the HR image (a camera's OSD text burnt into the frame the engine gets, your own camera's
-LR frames). Each LR file must be exactly its mod-cropped HR image's size / scale. Its crops are aligned slices
-like any other; ``--degradation real`` refuses paired folders (it makes every LR from HR).
+A **paired folder** (a ``--data`` folder holding ``hr/`` and ``lr/``, matched by file name as
+``eval --lr-data`` does) gives each LR image instead of making it: for degradations that happen at the
+resolution the model receives and cannot be made by downscaling the HR image (a camera's OSD text burnt into
+the frame the engine gets, your own camera's LR frames). Each LR file must be exactly its mod-cropped HR
+image's size / scale. Its crops are aligned slices like any other; ``--degradation real`` refuses paired
+folders (it makes every LR from HR).
 
 Batches are drawn from a seeded numpy generator: every process draws the same *global*
 batch (image, position, flip/rotation for each of ``batch x world`` samples) and builds
